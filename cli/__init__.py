@@ -1,0 +1,1 @@
+"""The `toast` command line: opens the console, or runs a headless command."""

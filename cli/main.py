@@ -1,0 +1,98 @@
+"""Entry point of the `toast` command.
+
+Startup stays light: the console (Textual) and AWS (boto3) are imported only by the
+commands that use them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any
+
+import click
+
+from cli.output import EXIT_USAGE, emit_json, fail
+from core import paths
+from core.config import ConfigError, Profile, choose_profile, load_config
+
+
+@dataclass
+class Context:
+    requested_profile: str | None
+    sandbox: bool
+
+    def profile(self) -> Profile:
+        try:
+            config = load_config(paths.config_path())
+            return choose_profile(config, requested=self.requested_profile, sandbox=self.sandbox)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_USAGE)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--profile", "profile_name", metavar="NAME", envvar="TOAST_PROFILE",
+              help="Config profile to use (default: default_profile, or the sandbox when no AWS "
+                   "credentials exist). Env: TOAST_PROFILE.")
+@click.option("--sandbox", is_flag=True, help="Use the local sandbox cloud (same as --profile sandbox).")
+@click.version_option(version("toast-console"), "--version", prog_name="toast")
+@click.pass_context
+def cli(ctx: click.Context, profile_name: str | None, sandbox: bool) -> None:
+    """Deploy web apps from Git to your own AWS account.
+
+    With no command, opens the console.
+    """
+    ctx.obj = Context(requested_profile=profile_name, sandbox=sandbox)
+    if ctx.invoked_subcommand is None:
+        profile = ctx.obj.profile()
+        from tui.app import run_console  # Textual is imported only for the console.
+
+        run_console(profile=profile, db_path=paths.database_path())
+
+
+@cli.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--all", "include_destroyed", is_flag=True, help="Include destroyed deployments.")
+@click.pass_obj
+def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> None:
+    """List deployments recorded in the local state database."""
+    from storage import Queries, StorageError, open_database
+
+    async def load() -> list[Any]:
+        db = await open_database(paths.database_path())
+        try:
+            return await Queries(db).list_deployments(include_destroyed=include_destroyed)
+        finally:
+            await db.close()
+
+    try:
+        rows = asyncio.run(load())
+    except StorageError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json([
+            {"name": d.name, "state": d.state, "url": f"https://{d.fqdn}/", "repo": d.repo,
+             "branch": d.branch, "profile": d.profile, "build_type": d.build_type}
+            for d in rows
+        ])
+        return
+    if not rows:
+        click.echo("No deployments yet.")
+        return
+    width = max(len(d.name) for d in rows)
+    for d in rows:
+        click.echo(f"{d.name:<{width}}  {d.state:<10}  https://{d.fqdn}/  {d.repo}@{d.branch}")
+
+
+def _register_subcommands() -> None:
+    from cli.sandbox_cmd import sandbox
+
+    cli.add_command(sandbox)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    cli(prog_name="toast")

@@ -1,0 +1,64 @@
+"""Where things live on the machine that serves an app, and how Toast reaches it.
+
+The engine's steps read everything host-specific from a HostProfile and never ask
+whether they run against AWS or the sandbox: the sandbox supplies its own profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class HostProfile:
+    #: Login user for SSH.
+    ssh_user: str
+    #: Fixed SSH address, or None to use the instance's public IP.
+    ssh_host: str | None
+    ssh_port: int
+    #: Toast's own directory on the host: apps, releases, env files.
+    root: str
+    #: nginx includes every *.conf here; Toast writes one file per deployment.
+    nginx_sites_dir: str
+    #: Address:port nginx listens on for HTTP and HTTPS ("80", "443" on EC2).
+    http_listen: str
+    https_listen: str
+    #: argv that makes nginx reread its configuration.
+    nginx_reload: tuple[str, ...]
+    #: Document root for ACME HTTP-01 challenges.
+    acme_webroot: str
+    #: certbot's --config-dir/--work-dir/--logs-dir.
+    certbot_dir: str
+    #: ACME directory URL; None is Let's Encrypt production.
+    acme_server: str | None
+    #: Extra environment for certbot (the sandbox's CA for its ACME server).
+    certbot_env: dict[str, str] = field(default_factory=dict)
+    #: Where build and app logs are written (shipped to CloudWatch).
+    log_dir: str = "/var/log/toast"
+    #: Where CloudWatch agent configs go, one per instance.
+    agent_config_dir: str = "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.d"
+    #: Host preparation writes this file when done; {instance_id} is filled in.
+    ready_marker_template: str = "/var/lib/toast/ready"
+
+    def ssh_address(self, public_ip: str) -> tuple[str, int]:
+        return (self.ssh_host or public_ip, self.ssh_port)
+
+    def ready_marker(self, instance_id: str) -> str:
+        return self.ready_marker_template.format(instance_id=instance_id)
+
+
+def ec2_host_profile() -> HostProfile:
+    """An Amazon Linux 2023 instance prepared by Toast's UserData."""
+    return HostProfile(
+        ssh_user="ec2-user",
+        ssh_host=None,
+        ssh_port=22,
+        root="/opt/toast",
+        nginx_sites_dir="/etc/nginx/conf.d",
+        http_listen="80",
+        https_listen="443",
+        nginx_reload=("sudo", "systemctl", "reload", "nginx"),
+        acme_webroot="/var/lib/toast/acme",
+        certbot_dir="/etc/letsencrypt",
+        acme_server=None,
+    )

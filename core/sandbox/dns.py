@@ -1,0 +1,109 @@
+"""A DNS server answering from the sandbox's Route53 zone, as the internet would see it.
+
+Every query reads the zone afresh (no cache), so a record exists for ACME exactly
+when Toast has created it. A record pointing at a sandbox instance's public IP is
+answered with 127.0.0.1, where that instance's web server really listens; any other
+address is withheld, so traffic never leaves loopback and a wrong record fails
+validation as it would on AWS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+from dnslib import QTYPE, RCODE, RR, A
+from dnslib.server import BaseResolver, DNSServer
+
+#: name (lower case, no trailing dot) -> its A values, or None when the name does not exist
+Lookup = Callable[[str], list[str] | None]
+
+
+class ZoneResolver(BaseResolver):  # type: ignore[misc]
+    def __init__(self, lookup: Lookup, local_ips: Callable[[], set[str]]) -> None:
+        self.lookup = lookup
+        self.local_ips = local_ips
+
+    def resolve(self, request: Any, handler: Any) -> Any:
+        reply = request.reply()
+        qname = str(request.q.qname).rstrip(".").lower()
+        try:
+            values = self.lookup(qname)
+        except Exception:  # the AWS side is down: SERVFAIL, as a broken resolver would
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
+        if values is None:
+            reply.header.rcode = RCODE.NXDOMAIN
+            return reply
+        if request.q.qtype in (QTYPE.A, QTYPE.ANY):
+            local = self.local_ips()
+            for value in values:
+                answer = _reachable(value, local)
+                if answer:
+                    reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(answer), ttl=0))
+        return reply
+
+
+def _reachable(value: str, instance_ips: set[str]) -> str | None:
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if ip.is_loopback:
+        return value
+    if value in instance_ips:
+        return "127.0.0.1"
+    return None
+
+
+def route53_lookup(route53: Any, zone_name: str) -> Lookup:
+    """A lookup over one hosted zone through the Route53 API."""
+    zone_suffix = zone_name.rstrip(".").lower()
+
+    def lookup(name: str) -> list[str] | None:
+        if name != zone_suffix and not name.endswith("." + zone_suffix):
+            return None
+        zones = route53.list_hosted_zones_by_name(DNSName=zone_suffix + ".", MaxItems="1")
+        matching = [z for z in zones["HostedZones"] if z["Name"].rstrip(".") == zone_suffix]
+        if not matching:
+            return None
+        zone_id = matching[0]["Id"]
+        found = False
+        values: list[str] = []
+        paginator = route53.get_paginator("list_resource_record_sets")
+        for page in paginator.paginate(HostedZoneId=zone_id):
+            for record in page["ResourceRecordSets"]:
+                if record["Name"].rstrip(".").lower() != name:
+                    continue
+                found = True
+                if record["Type"] == "A":
+                    values.extend(r["Value"] for r in record.get("ResourceRecords", []))
+        return values if found else None
+
+    return lookup
+
+
+def ec2_public_ips(ec2: Any) -> Callable[[], set[str]]:
+    def ips() -> set[str]:
+        found = set()
+        paginator = ec2.get_paginator("describe_instances")
+        filters = [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+        for page in paginator.paginate(Filters=filters):
+            for reservation in page["Reservations"]:
+                for instance in reservation["Instances"]:
+                    if instance.get("PublicIpAddress"):
+                        found.add(instance["PublicIpAddress"])
+        return found
+
+    return ips
+
+
+def start_dns(port: int, resolver: ZoneResolver) -> list[DNSServer]:
+    servers = [
+        DNSServer(resolver, port=port, address="127.0.0.1", tcp=False),
+        DNSServer(resolver, port=port, address="127.0.0.1", tcp=True),
+    ]
+    for server in servers:
+        server.start_thread()
+    return servers

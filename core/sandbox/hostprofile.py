@@ -1,0 +1,30 @@
+"""The sandbox's instance host: this machine, reached through the sandbox's sshd."""
+
+from __future__ import annotations
+
+import getpass
+
+from core.hosts import HostProfile
+from core.sandbox.layout import Layout, Ports
+
+
+def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
+    nginx_conf = layout.nginx_dir / "nginx.conf"
+    return HostProfile(
+        ssh_user=getpass.getuser(),
+        ssh_host="127.0.0.1",
+        ssh_port=ports.ssh,
+        root=str(layout.host_root / "toast"),
+        nginx_sites_dir=str(layout.nginx_sites),
+        http_listen=f"127.0.0.1:{ports.http}",
+        https_listen=f"127.0.0.1:{ports.https}",
+        nginx_reload=("nginx", "-p", str(layout.nginx_dir), "-c", str(nginx_conf),
+                      "-e", str(layout.logs / "nginx-error.log"), "-s", "reload"),
+        acme_webroot=str(layout.acme_webroot),
+        certbot_dir=str(layout.certbot_dir),
+        acme_server=f"https://127.0.0.1:{ports.acme}/dir",
+        certbot_env={"REQUESTS_CA_BUNDLE": str(layout.listener_ca)},
+        log_dir=str(layout.host_logs),
+        agent_config_dir=str(layout.agent_configs),
+        ready_marker_template=str(layout.instances / "{instance_id}" / "ready"),
+    )

@@ -1,0 +1,191 @@
+"""Every path and port of one sandbox, derived from its directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PORT_NAMES = ("aws", "dns", "github", "ssh", "http", "https", "acme", "acme_mgmt", "webhooks")
+
+SAMPLES_OWNER = "toast-samples"
+BASE_DOMAIN = "sandbox.test"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Ports:
+    aws: int
+    dns: int
+    github: int
+    ssh: int
+    http: int
+    https: int
+    acme: int
+    acme_mgmt: int
+    webhooks: int
+
+
+class Layout:
+    """Paths under the sandbox directory. Creating it is cheap and touches nothing."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    # State of the sandbox itself
+    @property
+    def ports_file(self) -> Path:
+        return self.root / "ports.json"
+
+    @property
+    def pids_file(self) -> Path:
+        return self.root / "pids.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    # AWS
+    @property
+    def aws_snapshot(self) -> Path:
+        return self.root / "aws" / "route53-records.json"
+
+    # SSH
+    @property
+    def ssh_dir(self) -> Path:
+        return self.root / "ssh"
+
+    @property
+    def ssh_host_key(self) -> Path:
+        return self.ssh_dir / "ssh_host_ed25519_key"
+
+    @property
+    def authorized_keys(self) -> Path:
+        return self.ssh_dir / "authorized_keys"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.ssh_dir / "known_hosts"
+
+    @property
+    def client_key(self) -> Path:
+        """A key for operators and tests; Toast's own deploy key comes from its key pair."""
+        return self.ssh_dir / "operator_ed25519"
+
+    # The shared instance host
+    @property
+    def host_root(self) -> Path:
+        return self.root / "host"
+
+    @property
+    def nginx_dir(self) -> Path:
+        return self.root / "nginx"
+
+    @property
+    def nginx_sites(self) -> Path:
+        return self.host_root / "nginx-sites"
+
+    @property
+    def acme_webroot(self) -> Path:
+        return self.host_root / "acme"
+
+    @property
+    def certbot_dir(self) -> Path:
+        return self.host_root / "letsencrypt"
+
+    @property
+    def host_logs(self) -> Path:
+        return self.host_root / "log"
+
+    @property
+    def agent_configs(self) -> Path:
+        return self.host_root / "cloudwatch-agent"
+
+    @property
+    def instances(self) -> Path:
+        return self.host_root / "instances"
+
+    # ACME
+    @property
+    def pebble_dir(self) -> Path:
+        return self.root / "pebble"
+
+    @property
+    def ca_bundle(self) -> Path:
+        """Every root the sandbox's ACME server has issued from (pebble makes one per start)."""
+        return self.root / "ca-bundle.pem"
+
+    @property
+    def listener_ca(self) -> Path:
+        """The CA of pebble's own HTTPS listener (certbot must trust it to talk ACME)."""
+        return self.pebble_dir / "listener-ca.pem"
+
+    # Git and GitHub
+    @property
+    def git_root(self) -> Path:
+        return self.root / "git"
+
+    @property
+    def github_dir(self) -> Path:
+        return self.root / "github"
+
+    @property
+    def github_token(self) -> Path:
+        return self.github_dir / "token"
+
+    @property
+    def hooks_file(self) -> Path:
+        return self.github_dir / "hooks.json"
+
+    def bare_repo(self, full_name: str) -> Path:
+        return self.git_root / f"{full_name}.git"
+
+    # Ports
+    def load_ports(self) -> Ports | None:
+        try:
+            data = json.loads(self.ports_file.read_text())
+            return Ports(**{name: int(data[name]) for name in PORT_NAMES})
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def allocate_ports(self) -> Ports:
+        """Reuse the ports chosen before (pebble and deployments remember them); pick free
+        loopback ports for any that are missing or taken by someone else."""
+        previous = self.load_ports()
+        chosen: dict[str, int] = {}
+        held: list[socket.socket] = []
+        try:
+            for name in PORT_NAMES:
+                old = getattr(previous, name) if previous else None
+                if old and _port_free(old):
+                    chosen[name] = old
+                    continue
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.bind(("127.0.0.1", 0))
+                held.append(sock)  # held until all are chosen, so no two names share a port
+                chosen[name] = sock.getsockname()[1]
+        finally:
+            for sock in held:
+                sock.close()
+        ports = Ports(**chosen)
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.ports_file, json.dumps(asdict(ports), indent=2))
+        return ports
+
+
+def _port_free(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

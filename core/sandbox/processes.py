@@ -1,0 +1,116 @@
+"""Starting and stopping the sandbox's processes, and knowing which are ours."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from core.waiting import WaitTimeout, poll_sync
+
+
+def spawn(
+    argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> int:
+    """Start a detached process (own session, so a Ctrl+C in the terminal does not reach it)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
+    return proc.pid
+
+
+def cmdline(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace")
+
+
+def alive(pid: int, marker: str) -> bool:
+    """True if `pid` runs and is ours: its command line mentions the sandbox dir `marker`.
+
+    Checking the command line keeps us from signalling a stranger that reused the PID.
+    """
+    line = cmdline(pid)
+    if line is None or marker not in line:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def reap(pid: int) -> None:
+    """Collect a child of ours that has exited, so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def stop(pid: int, marker: str, *, grace: float = 5.0) -> None:
+    """SIGTERM the process group we started, then SIGKILL it if it outlives `grace`."""
+    if not alive(pid, marker):
+        reap(pid)
+        return
+    _signal_group(pid, signal.SIGTERM)
+
+    def gone() -> bool | None:
+        reap(pid)
+        return True if not alive(pid, marker) else None
+
+    try:
+        poll_sync(gone, what=f"process {pid} to exit", timeout=grace)
+    except WaitTimeout:
+        _signal_group(pid, signal.SIGKILL)
+        poll_sync(gone, what=f"process {pid} to die", timeout=5.0)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)  # spawn() made each process a group leader
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Every live process whose command line mentions `marker` (used to prove a clean stop)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            pid = int(entry.name)
+            if alive(pid, marker):
+                found.append(pid)
+    return found
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port(port: int, what: str, *, timeout: float = 15.0, log: Path | None = None) -> None:
+    try:
+        poll_sync(lambda: True if port_open(port) else None, what=what, timeout=timeout)
+    except WaitTimeout as exc:
+        hint = f"; see {log}" if log else ""
+        raise WaitTimeout(f"{what} on 127.0.0.1:{port}{hint}", exc.waited_s) from None

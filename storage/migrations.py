@@ -1,0 +1,135 @@
+"""Numbered schema migrations, applied in order at open and tracked in PRAGMA user_version.
+
+Each migration is a list of single statements (not a script) so that it runs inside
+the caller's transaction: sqlite3's executescript() would commit half-way.
+Never edit a released migration; append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    # 1: deployments, their runs and steps, releases, and the resource ledger.
+    [
+        """
+        CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            profile TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            branch TEXT NOT NULL,
+            subdomain TEXT NOT NULL,
+            fqdn TEXT NOT NULL UNIQUE,
+            build_type TEXT NOT NULL CHECK (build_type IN ('static', 'node')),
+            node_version TEXT NOT NULL,
+            install_cmd TEXT NOT NULL,
+            build_cmd TEXT NOT NULL,
+            output_dir TEXT,
+            start_cmd TEXT,
+            port INTEGER,
+            instance_type TEXT NOT NULL,
+            env_json TEXT NOT NULL DEFAULT '[]',
+            state TEXT NOT NULL DEFAULT 'new',
+            current_release_id INTEGER,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            deployment_id INTEGER NOT NULL REFERENCES deployments(id),
+            kind TEXT NOT NULL CHECK (kind IN ('deploy', 'redeploy', 'rollback', 'destroy')),
+            trigger TEXT NOT NULL,
+            commit_sha TEXT,
+            commit_message TEXT,
+            state TEXT NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+            created_at REAL NOT NULL,
+            started_at REAL,
+            ended_at REAL,
+            error TEXT
+        )
+        """,
+        "CREATE INDEX runs_by_deployment ON runs(deployment_id, id)",
+        """
+        CREATE TABLE steps (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'skipped')),
+            started_at REAL,
+            ended_at REAL,
+            detail TEXT,
+            error TEXT,
+            UNIQUE (run_id, name)
+        )
+        """,
+        """
+        CREATE TABLE releases (
+            id INTEGER PRIMARY KEY,
+            deployment_id INTEGER NOT NULL REFERENCES deployments(id),
+            sha TEXT NOT NULL,
+            path TEXT NOT NULL,
+            built_at REAL NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            UNIQUE (deployment_id, sha)
+        )
+        """,
+        """
+        CREATE TABLE resources (
+            id INTEGER PRIMARY KEY,
+            deployment_id INTEGER REFERENCES deployments(id),
+            run_id INTEGER REFERENCES runs(id),
+            profile TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            resource_id TEXT NOT NULL,
+            region TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            deleted_at REAL,
+            attributes_json TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (kind, resource_id, region)
+        )
+        """,
+        "CREATE INDEX resources_open ON resources(deployment_id) WHERE deleted_at IS NULL",
+    ],
+    # 2: the work queue (runs claimed with a lease), run events and the audit trail.
+    [
+        """
+        CREATE TABLE jobs (
+            run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+            deployment_id INTEGER NOT NULL REFERENCES deployments(id),
+            state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'claimed', 'done')),
+            owner TEXT,
+            lease_expires_at REAL,
+            heartbeat_at REAL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX jobs_ready ON jobs(state, created_at)",
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            step TEXT,
+            level TEXT NOT NULL DEFAULT 'info',
+            message TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX events_by_run ON events(run_id, id)",
+        """
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail TEXT
+        )
+        """,
+    ],
+]
+
+LATEST_VERSION = len(MIGRATIONS)

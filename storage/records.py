@@ -1,0 +1,132 @@
+"""Plain rows as the rest of Toast sees them. No behaviour beyond conversion."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An app environment variable. Secret values are never stored: only a reference."""
+
+    name: str
+    value: str | None = None
+    secret_ref: str | None = None
+
+    @property
+    def secret(self) -> bool:
+        return self.secret_ref is not None
+
+
+@dataclass(frozen=True)
+class NewDeployment:
+    name: str
+    profile: str
+    repo: str
+    branch: str
+    subdomain: str
+    fqdn: str
+    build_type: str
+    node_version: str
+    install_cmd: str
+    build_cmd: str
+    instance_type: str
+    output_dir: str | None = None
+    start_cmd: str | None = None
+    port: int | None = None
+    env: tuple[EnvVar, ...] = ()
+
+
+@dataclass(frozen=True)
+class Deployment(NewDeployment):
+    id: int = 0
+    state: str = "new"
+    current_release_id: int | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Deployment:
+        data = dict(row)
+        env = tuple(EnvVar(**item) for item in json.loads(data.pop("env_json")))
+        return cls(env=env, **data)
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    deployment_id: int
+    kind: str
+    trigger: str
+    state: str
+    created_at: float
+    commit_sha: str | None = None
+    commit_message: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Run:
+        return cls(**dict(row))
+
+
+@dataclass(frozen=True)
+class Step:
+    id: int
+    run_id: int
+    name: str
+    state: str
+    started_at: float | None = None
+    ended_at: float | None = None
+    detail: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Step:
+        return cls(**dict(row))
+
+
+@dataclass(frozen=True)
+class Resource:
+    id: int
+    deployment_id: int | None
+    run_id: int | None
+    profile: str
+    kind: str
+    resource_id: str
+    region: str
+    created_at: float
+    deleted_at: float | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Resource:
+        data = dict(row)
+        attributes = json.loads(data.pop("attributes_json"))
+        return cls(attributes=attributes, **data)
+
+
+@dataclass(frozen=True)
+class Job:
+    run_id: int
+    deployment_id: int
+    state: str
+    owner: str | None
+    lease_expires_at: float | None
+    attempts: int
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        data = dict(row)
+        return cls(
+            run_id=data["run_id"],
+            deployment_id=data["deployment_id"],
+            state=data["state"],
+            owner=data["owner"],
+            lease_expires_at=data["lease_expires_at"],
+            attempts=data["attempts"],
+        )
