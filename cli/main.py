@@ -7,6 +7,7 @@ commands that use them.
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
@@ -57,6 +58,7 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool) -> None:
 @click.pass_obj
 def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> None:
     """List deployments recorded in the local state database."""
+    obj.profile()  # a broken config is reported before anything is opened or written
     from storage import Queries, StorageError, open_database
 
     async def load() -> list[Any]:
@@ -95,4 +97,15 @@ _register_subcommands()
 
 
 def main() -> None:
-    cli(prog_name="toast")
+    """Run the CLI; every error, usage errors included, is one line on stderr."""
+    try:
+        code = cli.main(prog_name="toast", standalone_mode=False)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "toast"
+        message = exc.format_message().rstrip(".")
+        fail(f"{message[0].lower()}{message[1:]} (see '{where} --help')", EXIT_USAGE)
+    except click.Abort:
+        fail("aborted")
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

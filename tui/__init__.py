@@ -1,0 +1,1 @@
+"""The Textual console. Observes and commands the engine; never blocks; all I/O in workers."""

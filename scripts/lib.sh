@@ -1,0 +1,55 @@
+# shellcheck shell=bash
+# Shared by scripts/run, scripts/test, scripts/bench and .ci/run (sourced, not run).
+# Installs what Toast needs on a fresh machine: uv, the locked Python environment, and
+# the Debian programs the sandbox runs. Safe to run again: it only installs what is missing.
+
+TOAST_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export UV_PYTHON_DOWNLOADS=never
+export UV_PROJECT_ENVIRONMENT="${UV_PROJECT_ENVIRONMENT:-$TOAST_ROOT/.venv}"
+
+SANDBOX_DEBS="openssh-server nginx certbot python3-certbot-nginx pebble git"
+
+toast_log() { printf 'toast setup: %s\n' "$*" >&2; }
+
+ensure_uv() {
+  if command -v uv >/dev/null 2>&1; then
+    UV=(uv)
+  elif python3 -m uv --version >/dev/null 2>&1; then
+    UV=(python3 -m uv)
+  else
+    toast_log "installing uv with pip"
+    python3 -m pip install --quiet --disable-pip-version-check uv \
+      || python3 -m pip install --quiet --disable-pip-version-check --user uv
+    UV=(python3 -m uv)
+  fi
+}
+
+ensure_debian_packages() {
+  local missing=""
+  [ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
+  [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+  command -v certbot >/dev/null 2>&1 || missing="$missing certbot"
+  command -v pebble >/dev/null 2>&1 || missing="$missing pebble"
+  command -v git >/dev/null 2>&1 || missing="$missing git"
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    toast_log "the sandbox needs Debian packages that are missing:$missing"
+    toast_log "install them with: sudo apt-get update && sudo apt-get install -y $SANDBOX_DEBS"
+    exit 1
+  fi
+  toast_log "installing Debian packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086  # the list is meant to split into words
+  apt-get install -y -qq $SANDBOX_DEBS >/dev/null
+}
+
+ensure_python_env() {
+  (cd "$TOAST_ROOT" && "${UV[@]}" sync --frozen --quiet --extra sandbox)
+}
+
+toast_setup() {
+  ensure_uv
+  ensure_debian_packages
+  ensure_python_env
+}

@@ -1,0 +1,72 @@
+"""Shared fixtures: one real sandbox per test session, state reset between tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.sandbox import Sandbox, SandboxInfo
+from core.sandbox.daemon import FAKE_CREDENTIALS, aws_client
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Tests never touch real AWS: fake credentials, no instance metadata lookups.
+os.environ.update(FAKE_CREDENTIALS)
+
+
+@pytest.fixture(autouse=True)
+def isolated_toast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own data dir, database and config path."""
+    data = tmp_path / "toast-data"
+    monkeypatch.setenv("TOAST_DATA_DIR", str(data))
+    monkeypatch.setenv("TOAST_DB", str(data / "toast.db"))
+    monkeypatch.setenv("TOAST_CONFIG", str(tmp_path / "config" / "config.toml"))
+    monkeypatch.delenv("TOAST_PROFILE", raising=False)
+    return data
+
+
+@pytest.fixture(scope="session")
+def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sandbox")
+
+
+@pytest.fixture(scope="session")
+def session_sandbox(sandbox_dir: Path) -> Iterator[Sandbox]:
+    box = Sandbox(sandbox_dir)
+    box.up()
+    try:
+        yield box
+    finally:
+        box.down()
+
+
+@pytest.fixture
+def sandbox(session_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> SandboxInfo:
+    """The running session sandbox with AWS wiped (the hosted zone recreated) for this test."""
+    session_sandbox.reset_aws()
+    monkeypatch.setenv("TOAST_SANDBOX_DIR", str(session_sandbox.layout.root))
+    info = session_sandbox.status()
+    assert info is not None and info.running, "the session sandbox stopped"
+    return info
+
+
+@pytest.fixture
+def aws(sandbox: SandboxInfo) -> Callable[[str], Any]:
+    """boto3 clients for the sandbox: aws("ec2"), aws("route53"), ..."""
+    return lambda service: aws_client(service, sandbox.aws_endpoint)
+
+
+def run_toast(*args: str, env: dict[str, str] | None = None, input: str | None = None,
+              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real `toast` command in a subprocess, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        capture_output=True, text=True, env={**os.environ, **(env or {})},
+        cwd=PROJECT_ROOT, input=input, timeout=timeout, check=False,
+    )

@@ -1,0 +1,70 @@
+"""The engine and storage never import the UI toolkit; the console defers boto3."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import core
+import storage
+
+from .conftest import PROJECT_ROOT
+
+
+def all_modules(package: object) -> list[str]:
+    path = package.__path__  # type: ignore[attr-defined]
+    prefix = package.__name__ + "."  # type: ignore[attr-defined]
+    return sorted(m.name for m in pkgutil.walk_packages(path, prefix) if "__main__" not in m.name)
+
+
+def test_core_and_storage_never_import_textual_or_rich() -> None:
+    modules = all_modules(core) + all_modules(storage)
+    assert "core.sandbox.controller" in modules and "storage.queries" in modules
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "", f"UI modules imported: {result.stdout}"
+
+
+def test_headless_commands_do_not_load_textual() -> None:
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom cli.main import cli\n"
+        "CliRunner().invoke(cli, ['--version'])\n"
+        "print(any(m.startswith('textual') for m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_console_imports_boto3_only_after_first_paint(tmp_path: object) -> None:
+    code = f"""
+import asyncio, sys
+from pathlib import Path
+from core.config import sandbox_profile
+from tui.app import ToastApp
+
+async def main():
+    app = ToastApp(sandbox_profile(), Path({str(tmp_path)!r}) / 't.db', start_sandbox=False)
+    seen = []
+    async with app.run_test() as pilot:
+        # on_mount has run and the first frame is composed
+        seen.append('boto3' in sys.modules)
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        seen.append('boto3' in sys.modules)
+    print(seen)
+
+assert 'boto3' not in sys.modules
+asyncio.run(main())
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, check=True, timeout=60)
+    assert result.stdout.strip().splitlines()[-1] == "[False, True]"

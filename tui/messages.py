@@ -1,0 +1,27 @@
+"""Messages workers post to the UI; widgets change only in their handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from storage.records import Deployment
+
+
+@dataclass
+class DeploymentsLoaded(Message):
+    deployments: list[Deployment]
+
+
+@dataclass
+class DeploymentsFailed(Message):
+    error: str
+
+
+@dataclass
+class SandboxState(Message):
+    """The sandbox's state changed: starting, running (with its AWS endpoint), or failed."""
+
+    state: str
+    detail: str

@@ -1,0 +1,81 @@
+"""The Deployments screen: every deployment SQLite holds, with its state and URL."""
+
+from __future__ import annotations
+
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from storage import Queries, open_database
+from storage.records import Deployment
+from tui.messages import DeploymentsFailed, DeploymentsLoaded
+from tui.widgets.banner import ProfileBanner
+
+COLUMNS = (("Name", 20), ("State", 12), ("URL", 40), ("Repository", 32), ("Branch", 14),
+           ("Updated", 17))
+
+
+class DeploymentsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ProfileBanner(id="banner")
+        table: DataTable[str] = DataTable(id="deployments", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static("Loading deployments...", id="empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label, width in COLUMNS:
+            table.add_column(label, width=width, key=label.lower())
+        table.focus()
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.load_deployments()
+
+    @work(exclusive=True, group="deployments", exit_on_error=False,
+          description="Loading deployments from the state database")
+    async def load_deployments(self) -> None:
+        try:
+            db = await open_database(self.app.db_path)  # type: ignore[attr-defined]
+            try:
+                rows = await Queries(db).list_deployments()
+            finally:
+                await db.close()
+        except Exception as exc:
+            self.post_message(DeploymentsFailed(str(exc)))
+            return
+        self.post_message(DeploymentsLoaded(rows))
+
+    @on(DeploymentsLoaded)
+    def show_deployments(self, message: DeploymentsLoaded) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        for d in message.deployments:
+            table.add_row(*_cells(d), key=d.name)
+        empty = self.query_one("#empty", Static)
+        empty.display = not message.deployments
+        empty.update(
+            "No deployments yet."
+        )
+
+    @on(DeploymentsFailed)
+    def show_failure(self, message: DeploymentsFailed) -> None:
+        empty = self.query_one("#empty", Static)
+        empty.display = True
+        empty.update(f"Could not read deployments: {message.error}")
+
+
+def _cells(d: Deployment) -> tuple[str, ...]:
+    updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(d.updated_at))
+    return (d.name, d.state, f"https://{d.fqdn}/", d.repo, d.branch, updated)
