@@ -33,10 +33,17 @@ class Context:
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--profile", "profile_name", metavar="NAME", envvar="TOAST_PROFILE",
-              help="Config profile to use (default: default_profile, or the sandbox when no AWS "
-                   "credentials exist). Env: TOAST_PROFILE.")
-@click.option("--sandbox", is_flag=True, help="Use the local sandbox cloud (same as --profile sandbox).")
+@click.option(
+    "--profile",
+    "profile_name",
+    metavar="NAME",
+    envvar="TOAST_PROFILE",
+    help="Config profile to use (default: default_profile, or the sandbox when no AWS "
+    "credentials exist). Env: TOAST_PROFILE.",
+)
+@click.option(
+    "--sandbox", is_flag=True, help="Use the local sandbox cloud (same as --profile sandbox)."
+)
 @click.version_option(version("toast-console"), "--version", prog_name="toast")
 @click.pass_context
 def cli(ctx: click.Context, profile_name: str | None, sandbox: bool) -> None:
@@ -73,11 +80,20 @@ def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> No
     except StorageError as exc:
         fail(str(exc))
     if as_json:
-        emit_json([
-            {"name": d.name, "state": d.state, "url": f"https://{d.fqdn}/", "repo": d.repo,
-             "branch": d.branch, "profile": d.profile, "build_type": d.build_type}
-            for d in rows
-        ])
+        emit_json(
+            [
+                {
+                    "name": d.name,
+                    "state": d.state,
+                    "url": f"https://{d.fqdn}/",
+                    "repo": d.repo,
+                    "branch": d.branch,
+                    "profile": d.profile,
+                    "build_type": d.build_type,
+                }
+                for d in rows
+            ]
+        )
         return
     if not rows:
         click.echo("No deployments yet.")

@@ -1,4 +1,4 @@
-"""How every command reports: JSON on stdout for machines, one clear sentence on stderr for errors."""
+"""How commands report: JSON on stdout for machines, one clear sentence on stderr for errors."""
 
 from __future__ import annotations
 

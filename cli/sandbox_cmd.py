@@ -40,7 +40,9 @@ def up(as_json: bool) -> None:
 
 
 @sandbox.command()
-@click.option("--json", "as_json", is_flag=True, help="Print endpoints, ports and processes as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print endpoints, ports and processes as JSON."
+)
 def status(as_json: bool) -> None:
     """Show whether the sandbox runs, and where each service listens."""
     info = _sandbox().status()
@@ -90,8 +92,17 @@ def doctor() -> None:
 def _print_info(info: dict[str, object]) -> None:
     state = "running" if info["running"] else "stopped"
     click.echo(f"Sandbox {state} ({info['dir']})")
-    for key in ("aws_endpoint", "base_domain", "http_port", "https_port", "dns", "ssh",
-                "github_api", "acme_directory", "ca_bundle"):
+    for key in (
+        "aws_endpoint",
+        "base_domain",
+        "http_port",
+        "https_port",
+        "dns",
+        "ssh",
+        "github_api",
+        "acme_directory",
+        "ca_bundle",
+    ):
         click.echo(f"  {key:<15} {info[key]}")
     components = info["components"]
     assert isinstance(components, dict)

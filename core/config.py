@@ -115,7 +115,9 @@ def load_config(path: Path) -> Config:
 
     unknown = set(raw) - {"default_profile", "profiles"}
     if unknown:
-        raise ConfigError(path, sorted(unknown)[0], "unknown key (expected default_profile, profiles)")
+        raise ConfigError(
+            path, sorted(unknown)[0], "unknown key (expected default_profile, profiles)"
+        )
     tables = raw.get("profiles", {})
     if not isinstance(tables, dict):
         raise ConfigError(path, "profiles", "must be a table of [profiles.NAME] tables")
@@ -140,34 +142,68 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
         raise ConfigError(path, prefix, "profile names use letters, digits, '-' and '_'")
     for key in table:
         if key not in _PROFILE_KEYS:
-            raise ConfigError(path, f"{prefix}.{key}", f"unknown key (known: {', '.join(sorted(_PROFILE_KEYS))})")
+            raise ConfigError(
+                path, f"{prefix}.{key}", f"unknown key (known: {', '.join(sorted(_PROFILE_KEYS))})"
+            )
     for key, value in table.items():
         if not isinstance(value, str):
-            raise ConfigError(path, f"{prefix}.{key}", f"must be a string (got {type(value).__name__})")
+            raise ConfigError(
+                path, f"{prefix}.{key}", f"must be a string (got {type(value).__name__})"
+            )
 
     def check(key: str, ok: bool, rule: str) -> None:
         if key in table and not ok:
             raise ConfigError(path, f"{prefix}.{key}", f"{rule} (got {table[key]!r})")
 
-    check("region", bool(_REGION.match(table.get("region", ""))), "must be an AWS region such as eu-west-1")
-    check("instance_type", bool(_INSTANCE_TYPE.match(table.get("instance_type", ""))),
-          "must be an EC2 instance type such as t3.small")
-    check("hosted_zone_id", bool(_ZONE_ID.match(table.get("hosted_zone_id", ""))),
-          "must be a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ")
-    check("ami_parameter", table.get("ami_parameter", "").startswith("/aws/service/"),
-          "must be an SSM public parameter name starting with /aws/service/")
-    check("key_pair", bool(_KEY_NAME.match(table.get("key_pair", ""))),
-          "must be an EC2 key pair name (1-255 letters, digits, spaces or ._:/@-)")
-    check("operator_cidr", _is_cidr(table.get("operator_cidr", "")),
-          "must be a CIDR block such as 203.0.113.7/32")
-    check("notify_webhook", _is_webhook(table.get("notify_webhook", "")),
-          "must be an https:// URL or env:NAME")
-    check("endpoint_url", table.get("endpoint_url", "").startswith(("http://", "https://")),
-          "must be an http:// or https:// URL")
+    check(
+        "region",
+        bool(_REGION.match(table.get("region", ""))),
+        "must be an AWS region such as eu-west-1",
+    )
+    check(
+        "instance_type",
+        bool(_INSTANCE_TYPE.match(table.get("instance_type", ""))),
+        "must be an EC2 instance type such as t3.small",
+    )
+    check(
+        "hosted_zone_id",
+        bool(_ZONE_ID.match(table.get("hosted_zone_id", ""))),
+        "must be a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ",
+    )
+    check(
+        "ami_parameter",
+        table.get("ami_parameter", "").startswith("/aws/service/"),
+        "must be an SSM public parameter name starting with /aws/service/",
+    )
+    check(
+        "key_pair",
+        bool(_KEY_NAME.match(table.get("key_pair", ""))),
+        "must be an EC2 key pair name (1-255 letters, digits, spaces or ._:/@-)",
+    )
+    check(
+        "operator_cidr",
+        _is_cidr(table.get("operator_cidr", "")),
+        "must be a CIDR block such as 203.0.113.7/32",
+    )
+    check(
+        "notify_webhook",
+        _is_webhook(table.get("notify_webhook", "")),
+        "must be an https:// URL or env:NAME",
+    )
+    check(
+        "endpoint_url",
+        table.get("endpoint_url", "").startswith(("http://", "https://")),
+        "must be an http:// or https:// URL",
+    )
     if "base_domain" not in table:
-        raise ConfigError(path, f"{prefix}.base_domain", "is required (the domain apps are served under)")
-    check("base_domain", is_domain(table["base_domain"]),
-          "must be a DNS name such as apps.example.com (lower case letters, digits, '-' and dots)")
+        raise ConfigError(
+            path, f"{prefix}.base_domain", "is required (the domain apps are served under)"
+        )
+    check(
+        "base_domain",
+        is_domain(table["base_domain"]),
+        "must be a DNS name such as apps.example.com (lower case letters, digits, '-' and dots)",
+    )
     return Profile(name=name, **table)
 
 
@@ -197,13 +233,22 @@ def _is_webhook(value: str) -> bool:
 def aws_credentials_configured(environ: dict[str, str] | None = None) -> bool:
     """A cheap check (no boto3 import) for whether any AWS credentials are set up here."""
     env = os.environ if environ is None else environ
-    if env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_PROFILE") or env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+    if (
+        env.get("AWS_ACCESS_KEY_ID")
+        or env.get("AWS_PROFILE")
+        or env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+    ):
         return True
-    if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+    if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+    ):
         return True
     home = Path(env.get("HOME", str(Path.home())))
     files = [env.get("AWS_SHARED_CREDENTIALS_FILE"), env.get("AWS_CONFIG_FILE")]
-    candidates = [Path(f) for f in files if f] or [home / ".aws" / "credentials", home / ".aws" / "config"]
+    candidates = [Path(f) for f in files if f] or [
+        home / ".aws" / "credentials",
+        home / ".aws" / "config",
+    ]
     return any(p.is_file() and p.stat().st_size > 0 for p in candidates)
 
 
@@ -228,11 +273,14 @@ def choose_profile(
         return sandbox_profile()
     if not config.profiles:
         raise ConfigError(
-            config.path, None,
+            config.path,
+            None,
             "AWS credentials are set up but no profile is configured: add a [profiles.NAME] "
             "table with base_domain, or pass --sandbox",
         )
     raise ConfigError(
-        config.path, "default_profile",
-        f"several profiles ({', '.join(sorted(config.profiles))}): pass --profile NAME or set default_profile",
+        config.path,
+        "default_profile",
+        f"several profiles ({', '.join(sorted(config.profiles))}): "
+        "pass --profile NAME or set default_profile",
     )

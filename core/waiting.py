@@ -75,4 +75,3 @@ async def poll(
             raise WaitTimeout(what, elapsed)
         await asyncio.sleep(min(delay, max(0.0, timeout - elapsed)))
     raise AssertionError("unreachable")
-

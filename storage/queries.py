@@ -34,10 +34,23 @@ class Queries:
                 f"INSERT INTO deployments ({_DEPLOYMENT_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    new.name, new.profile, new.repo, new.branch, new.subdomain, new.fqdn,
-                    new.build_type, new.node_version, new.install_cmd, new.build_cmd,
-                    new.output_dir, new.start_cmd, new.port, new.instance_type, env_json,
-                    now, now,
+                    new.name,
+                    new.profile,
+                    new.repo,
+                    new.branch,
+                    new.subdomain,
+                    new.fqdn,
+                    new.build_type,
+                    new.node_version,
+                    new.install_cmd,
+                    new.build_cmd,
+                    new.output_dir,
+                    new.start_cmd,
+                    new.port,
+                    new.instance_type,
+                    env_json,
+                    now,
+                    now,
                 ),
             )
             await _audit(conn, now, actor, "deployment.create", new.name)
@@ -48,9 +61,7 @@ class Queries:
 
     async def list_deployments(self, *, include_destroyed: bool = False) -> list[Deployment]:
         where = "" if include_destroyed else "WHERE state != 'destroyed'"
-        rows = await self.db.fetchall(
-            f"SELECT * FROM deployments {where} ORDER BY name"  # noqa: S608 - fixed text
-        )
+        rows = await self.db.fetchall(f"SELECT * FROM deployments {where} ORDER BY name")
         return [Deployment.from_row(row) for row in rows]
 
     async def get_deployment(self, name: str) -> Deployment | None:
@@ -119,7 +130,12 @@ class Queries:
         return [Step.from_row(row) for row in rows]
 
     async def add_event(
-        self, run_id: int, message: str, *, step: str | None = None, level: str = "info",
+        self,
+        run_id: int,
+        message: str,
+        *,
+        step: str | None = None,
+        level: str = "info",
         now: float | None = None,
     ) -> None:
         now = time.time() if now is None else now
@@ -150,8 +166,16 @@ class Queries:
                 "INSERT INTO resources (deployment_id, run_id, profile, kind, resource_id, region,"
                 " created_at, attributes_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (kind, resource_id, region) DO UPDATE SET deleted_at = NULL",
-                (deployment_id, run_id, profile, kind, resource_id, region, now,
-                 json.dumps(attributes or {}, sort_keys=True)),
+                (
+                    deployment_id,
+                    run_id,
+                    profile,
+                    kind,
+                    resource_id,
+                    region,
+                    now,
+                    json.dumps(attributes or {}, sort_keys=True),
+                ),
             )
 
     async def mark_resource_deleted(
@@ -180,7 +204,9 @@ class Queries:
 
     # -- jobs: runs claimed with a lease ---------------------------------------------
 
-    async def claim_job(self, owner: str, *, lease_s: float, now: float | None = None) -> Job | None:
+    async def claim_job(
+        self, owner: str, *, lease_s: float, now: float | None = None
+    ) -> Job | None:
         """Claim the oldest runnable job: queued, or claimed by an owner whose lease ran out.
 
         A deployment whose other job holds a live lease is skipped: one run per

@@ -62,11 +62,17 @@ def aws(sandbox: SandboxInfo) -> Callable[[str], Any]:
     return lambda service: aws_client(service, sandbox.aws_endpoint)
 
 
-def run_toast(*args: str, env: dict[str, str] | None = None, input: str | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_toast(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the real `toast` command in a subprocess, as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})},
-        cwd=PROJECT_ROOT, input=input, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=PROJECT_ROOT,
+        input=input,
+        timeout=timeout,
+        check=False,
     )

@@ -44,21 +44,39 @@ def test_a_valid_config_gives_its_profiles(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "key", "rule"),
     [
-        ("[profiles.w]\nbase_domain = 'a.com'\nregion = 'moon-1'", "profiles.w.region",
-         "AWS region"),
-        ("[profiles.w]\nbase_domain = 'a.com'\noperator_cidr = '1.2.3.4/99'",
-         "profiles.w.operator_cidr", "CIDR"),
+        (
+            "[profiles.w]\nbase_domain = 'a.com'\nregion = 'moon-1'",
+            "profiles.w.region",
+            "AWS region",
+        ),
+        (
+            "[profiles.w]\nbase_domain = 'a.com'\noperator_cidr = '1.2.3.4/99'",
+            "profiles.w.operator_cidr",
+            "CIDR",
+        ),
         ("[profiles.w]\nregion = 'us-east-1'", "profiles.w.base_domain", "required"),
         ("[profiles.w]\nbase_domain = 'Not A Domain'", "profiles.w.base_domain", "DNS name"),
-        ("[profiles.w]\nbase_domain = 'a.com'\nregoin = 'us-east-1'", "profiles.w.regoin",
-         "unknown key"),
-        ("[profiles.w]\nbase_domain = 'a.com'\ninstance_type = 3", "profiles.w.instance_type",
-         "must be a string"),
+        (
+            "[profiles.w]\nbase_domain = 'a.com'\nregoin = 'us-east-1'",
+            "profiles.w.regoin",
+            "unknown key",
+        ),
+        (
+            "[profiles.w]\nbase_domain = 'a.com'\ninstance_type = 3",
+            "profiles.w.instance_type",
+            "must be a string",
+        ),
         ("[profiles.sandbox]\nbase_domain = 'a.com'", "profiles.sandbox", "built in"),
-        ("default_profile = 'nope'\n[profiles.w]\nbase_domain = 'a.com'", "default_profile",
-         "names no profile"),
-        ("[profiles.w]\nbase_domain = 'a.com'\nnotify_webhook = 'http://x'",
-         "profiles.w.notify_webhook", "https"),
+        (
+            "default_profile = 'nope'\n[profiles.w]\nbase_domain = 'a.com'",
+            "default_profile",
+            "names no profile",
+        ),
+        (
+            "[profiles.w]\nbase_domain = 'a.com'\nnotify_webhook = 'http://x'",
+            "profiles.w.notify_webhook",
+            "https",
+        ),
     ],
 )
 def test_each_bad_field_is_named_with_its_rule(
@@ -144,16 +162,28 @@ def test_ls_reads_the_state_database(tmp_path: Path, isolated_toast: Path) -> No
 
     asyncio.run(seed())
     listed = json.loads(run_toast("--sandbox", "ls", "--json").stdout)
-    assert listed == [{
-        "name": "shop", "state": "new", "url": "https://shop.sandbox.test/",
-        "repo": "toast-samples/static-site", "branch": "main", "profile": "sandbox",
-        "build_type": "static",
-    }]
+    assert listed == [
+        {
+            "name": "shop",
+            "state": "new",
+            "url": "https://shop.sandbox.test/",
+            "repo": "toast-samples/static-site",
+            "branch": "main",
+            "profile": "sandbox",
+            "build_type": "static",
+        }
+    ]
 
 
 def test_no_config_and_no_credentials_means_the_sandbox(tmp_path: Path) -> None:
     config = load_config(tmp_path / "missing.toml")
-    assert choose_profile(config, requested=None, sandbox=False, environ={"HOME": str(tmp_path)}).is_sandbox
+    assert choose_profile(
+        config, requested=None, sandbox=False, environ={"HOME": str(tmp_path)}
+    ).is_sandbox
     with pytest.raises(ConfigError, match="no profile is configured"):
-        choose_profile(config, requested=None, sandbox=False,
-                       environ={"HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "x"})
+        choose_profile(
+            config,
+            requested=None,
+            sandbox=False,
+            environ={"HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "x"},
+        )

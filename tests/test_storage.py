@@ -20,9 +20,17 @@ from .conftest import PROJECT_ROOT
 
 def new_deployment(name: str = "blog", **overrides: object) -> NewDeployment:
     fields: dict[str, object] = dict(
-        name=name, profile="sandbox", repo="toast-samples/static-site", branch="main",
-        subdomain=name, fqdn=f"{name}.sandbox.test", build_type="static", node_version="22",
-        install_cmd="npm ci", build_cmd="npm run build", output_dir="dist",
+        name=name,
+        profile="sandbox",
+        repo="toast-samples/static-site",
+        branch="main",
+        subdomain=name,
+        fqdn=f"{name}.sandbox.test",
+        build_type="static",
+        node_version="22",
+        install_cmd="npm ci",
+        build_cmd="npm run build",
+        output_dir="dist",
         instance_type="t3.micro",
     )
     fields.update(overrides)
@@ -44,8 +52,16 @@ async def test_fresh_database_has_every_table_wal_and_foreign_keys(tmp_path: Pat
         assert fks is not None and fks[0] == 1
     finally:
         await db.close()
-    assert {"deployments", "runs", "steps", "resources", "releases", "audit", "jobs",
-            "events"} <= table_names(tmp_path / "toast.db")
+    assert {
+        "deployments",
+        "runs",
+        "steps",
+        "resources",
+        "releases",
+        "audit",
+        "jobs",
+        "events",
+    } <= table_names(tmp_path / "toast.db")
 
 
 @pytest.mark.parametrize("start_version", range(0, LATEST_VERSION))
@@ -72,8 +88,9 @@ async def test_migrates_from_every_earlier_version_keeping_data(
             kept = await queries.get_deployment("kept")
             assert kept is not None and kept.fqdn == "kept.x.test"
         deployment = await queries.create_deployment(new_deployment(), actor="test")
-        run = await queries.queue_run(deployment.id, "deploy", trigger="cli", actor="test",
-                                      steps=["launch", "dns"])
+        run = await queries.queue_run(
+            deployment.id, "deploy", trigger="cli", actor="test", steps=["launch", "dns"]
+        )
         assert [s.name for s in await queries.steps_for(run.id)] == ["launch", "dns"]
         check = await db.fetchone("PRAGMA integrity_check")
         assert check is not None and check[0] == "ok"
@@ -96,8 +113,9 @@ async def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> Non
         deployment = await queries.create_deployment(new_deployment(), actor="test")
         with pytest.raises(sqlite3.IntegrityError):
             # the duplicate step name fails after the run row was inserted
-            await queries.queue_run(deployment.id, "deploy", trigger="cli", actor="test",
-                                    steps=["launch", "launch"])
+            await queries.queue_run(
+                deployment.id, "deploy", trigger="cli", actor="test", steps=["launch", "launch"]
+            )
         assert await queries.runs_for(deployment.id) == []
         assert await db.fetchall("SELECT * FROM jobs") == []
     finally:
@@ -145,18 +163,23 @@ async def test_jobs_are_claimed_once_per_deployment_and_leases_expire(tmp_path: 
 def _worker(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.helpers.storage_worker", *args],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
 def test_two_writer_processes_and_a_reader_lose_nothing(tmp_path: Path) -> None:
     db = str(tmp_path / "shared.db")
     count, steps = 150, 8
-    procs = [_worker("write", db, "one", str(count), str(steps)),
-             _worker("write", db, "two", str(count), str(steps)),
-             _worker("read", db, "4")]
+    procs = [
+        _worker("write", db, "one", str(count), str(steps)),
+        _worker("write", db, "two", str(count), str(steps)),
+        _worker("read", db, "4"),
+    ]
     outputs = [p.communicate(timeout=180) for p in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
         assert "locked" not in err and "Traceback" not in err
     assert outputs[0][0].splitlines()[-1] == f"committed {count}"
@@ -164,8 +187,11 @@ def test_two_writer_processes_and_a_reader_lose_nothing(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 2 * count
         assert conn.execute("SELECT count(*) FROM steps").fetchone()[0] == 2 * count * steps
         assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 2 * count
-        per_writer = dict(conn.execute("SELECT actor, count(*) FROM audit WHERE action = "
-                                       "'run.deploy' GROUP BY actor").fetchall())
+        per_writer = dict(
+            conn.execute(
+                "SELECT actor, count(*) FROM audit WHERE action = 'run.deploy' GROUP BY actor"
+            ).fetchall()
+        )
     assert per_writer == {"writer-one": count, "writer-two": count}
 
 

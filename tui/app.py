@@ -41,8 +41,13 @@ class ToastApp(App[None]):
     def warm_imports(self) -> None:
         import boto3  # noqa: F401
 
-    @work(thread=True, group="sandbox", exclusive=True, exit_on_error=False,
-          description="Starting the sandbox")
+    @work(
+        thread=True,
+        group="sandbox",
+        exclusive=True,
+        exit_on_error=False,
+        description="Starting the sandbox",
+    )
     def bring_up_sandbox(self) -> None:
         from core import paths
         from core.sandbox import Sandbox, SandboxError

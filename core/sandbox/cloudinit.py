@@ -91,8 +91,14 @@ class CloudInitStandIn:
         key_name = instance.get("KeyName")
         if key_name:
             self._authorize(key_name, instance_id)
-        for directory in (self.host.root, self.host.nginx_sites_dir, self.host.acme_webroot,
-                          self.host.log_dir, self.host.agent_config_dir, self.host.certbot_dir):
+        for directory in (
+            self.host.root,
+            self.host.nginx_sites_dir,
+            self.host.acme_webroot,
+            self.host.log_dir,
+            self.host.agent_config_dir,
+            self.host.certbot_dir,
+        ):
             Path(directory).mkdir(parents=True, exist_ok=True)
         self.publish_console(
             instance_id, console_output(instance_id, self.host_public_key, self.host_fingerprint)
@@ -101,7 +107,8 @@ class CloudInitStandIn:
         marker.parent.mkdir(parents=True, exist_ok=True)
         user_data = self._user_data(instance_id)
         marker.write_text(
-            f"instance {instance_id} prepared at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
+            f"instance {instance_id} prepared at "
+            f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
             f" (user data: {len(user_data)} bytes)\n"
         )
 

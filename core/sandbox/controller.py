@@ -81,16 +81,19 @@ def doctor() -> list[Problem]:
     problems = []
     if missing:
         prefix = "" if os.geteuid() == 0 else "sudo "
-        problems.append(Problem(
-            f"missing programs from Debian packages: {', '.join(missing)}",
-            f"{prefix}apt-get update && {prefix}apt-get install -y {' '.join(DEBIAN_PACKAGES)}",
-        ))
+        problems.append(
+            Problem(
+                f"missing programs from Debian packages: {', '.join(missing)}",
+                f"{prefix}apt-get update && {prefix}apt-get install -y {' '.join(DEBIAN_PACKAGES)}",
+            )
+        )
     try:
         import dnslib  # noqa: F401
         import moto  # noqa: F401
     except ImportError:
-        problems.append(Problem("the sandbox extra is not installed (moto, dnslib)",
-                                "uv sync --extra sandbox"))
+        problems.append(
+            Problem("the sandbox extra is not installed (moto, dnslib)", "uv sync --extra sandbox")
+        )
     return problems
 
 
@@ -213,15 +216,39 @@ class Sandbox:
 
     def _prepare(self, ports: Ports) -> None:
         lay = self.layout
-        for directory in (lay.logs, lay.ssh_dir, lay.nginx_dir / "tmp", lay.nginx_sites,
-                          lay.acme_webroot, lay.certbot_dir, lay.host_logs, lay.agent_configs,
-                          lay.instances, lay.pebble_dir, lay.git_root, lay.github_dir,
-                          lay.host_root / "toast"):
+        for directory in (
+            lay.logs,
+            lay.ssh_dir,
+            lay.nginx_dir / "tmp",
+            lay.nginx_sites,
+            lay.acme_webroot,
+            lay.certbot_dir,
+            lay.host_logs,
+            lay.agent_configs,
+            lay.instances,
+            lay.pebble_dir,
+            lay.git_root,
+            lay.github_dir,
+            lay.host_root / "toast",
+        ):
             directory.mkdir(parents=True, exist_ok=True)
         for key in (lay.ssh_host_key, lay.client_key):
             if not key.exists():
-                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
-                                f"toast-sandbox-{key.name}", "-f", str(key)], check=True)
+                subprocess.run(
+                    [
+                        "ssh-keygen",
+                        "-q",
+                        "-t",
+                        "ed25519",
+                        "-N",
+                        "",
+                        "-C",
+                        f"toast-sandbox-{key.name}",
+                        "-f",
+                        str(key),
+                    ],
+                    check=True,
+                )
         client_pub = lay.client_key.with_suffix(".pub").read_text().strip()
         existing = lay.authorized_keys.read_text() if lay.authorized_keys.exists() else ""
         if client_pub.split()[1] not in existing:
@@ -234,8 +261,9 @@ class Sandbox:
             lay.github_token.chmod(0o600)
         githost.seed_samples(lay)
         if not (lay.pebble_dir / "listener.pem").exists():
-            write_listener_certificate(lay.listener_ca, lay.pebble_dir / "listener.pem",
-                                       lay.pebble_dir / "listener.key")
+            write_listener_certificate(
+                lay.listener_ca, lay.pebble_dir / "listener.pem", lay.pebble_dir / "listener.key"
+            )
         (lay.ssh_dir / "sshd_config").write_text(configs.sshd_config(lay, ports))
         (lay.nginx_dir / "nginx.conf").write_text(configs.nginx_config(lay, ports))
         (lay.pebble_dir / "pebble.json").write_text(configs.pebble_config(lay, ports))
@@ -246,35 +274,65 @@ class Sandbox:
         if name == "aws":
             project_root = Path(__file__).resolve().parents[2]
             env = {**os.environ, "PYTHONPATH": str(project_root)}
-            return processes.spawn([sys.executable, "-m", "core.sandbox.daemon", str(lay.root)],
-                                   log=log, env=env)
+            return processes.spawn(
+                [sys.executable, "-m", "core.sandbox.daemon", str(lay.root)], log=log, env=env
+            )
         if name == "sshd":
             if os.geteuid() == 0:
                 Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-            return processes.spawn(["/usr/sbin/sshd", "-D", "-e", "-f",
-                                    str(lay.ssh_dir / "sshd_config")], log=log)
+            return processes.spawn(
+                ["/usr/sbin/sshd", "-D", "-e", "-f", str(lay.ssh_dir / "sshd_config")], log=log
+            )
         if name == "nginx":
-            return processes.spawn(["/usr/sbin/nginx", "-p", str(lay.nginx_dir), "-e",
-                                    str(lay.logs / "nginx-error.log"), "-c",
-                                    str(lay.nginx_dir / "nginx.conf")], log=log)
+            return processes.spawn(
+                [
+                    "/usr/sbin/nginx",
+                    "-p",
+                    str(lay.nginx_dir),
+                    "-e",
+                    str(lay.logs / "nginx-error.log"),
+                    "-c",
+                    str(lay.nginx_dir / "nginx.conf"),
+                ],
+                log=log,
+            )
         if name == "acme":
             # A new pebble forgets every ACME account: certbot must register again.
             shutil.rmtree(lay.certbot_dir / "accounts", ignore_errors=True)
             env = {**os.environ, **configs.PEBBLE_ENV}
-            return processes.spawn(["pebble", "-config", str(lay.pebble_dir / "pebble.json"),
-                                    "-dnsserver", f"127.0.0.1:{ports.dns}"], log=log, env=env)
+            return processes.spawn(
+                [
+                    "pebble",
+                    "-config",
+                    str(lay.pebble_dir / "pebble.json"),
+                    "-dnsserver",
+                    f"127.0.0.1:{ports.dns}",
+                ],
+                log=log,
+                env=env,
+            )
         raise ValueError(name)
 
     def _wait_ready(self, name: str, ports: Ports, pid: int) -> None:
-        port = {"aws": ports.github, "sshd": ports.ssh, "nginx": ports.https,
-                "acme": ports.acme_mgmt}[name]
+        port = {
+            "aws": ports.github,
+            "sshd": ports.ssh,
+            "nginx": ports.https,
+            "acme": ports.acme_mgmt,
+        }[name]
         log = self.layout.logs / f"{name}.log"
 
         def ready() -> bool | None:
             if not processes.alive(pid, self.marker):
-                tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
-                raise SandboxError(f"sandbox component {name} exited during start-up; "
-                                   f"last lines of {log}: " + " | ".join(tail))
+                tail = (
+                    log.read_text(errors="replace").strip().splitlines()[-5:]
+                    if log.exists()
+                    else []
+                )
+                raise SandboxError(
+                    f"sandbox component {name} exited during start-up; "
+                    f"last lines of {log}: " + " | ".join(tail)
+                )
             ok = processes.port_open(port)
             if name == "aws":
                 ok = ok and processes.port_open(ports.aws) and processes.port_open(ports.dns)
@@ -292,8 +350,9 @@ class Sandbox:
 
         def fetch() -> str | None:
             try:
-                response = httpx.get(f"https://127.0.0.1:{ports.acme_mgmt}/roots/0",
-                                     verify=context, timeout=2)
+                response = httpx.get(
+                    f"https://127.0.0.1:{ports.acme_mgmt}/roots/0", verify=context, timeout=2
+                )
             except httpx.HTTPError:
                 return None
             return response.text if response.status_code == 200 else None
@@ -305,7 +364,9 @@ class Sandbox:
             with open(bundle, "a") as handle:
                 handle.write(root + "\n")
 
-    def _info(self, ports: Ports, pids: dict[str, int], include_stopped: bool = False) -> SandboxInfo:
+    def _info(
+        self, ports: Ports, pids: dict[str, int], include_stopped: bool = False
+    ) -> SandboxInfo:
         lay = self.layout
         components = {n: {"pid": pids.get(n), "running": n in pids} for n in COMPONENTS}
         return SandboxInfo(
@@ -317,8 +378,12 @@ class Sandbox:
             https_port=ports.https,
             ca_bundle=str(lay.ca_bundle),
             dns=f"127.0.0.1:{ports.dns}",
-            ssh={"host": "127.0.0.1", "port": ports.ssh, "known_hosts": str(lay.known_hosts),
-                 "operator_key": str(lay.client_key)},
+            ssh={
+                "host": "127.0.0.1",
+                "port": ports.ssh,
+                "known_hosts": str(lay.known_hosts),
+                "operator_key": str(lay.client_key),
+            },
             github_api=f"http://127.0.0.1:{ports.github}",
             github_token_file=str(lay.github_token),
             acme_directory=f"https://127.0.0.1:{ports.acme}/dir",

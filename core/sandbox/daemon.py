@@ -33,25 +33,27 @@ def _patch_console_output() -> None:
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
     from moto.ec2.responses import general
-    from moto.ec2.utils import Base64EncodedString
+    from moto.ec2.utils import Base64EncodedString  # type: ignore[attr-defined]
 
     def get_console_output(self: Any) -> Any:
         instance = self.ec2_backend.get_instance(self._get_param("InstanceId"))
         text = _console.get(instance.id, "")
-        return ActionResult({
-            "InstanceId": instance.id,
-            "Timestamp": utcnow(),
-            "Output": Base64EncodedString.from_raw_string(text),
-        })
+        return ActionResult(
+            {
+                "InstanceId": instance.id,
+                "Timestamp": utcnow(),
+                "Output": Base64EncodedString.from_raw_string(text),
+            }
+        )
 
-    general.General.get_console_output = get_console_output
+    general.General.get_console_output = get_console_output  # type: ignore[method-assign]
 
 
 def aws_client(service: str, endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint,
         region_name=REGION,
@@ -68,14 +70,18 @@ def seed_aws(endpoint: str, snapshot: Path | None = None) -> str:
     existing = [z for z in zones if z["Name"].rstrip(".") == BASE_DOMAIN]
     if existing:
         return str(existing[0]["Id"])
-    zone_id = str(route53.create_hosted_zone(
-        Name=BASE_DOMAIN, CallerReference=f"toast-sandbox-{os.getpid()}-{id(route53)}"
-    )["HostedZone"]["Id"])
+    zone_id = str(
+        route53.create_hosted_zone(
+            Name=BASE_DOMAIN, CallerReference=f"toast-sandbox-{os.getpid()}-{id(route53)}"
+        )["HostedZone"]["Id"]
+    )
     if snapshot is not None and snapshot.exists():
         records = json.loads(snapshot.read_text())
         changes = [{"Action": "UPSERT", "ResourceRecordSet": r} for r in records]
         if changes:
-            route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+            route53.change_resource_record_sets(
+                HostedZoneId=zone_id, ChangeBatch={"Changes": changes}
+            )
     return zone_id
 
 
@@ -86,7 +92,9 @@ def save_records(endpoint: str, snapshot: Path) -> None:
     for zone in zones:
         if zone["Name"].rstrip(".") != BASE_DOMAIN:
             continue
-        for page in route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone["Id"]):
+        for page in route53.get_paginator("list_resource_record_sets").paginate(
+            HostedZoneId=zone["Id"]
+        ):
             records += [r for r in page["ResourceRecordSets"] if r["Type"] not in ("NS", "SOA")]
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     snapshot.write_text(json.dumps(records, indent=2))
@@ -96,7 +104,9 @@ def main(argv: list[str]) -> int:
     layout = Layout(Path(argv[1]))
     ports = layout.load_ports()
     if ports is None:
-        print("sandbox daemon: ports.json is missing; start with `toast sandbox up`", file=sys.stderr)
+        print(
+            "sandbox daemon: ports.json is missing; start with `toast sandbox up`", file=sys.stderr
+        )
         return 2
     os.environ.update(FAKE_CREDENTIALS)
 
@@ -114,26 +124,36 @@ def main(argv: list[str]) -> int:
     endpoint = f"http://127.0.0.1:{ports.aws}"
     seed_aws(endpoint, layout.aws_snapshot)
 
-    dns_servers = start_dns(ports.dns, ZoneResolver(
-        route53_lookup(aws_client("route53", endpoint), BASE_DOMAIN),
-        ec2_public_ips(aws_client("ec2", endpoint)),
-    ))
+    dns_servers = start_dns(
+        ports.dns,
+        ZoneResolver(
+            route53_lookup(aws_client("route53", endpoint), BASE_DOMAIN),
+            ec2_public_ips(aws_client("ec2", endpoint)),
+        ),
+    )
 
     github = GitHubStandIn(ports.github, layout, layout.github_token.read_text().strip())
     threading.Thread(target=github.serve_forever, name="github", daemon=True).start()
 
-    shipper = LogShipper(aws_client("logs", endpoint), layout.agent_configs,
-                         layout.root / "shipper-offsets.json")
+    shipper = LogShipper(
+        aws_client("logs", endpoint), layout.agent_configs, layout.root / "shipper-offsets.json"
+    )
     shipper.start()
 
     host_key = (layout.ssh_host_key.with_suffix(".pub")).read_text().strip()
     fingerprint = subprocess.run(
         ["ssh-keygen", "-l", "-f", str(layout.ssh_host_key.with_suffix(".pub"))],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()[1]
     cloud_init = CloudInitStandIn(
-        aws_client("ec2", endpoint), sandbox_host_profile(layout, ports), layout.authorized_keys,
-        host_key, fingerprint, _console.__setitem__,
+        aws_client("ec2", endpoint),
+        sandbox_host_profile(layout, ports),
+        layout.authorized_keys,
+        host_key,
+        fingerprint,
+        _console.__setitem__,
     )
     cloud_init.start()
 

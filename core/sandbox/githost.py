@@ -26,8 +26,15 @@ _GIT_IDENTITY = {
 
 STATIC_SITE_FILES = {
     "package.json": json.dumps(
-        {"name": "static-site", "version": "1.0.0", "private": True,
-         "scripts": {"build": "node build.js"}}, indent=2) + "\n",
+        {
+            "name": "static-site",
+            "version": "1.0.0",
+            "private": True,
+            "scripts": {"build": "node build.js"},
+        },
+        indent=2,
+    )
+    + "\n",
     "message.txt": "Hello from the Toast static sample\n",
     "build.js": """const fs = require("fs");
 const message = fs.readFileSync("message.txt", "utf8").trim();
@@ -41,9 +48,18 @@ console.log(`built dist/index.html (${html.length} bytes)`);
 
 NODE_SERVER_FILES = {
     "package.json": json.dumps(
-        {"name": "node-server", "version": "1.0.0", "private": True,
-         "scripts": {"start": "node server.js", "build": "node -e \"console.log('nothing to build')\""}},
-        indent=2) + "\n",
+        {
+            "name": "node-server",
+            "version": "1.0.0",
+            "private": True,
+            "scripts": {
+                "start": "node server.js",
+                "build": "node -e \"console.log('nothing to build')\"",
+            },
+        },
+        indent=2,
+    )
+    + "\n",
     "message.txt": "Hello from the Toast node sample\n",
     "server.js": """const fs = require("fs");
 const http = require("http");
@@ -59,7 +75,8 @@ http.createServer((req, res) => {
     return;
   }
   res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-  res.end(`<!doctype html><html><body><h1>${message}</h1><p>pid ${process.pid}</p></body></html>\\n`);
+  const body = `<h1>${message}</h1><p>pid ${process.pid}</p>`;
+  res.end(`<!doctype html><html><body>${body}</body></html>\\n`);
 }).listen(port, "127.0.0.1", () => console.log(`listening on 127.0.0.1:${port}`));
 """,
 }
@@ -101,8 +118,14 @@ def create_repo(layout: Layout, full_name: str, files: dict[str, str] | None = N
 
 
 def commit_files(
-    layout: Layout, full_name: str, files: dict[str, str], message: str, *,
-    work: Path | None = None, fresh: bool = False, branch: str = "main",
+    layout: Layout,
+    full_name: str,
+    files: dict[str, str],
+    message: str,
+    *,
+    work: Path | None = None,
+    fresh: bool = False,
+    branch: str = "main",
 ) -> str:
     """Commit `files` on top of `branch` and push: the push runs the post-receive hook."""
     bare = layout.bare_repo(full_name)
@@ -139,15 +162,25 @@ def list_repos(layout: Layout) -> list[str]:
 
 
 def branches(layout: Layout, full_name: str) -> dict[str, str]:
-    out = git("for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads",
-              cwd=layout.bare_repo(full_name))
+    out = git(
+        "for-each-ref",
+        "--format=%(refname:short) %(objectname)",
+        "refs/heads",
+        cwd=layout.bare_repo(full_name),
+    )
     return dict(line.split(" ", 1) for line in out.splitlines() if line)
 
 
 def head_commit(layout: Layout, full_name: str, ref: str) -> Commit | None:
     try:
-        out = git("log", "-1", "--format=%H%x00%aI%x00%an%x00%ae%x00%B", ref, "--",
-                  cwd=layout.bare_repo(full_name))
+        out = git(
+            "log",
+            "-1",
+            "--format=%H%x00%aI%x00%an%x00%ae%x00%B",
+            ref,
+            "--",
+            cwd=layout.bare_repo(full_name),
+        )
     except RuntimeError:
         return None
     sha, timestamp, name, email, message = out.split("\0", 4)

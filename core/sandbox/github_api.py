@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -58,7 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _error(self, status: int, message: str) -> None:
-        self._send(status, {"message": message, "documentation_url": "https://docs.github.com/rest"})
+        self._send(
+            status, {"message": message, "documentation_url": "https://docs.github.com/rest"}
+        )
 
     def _authorized(self) -> bool:
         auth = self.headers.get("Authorization", "")
@@ -143,10 +146,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "Not Found")
             return
         heads = githost.branches(self.server.layout, full)
-        self._send(200, [
-            {"name": b, "commit": {"sha": sha, "url": ""}, "protected": False}
-            for b, sha in sorted(heads.items())
-        ])
+        self._send(
+            200,
+            [
+                {"name": b, "commit": {"sha": sha, "url": ""}, "protected": False}
+                for b, sha in sorted(heads.items())
+            ],
+        )
 
     def commit(self, query: dict[str, str], owner: str, name: str, ref: str) -> None:
         full = f"{owner}/{name}"
@@ -158,10 +164,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(422, f"No commit found for SHA: {ref}")
             return
         person = {"name": head.author_name, "email": head.author_email, "date": head.timestamp}
-        self._send(200, {
-            "sha": head.sha,
-            "commit": {"message": head.message, "author": person, "committer": person},
-        })
+        self._send(
+            200,
+            {
+                "sha": head.sha,
+                "commit": {"message": head.message, "author": person, "committer": person},
+            },
+        )
 
     def list_hooks(self, query: dict[str, str], owner: str, name: str) -> None:
         full = f"{owner}/{name}"
@@ -179,10 +188,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self._body()
         config = body.get("config") if isinstance(body, dict) else None
-        if not isinstance(config, dict) or not str(config.get("url", "")).startswith(("http://", "https://")):
-            self._send(422, {"message": "Validation Failed",
-                             "errors": [{"resource": "Hook", "code": "custom", "field": "config.url",
-                                         "message": "url is missing or not http(s)"}]})
+        if not isinstance(config, dict) or not str(config.get("url", "")).startswith(
+            ("http://", "https://")
+        ):
+            self._send(
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [
+                        {
+                            "resource": "Hook",
+                            "code": "custom",
+                            "field": "config.url",
+                            "message": "url is missing or not http(s)",
+                        }
+                    ],
+                },
+            )
             return
         with githost.hooks_locked(self.server.layout) as store:
             hook = {
@@ -239,7 +261,7 @@ def _public_hook(hook: dict[str, Any]) -> dict[str, Any]:
 
 
 _SEG = r"([A-Za-z0-9_.-]+)"
-_ROUTES = [
+_ROUTES: list[tuple[str, str, Callable[..., None]]] = [
     (r"/user", "GET", _Handler.user),
     (r"/user/repos", "GET", _Handler.user_repos),
     (rf"/repos/{_SEG}/{_SEG}", "GET", _Handler.repo),

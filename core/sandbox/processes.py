@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -56,10 +57,8 @@ def alive(pid: int, marker: str) -> bool:
 
 def reap(pid: int) -> None:
     """Collect a child of ours that has exited, so it does not linger as a zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def stop(pid: int, marker: str, *, grace: float = 5.0) -> None:

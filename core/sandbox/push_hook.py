@@ -93,7 +93,10 @@ def deliver(layout: Layout, full_name: str, payload: dict[str, Any]) -> list[int
         with githost.hooks_locked(layout) as store:
             for stored in store["hooks"].get(full_name, []):
                 if stored["id"] == hook["id"]:
-                    stored["last_response"] = {"status": status, "delivery": headers["X-GitHub-Delivery"]}
+                    stored["last_response"] = {
+                        "status": status,
+                        "delivery": headers["X-GitHub-Delivery"],
+                    }
     return results
 
 

@@ -7,6 +7,7 @@ one file per instance named <instance-id>.json; `{instance_id}` in a name is fil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -37,11 +38,15 @@ def read_sources(config_dir: Path) -> list[Source]:
             continue
         for entry in entries:
             try:
-                sources.append(Source(
-                    Path(entry["file_path"]),
-                    entry["log_group_name"].replace("{instance_id}", instance_id),
-                    entry.get("log_stream_name", "{instance_id}").replace("{instance_id}", instance_id),
-                ))
+                sources.append(
+                    Source(
+                        Path(entry["file_path"]),
+                        entry["log_group_name"].replace("{instance_id}", instance_id),
+                        entry.get("log_stream_name", "{instance_id}").replace(
+                            "{instance_id}", instance_id
+                        ),
+                    )
+                )
             except (KeyError, AttributeError):
                 continue
     return sources
@@ -120,10 +125,8 @@ class LogShipper:
             (self.logs.create_log_group, {"logGroupName": group}),
             (self.logs.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
         ):
-            try:
+            with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
                 call(**kwargs)
-            except self.logs.exceptions.ResourceAlreadyExistsException:
-                pass
         self.known_streams.add((group, stream))
 
 

@@ -21,16 +21,30 @@ async def write(db_path: str, name: str, count: int, steps: int) -> None:
     deployment = await queries.get_deployment(name)
     if deployment is None:
         deployment = await queries.create_deployment(
-            NewDeployment(name=name, profile="sandbox", repo="o/r", branch="main", subdomain=name,
-                          fqdn=f"{name}.sandbox.test", build_type="static", node_version="22",
-                          install_cmd="npm ci", build_cmd="npm run build", instance_type="t3.micro"),
+            NewDeployment(
+                name=name,
+                profile="sandbox",
+                repo="o/r",
+                branch="main",
+                subdomain=name,
+                fqdn=f"{name}.sandbox.test",
+                build_type="static",
+                node_version="22",
+                install_cmd="npm ci",
+                build_cmd="npm run build",
+                instance_type="t3.micro",
+            ),
             actor="test",
         )
     done = 0
     while count == 0 or done < count:
         await queries.queue_run(
-            deployment.id, "deploy", trigger="test", actor=f"writer-{name}",
-            steps=[f"step-{i}" for i in range(steps)], commit_message=f"steps={steps}",
+            deployment.id,
+            "deploy",
+            trigger="test",
+            actor=f"writer-{name}",
+            steps=[f"step-{i}" for i in range(steps)],
+            commit_message=f"steps={steps}",
         )
         done += 1
         print(f"committed {done}", flush=True)
@@ -42,8 +56,9 @@ async def read(db_path: str, seconds: float) -> None:
     reads = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        await db.fetchall("SELECT r.id, count(s.id) FROM runs r JOIN steps s ON s.run_id = r.id "
-                          "GROUP BY r.id")
+        await db.fetchall(
+            "SELECT r.id, count(s.id) FROM runs r JOIN steps s ON s.run_id = r.id GROUP BY r.id"
+        )
         reads += 1
     await db.close()
     print(f"reads {reads}", flush=True)

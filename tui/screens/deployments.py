@@ -15,8 +15,14 @@ from storage.records import Deployment
 from tui.messages import DeploymentsFailed, DeploymentsLoaded
 from tui.widgets.banner import ProfileBanner
 
-COLUMNS = (("Name", 20), ("State", 12), ("URL", 40), ("Repository", 32), ("Branch", 14),
-           ("Updated", 17))
+COLUMNS = (
+    ("Name", 20),
+    ("State", 12),
+    ("URL", 40),
+    ("Repository", 32),
+    ("Branch", 14),
+    ("Updated", 17),
+)
 
 
 class DeploymentsScreen(Screen[None]):
@@ -43,8 +49,12 @@ class DeploymentsScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.load_deployments()
 
-    @work(exclusive=True, group="deployments", exit_on_error=False,
-          description="Loading deployments from the state database")
+    @work(
+        exclusive=True,
+        group="deployments",
+        exit_on_error=False,
+        description="Loading deployments from the state database",
+    )
     async def load_deployments(self) -> None:
         try:
             db = await open_database(self.app.db_path)  # type: ignore[attr-defined]
@@ -65,9 +75,7 @@ class DeploymentsScreen(Screen[None]):
             table.add_row(*_cells(d), key=d.name)
         empty = self.query_one("#empty", Static)
         empty.display = not message.deployments
-        empty.update(
-            "No deployments yet."
-        )
+        empty.update("No deployments yet.")
 
     @on(DeploymentsFailed)
     def show_failure(self, message: DeploymentsFailed) -> None:

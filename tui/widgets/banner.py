@@ -21,5 +21,7 @@ class ProfileBanner(Static):
             text = "SANDBOX: a local rehearsal cloud on 127.0.0.1; nothing here reaches AWS"
             self.update(f"{text} · {detail}" if detail else text)
         else:
-            self.update(f"AWS profile {profile.aws_profile or 'default'} · {profile.region} · "
-                        f"*.{profile.base_domain}")
+            self.update(
+                f"AWS profile {profile.aws_profile or 'default'} · {profile.region} · "
+                f"*.{profile.base_domain}"
+            )

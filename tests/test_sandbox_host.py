@@ -1,0 +1,103 @@
+"""The sandbox's instance host: SSH with verified host keys, ACME over real HTTP-01, HTTPS."""
+
+from __future__ import annotations
+
+import ssl
+import uuid
+from pathlib import Path
+
+import asyncssh
+import httpx
+import pytest
+
+from core.sandbox import Sandbox, SandboxInfo
+
+from .sandbox_helpers import (
+    Clients, certbot, host_key_from_console, launch, new_key, upsert_a, wait_ready, write_site,
+)
+
+
+async def test_ssh_to_a_launched_instance_with_the_host_key_from_its_console(
+    aws: Clients, session_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    host = session_sandbox.host_profile()
+    key_path, public_key = new_key(tmp_path)
+    instance = launch(aws, key_name=f"toast-{uuid.uuid4().hex[:8]}", public_key=public_key)
+    wait_ready(host, instance["InstanceId"])
+    console = aws("ec2").get_console_output(InstanceId=instance["InstanceId"])["Output"]
+    host_key = asyncssh.import_public_key(host_key_from_console(console))
+    address, port = host.ssh_address(instance["PublicIpAddress"])
+    async with asyncssh.connect(address, port=port, username=host.ssh_user,
+                                client_keys=[str(key_path)], known_hosts=([host_key], [], []),
+                                agent_path=None, config=None) as conn:
+        result = await conn.run("printf '%s' \"$((6 * 7))\"", check=True)
+    assert result.stdout == "42"
+
+
+async def test_an_unknown_host_key_is_refused(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    other_host_key = asyncssh.generate_private_key("ssh-ed25519").convert_to_public()
+    with pytest.raises(asyncssh.HostKeyNotVerifiable):
+        await asyncssh.connect("127.0.0.1", port=sandbox.ssh["port"],
+                               client_keys=[sandbox.ssh["operator_key"]],
+                               known_hosts=([other_host_key], [], []), agent_path=None,
+                               config=None)
+
+
+async def test_an_unauthorised_client_key_is_refused(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    stranger, _ = new_key(tmp_path, "stranger")
+    with pytest.raises(asyncssh.PermissionDenied):
+        await asyncssh.connect("127.0.0.1", port=sandbox.ssh["port"], client_keys=[str(stranger)],
+                               known_hosts=sandbox.ssh["known_hosts"], agent_path=None,
+                               config=None)
+
+
+def https_get(sandbox: SandboxInfo, name: str, verify: ssl.SSLContext | bool) -> httpx.Response:
+    # A new client per call: a pooled connection would skip the TLS handshake being tested.
+    with httpx.Client(verify=verify, timeout=10) as client:
+        return client.get(f"https://127.0.0.1:{sandbox.https_port}/", headers={"Host": name},
+                          extensions={"sni_hostname": name})
+
+
+def test_certbot_gets_a_certificate_when_the_record_exists_and_https_is_trusted_only_via_bundle(
+    aws: Clients, sandbox: SandboxInfo, session_sandbox: Sandbox
+) -> None:
+    host = session_sandbox.host_profile()
+    name = f"cert-{uuid.uuid4().hex[:8]}.{sandbox.base_domain}"
+    instance = launch(aws)
+    upsert_a(aws, sandbox, name, instance["PublicIpAddress"])
+    write_site(host, name, "<h1>hello over https</h1>", https=False)
+
+    issued = certbot(host, name)
+    assert issued.returncode == 0, issued.stderr
+    assert (Path(host.certbot_dir) / "live" / name / "fullchain.pem").exists()
+
+    write_site(host, name, "<h1>hello over https</h1>", https=True)
+    trusted = ssl.create_default_context(cafile=sandbox.ca_bundle)
+    response = https_get(sandbox, name, trusted)
+    assert response.status_code == 200 and "hello over https" in response.text
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        https_get(sandbox, name, True)  # the default trust store does not know the sandbox CA
+
+
+def test_certbot_fails_when_the_dns_record_is_missing(
+    aws: Clients, sandbox: SandboxInfo, session_sandbox: Sandbox
+) -> None:
+    host = session_sandbox.host_profile()
+    name = f"nodns-{uuid.uuid4().hex[:8]}.{sandbox.base_domain}"
+    write_site(host, name, "no record", https=False)
+    failed = certbot(host, name)
+    assert failed.returncode != 0
+    assert not (Path(host.certbot_dir) / "live" / name).exists()
+    assert "could not resolve" in failed.stdout + failed.stderr
+
+
+def test_a_record_pointing_elsewhere_fails_validation(
+    aws: Clients, sandbox: SandboxInfo, session_sandbox: Sandbox
+) -> None:
+    host = session_sandbox.host_profile()
+    name = f"wrongip-{uuid.uuid4().hex[:8]}.{sandbox.base_domain}"
+    upsert_a(aws, sandbox, name, "203.0.113.9")  # no sandbox instance has this address
+    write_site(host, name, "wrong ip", https=False)
+    failed = certbot(host, name)
+    assert failed.returncode != 0
+    assert "could not resolve" in failed.stdout + failed.stderr
