@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Tests never touch real AWS: fake credentials, no instance metadata lookups.
 os.environ.update(FAKE_CREDENTIALS)
+# Times on screen are local: one zone keeps snapshots the same on every machine.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 @pytest.fixture(autouse=True)

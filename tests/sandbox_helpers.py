@@ -28,22 +28,25 @@ def new_key(tmp_path: Path, name: str = "deploy") -> tuple[Path, str]:
     return path, key.export_public_key().decode()
 
 
-def launch(aws: Clients, *, key_name: str | None = None, public_key: str | None = None) -> dict[str, Any]:
+def launch(
+    aws: Clients, *, key_name: str | None = None, public_key: str | None = None
+) -> dict[str, Any]:
     ec2 = aws("ec2")
     if key_name and public_key:
         ec2.import_key_pair(KeyName=key_name, PublicKeyMaterial=public_key.encode())
     ami = aws("ssm").get_parameter(Name=AL2023_PARAMETER)["Parameter"]["Value"]
     kwargs: dict[str, Any] = {"KeyName": key_name} if key_name else {}
-    instance = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                                 **kwargs)["Instances"][0]
+    instance = ec2.run_instances(
+        ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1, **kwargs
+    )["Instances"][0]
     return ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0][
-        "Instances"][0]  # type: ignore[no-any-return]
+        "Instances"
+    ][0]  # type: ignore[no-any-return]
 
 
 def wait_ready(host: HostProfile, instance_id: str, timeout: float = 10) -> None:
     marker = Path(host.ready_marker(instance_id))
-    poll_sync(lambda: True if marker.exists() else None, what="host preparation",
-              timeout=timeout)
+    poll_sync(lambda: True if marker.exists() else None, what="host preparation", timeout=timeout)
 
 
 def zone_id(aws: Clients, base_domain: str) -> str:
@@ -54,8 +57,20 @@ def zone_id(aws: Clients, base_domain: str) -> str:
 def upsert_a(aws: Clients, sandbox: SandboxInfo, name: str, ip: str) -> None:
     aws("route53").change_resource_record_sets(
         HostedZoneId=zone_id(aws, sandbox.base_domain),
-        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
-            "Name": name, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": ip}]}}]})
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": name,
+                        "Type": "A",
+                        "TTL": 60,
+                        "ResourceRecords": [{"Value": ip}],
+                    },
+                }
+            ]
+        },
+    )
 
 
 def host_key_from_console(text: str) -> str:
@@ -83,8 +98,8 @@ def write_site(host: HostProfile, name: str, body: str, *, https: bool) -> None:
         conf += f"""server {{
     listen {host.https_listen} ssl;
     server_name {name};
-    ssl_certificate {live / 'fullchain.pem'};
-    ssl_certificate_key {live / 'privkey.pem'};
+    ssl_certificate {live / "fullchain.pem"};
+    ssl_certificate_key {live / "privkey.pem"};
     root {docroot};
 }}
 """
@@ -115,8 +130,10 @@ def wait_served(host: HostProfile, name: str, *, https: bool = False) -> None:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         try:
-            with socket.create_connection(("127.0.0.1", tls_port), timeout=2) as raw, \
-                    context.wrap_socket(raw, server_hostname=name):
+            with (
+                socket.create_connection(("127.0.0.1", tls_port), timeout=2) as raw,
+                context.wrap_socket(raw, server_hostname=name),
+            ):
                 return True
         except (OSError, ssl.SSLError):
             return None
@@ -125,13 +142,34 @@ def wait_served(host: HostProfile, name: str, *, https: bool = False) -> None:
 
 
 def certbot(host: HostProfile, name: str) -> subprocess.CompletedProcess[str]:
-    argv = ["certbot", "certonly", "--webroot", "-w", host.acme_webroot, "-d", name,
-            "--non-interactive", "--agree-tos", "--register-unsafely-without-email",
-            "--config-dir", host.certbot_dir, "--work-dir", f"{host.certbot_dir}/work",
-            "--logs-dir", f"{host.certbot_dir}/logs", "--no-random-sleep-on-renew"]
+    argv = [
+        "certbot",
+        "certonly",
+        "--webroot",
+        "-w",
+        host.acme_webroot,
+        "-d",
+        name,
+        "--non-interactive",
+        "--agree-tos",
+        "--register-unsafely-without-email",
+        "--config-dir",
+        host.certbot_dir,
+        "--work-dir",
+        f"{host.certbot_dir}/work",
+        "--logs-dir",
+        f"{host.certbot_dir}/logs",
+        "--no-random-sleep-on-renew",
+    ]
     if host.acme_server:
         argv += ["--server", host.acme_server]
     import os
 
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **host.certbot_env}, check=False)
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **host.certbot_env},
+        check=False,
+    )

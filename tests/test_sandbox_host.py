@@ -13,7 +13,14 @@ import pytest
 from core.sandbox import Sandbox, SandboxInfo
 
 from .sandbox_helpers import (
-    Clients, certbot, host_key_from_console, launch, new_key, upsert_a, wait_ready, write_site,
+    Clients,
+    certbot,
+    host_key_from_console,
+    launch,
+    new_key,
+    upsert_a,
+    wait_ready,
+    write_site,
 )
 
 
@@ -27,9 +34,15 @@ async def test_ssh_to_a_launched_instance_with_the_host_key_from_its_console(
     console = aws("ec2").get_console_output(InstanceId=instance["InstanceId"])["Output"]
     host_key = asyncssh.import_public_key(host_key_from_console(console))
     address, port = host.ssh_address(instance["PublicIpAddress"])
-    async with asyncssh.connect(address, port=port, username=host.ssh_user,
-                                client_keys=[str(key_path)], known_hosts=([host_key], [], []),
-                                agent_path=None, config=None) as conn:
+    async with asyncssh.connect(
+        address,
+        port=port,
+        username=host.ssh_user,
+        client_keys=[str(key_path)],
+        known_hosts=([host_key], [], []),
+        agent_path=None,
+        config=None,
+    ) as conn:
         result = await conn.run("printf '%s' \"$((6 * 7))\"", check=True)
     assert result.stdout == "42"
 
@@ -37,25 +50,37 @@ async def test_ssh_to_a_launched_instance_with_the_host_key_from_its_console(
 async def test_an_unknown_host_key_is_refused(sandbox: SandboxInfo, tmp_path: Path) -> None:
     other_host_key = asyncssh.generate_private_key("ssh-ed25519").convert_to_public()
     with pytest.raises(asyncssh.HostKeyNotVerifiable):
-        await asyncssh.connect("127.0.0.1", port=sandbox.ssh["port"],
-                               client_keys=[sandbox.ssh["operator_key"]],
-                               known_hosts=([other_host_key], [], []), agent_path=None,
-                               config=None)
+        await asyncssh.connect(
+            "127.0.0.1",
+            port=sandbox.ssh["port"],
+            client_keys=[sandbox.ssh["operator_key"]],
+            known_hosts=([other_host_key], [], []),
+            agent_path=None,
+            config=None,
+        )
 
 
 async def test_an_unauthorised_client_key_is_refused(sandbox: SandboxInfo, tmp_path: Path) -> None:
     stranger, _ = new_key(tmp_path, "stranger")
     with pytest.raises(asyncssh.PermissionDenied):
-        await asyncssh.connect("127.0.0.1", port=sandbox.ssh["port"], client_keys=[str(stranger)],
-                               known_hosts=sandbox.ssh["known_hosts"], agent_path=None,
-                               config=None)
+        await asyncssh.connect(
+            "127.0.0.1",
+            port=sandbox.ssh["port"],
+            client_keys=[str(stranger)],
+            known_hosts=sandbox.ssh["known_hosts"],
+            agent_path=None,
+            config=None,
+        )
 
 
 def https_get(sandbox: SandboxInfo, name: str, verify: ssl.SSLContext | bool) -> httpx.Response:
     # A new client per call: a pooled connection would skip the TLS handshake being tested.
     with httpx.Client(verify=verify, timeout=10) as client:
-        return client.get(f"https://127.0.0.1:{sandbox.https_port}/", headers={"Host": name},
-                          extensions={"sni_hostname": name})
+        return client.get(
+            f"https://127.0.0.1:{sandbox.https_port}/",
+            headers={"Host": name},
+            extensions={"sni_hostname": name},
+        )
 
 
 def test_certbot_gets_a_certificate_when_the_record_exists_and_https_is_trusted_only_via_bundle(

@@ -16,12 +16,12 @@ from tui.messages import DeploymentsFailed, DeploymentsLoaded
 from tui.widgets.banner import ProfileBanner
 
 COLUMNS = (
-    ("Name", 20),
-    ("State", 12),
-    ("URL", 40),
-    ("Repository", 32),
-    ("Branch", 14),
-    ("Updated", 17),
+    ("Name", 16),
+    ("State", 10),
+    ("URL", 34),
+    ("Repository", 30),
+    ("Branch", 12),
+    ("Updated", 16),
 )
 
 

@@ -1,0 +1,111 @@
+"""The console's Deployments screen, driven with Pilot as a user would."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from core.config import Profile, sandbox_profile
+from storage import Queries, open_database
+from tui.app import ToastApp
+
+from .test_storage import new_deployment
+
+FIXED_TIME = 1_790_000_000.0  # a fixed clock keeps snapshots stable
+
+
+async def seed(db_path: Path, *names: str) -> None:
+    db = await open_database(db_path)
+    try:
+        for name in names:
+            await Queries(db).create_deployment(new_deployment(name), actor="test", now=FIXED_TIME)
+    finally:
+        await db.close()
+
+
+async def test_lists_deployments_from_sqlite_and_quits_on_q(tmp_path: Path) -> None:
+    db_path = tmp_path / "toast.db"
+    await seed(db_path, "blog", "shop")
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#deployments")
+        rows = [table.get_row_at(i) for i in range(table.row_count)]  # type: ignore[attr-defined]
+        assert [r[0] for r in rows] == ["blog", "shop"]
+        assert rows[0][2] == "https://blog.sandbox.test/"
+        assert not app.screen.query_one("#empty").display
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_refresh_shows_a_deployment_added_by_another_process(tmp_path: Path) -> None:
+    db_path = tmp_path / "toast.db"
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "No deployments yet." in str(app.screen.query_one("#empty").render())
+        await seed(db_path, "docs")
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#deployments")
+        assert table.row_count == 1  # type: ignore[attr-defined]
+        assert not app.screen.query_one("#empty").display
+
+
+@pytest.mark.parametrize("sandboxed", [True, False])
+async def test_banner_says_plainly_which_cloud(tmp_path: Path, sandboxed: bool) -> None:
+    profile = (
+        sandbox_profile()
+        if sandboxed
+        else Profile(
+            name="work", aws_profile="work", region="eu-west-1", base_domain="apps.example.com"
+        )
+    )
+    app = ToastApp(profile, tmp_path / "toast.db", start_sandbox=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.pause()
+        banner = str(app.screen.query_one("#banner").render())
+    if sandboxed:
+        assert banner.startswith("SANDBOX:")
+    else:
+        assert "SANDBOX" not in banner and "eu-west-1" in banner and "apps.example.com" in banner
+
+
+async def test_sandbox_profile_starts_the_sandbox_and_says_so(
+    tmp_path: Path, sandbox: object
+) -> None:
+    app = ToastApp(sandbox_profile(), tmp_path / "toast.db")
+    async with app.run_test(size=(140, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        banner = str(app.screen.query_one("#banner").render())
+    assert "AWS at http://127.0.0.1:" in banner
+
+
+async def test_a_broken_database_is_reported_not_crashed(tmp_path: Path) -> None:
+    db_path = tmp_path / "toast.db"
+    db_path.write_bytes(b"this is not a database" * 100)
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        message = str(app.screen.query_one("#empty").render())
+    assert message.startswith("Could not read deployments:")
+
+
+def test_deployments_screen_snapshot(snap_compare: object, tmp_path: Path) -> None:
+    db_path = tmp_path / "toast.db"
+    asyncio.run(seed(db_path, "blog", "shop"))
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+
+    async def settle(pilot: object) -> None:
+        await app.workers.wait_for_complete()
+        await pilot.pause()  # type: ignore[attr-defined]
+
+    assert snap_compare(app, terminal_size=(140, 24), run_before=settle)  # type: ignore[operator]
