@@ -25,6 +25,8 @@ class HostProfile:
     https_listen: str
     #: argv that makes nginx reread its configuration.
     nginx_reload: tuple[str, ...]
+    #: nginx's master PID file: a reload is done when the master's old workers are gone.
+    nginx_pid_file: str
     #: Document root for ACME HTTP-01 challenges.
     acme_webroot: str
     #: certbot's --config-dir/--work-dir/--logs-dir.
@@ -58,6 +60,7 @@ def ec2_host_profile() -> HostProfile:
         http_listen="80",
         https_listen="443",
         nginx_reload=("sudo", "systemctl", "reload", "nginx"),
+        nginx_pid_file="/run/nginx.pid",
         acme_webroot="/var/lib/toast/acme",
         certbot_dir="/etc/letsencrypt",
         acme_server=None,

@@ -29,6 +29,7 @@ def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
             "-s",
             "reload",
         ),
+        nginx_pid_file=str(layout.nginx_dir / "nginx.pid"),
         acme_webroot=str(layout.acme_webroot),
         certbot_dir=str(layout.certbot_dir),
         acme_server=f"https://127.0.0.1:{ports.acme}/dir",
