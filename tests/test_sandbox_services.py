@@ -78,7 +78,7 @@ def test_a_line_appended_to_a_shipped_file_is_in_cloudwatch_within_2_s(
     with open(build_log, "a") as handle:
         handle.write(" ...now complete\nnext\n")
     events = poll_sync(
-        lambda: (e := shipped()) and len(e) == 3 and e or None, what="three lines", timeout=2.0
+        lambda: ((e := shipped()) and len(e) == 3 and e) or None, what="three lines", timeout=2.0
     )
     assert [e["message"] for e in events][1:] == [
         "partial line without newline ...now complete",
