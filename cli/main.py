@@ -104,9 +104,12 @@ def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> No
 
 
 def _register_subcommands() -> None:
+    from cli.engine_cmds import COMMANDS
     from cli.sandbox_cmd import sandbox
 
     cli.add_command(sandbox)
+    for command in COMMANDS:
+        cli.add_command(command)
 
 
 _register_subcommands()

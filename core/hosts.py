@@ -41,12 +41,31 @@ class HostProfile:
     agent_config_dir: str = "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.d"
     #: Host preparation writes this file when done; {instance_id} is filled in.
     ready_marker_template: str = "/var/lib/toast/ready"
+    #: Prefix for commands that need root (installing nginx/agent configs, certbot).
+    sudo: tuple[str, ...] = ()
+    #: argv that makes the CloudWatch agent reread its configs (None: it rereads by itself).
+    agent_reload: tuple[str, ...] | None = None
+    #: How node apps are kept running: "pidfile" (a detached process group) or "systemd".
+    supervisor: str = "pidfile"
 
     def ssh_address(self, public_ip: str) -> tuple[str, int]:
         return (self.ssh_host or public_ip, self.ssh_port)
 
+    def http_address(self, public_ip: str) -> tuple[str, int]:
+        return _address(self.http_listen, public_ip)
+
+    def https_address(self, public_ip: str) -> tuple[str, int]:
+        return _address(self.https_listen, public_ip)
+
     def ready_marker(self, instance_id: str) -> str:
         return self.ready_marker_template.format(instance_id=instance_id)
+
+
+def _address(listen: str, public_ip: str) -> tuple[str, int]:
+    """Where a client reaches a listener: its own address if it names one (the sandbox binds
+    127.0.0.1), else the instance's public IP."""
+    host, sep, port = listen.rpartition(":")
+    return (host if sep else public_ip, int(port))
 
 
 def ec2_host_profile() -> HostProfile:
@@ -64,4 +83,17 @@ def ec2_host_profile() -> HostProfile:
         acme_webroot="/var/lib/toast/acme",
         certbot_dir="/etc/letsencrypt",
         acme_server=None,
+        sudo=("sudo",),
+        agent_reload=(
+            "sudo",
+            "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl",
+            "-a",
+            "append-config",
+            "-m",
+            "ec2",
+            "-s",
+            "-c",
+            "file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.d",
+        ),
+        supervisor="pidfile",
     )

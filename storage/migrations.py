@@ -130,6 +130,14 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    # 3: what the engine needs to resume and report: step outputs, release runtime details,
+    # certificate expiry and the health-check path.
+    [
+        "ALTER TABLE steps ADD COLUMN output_json TEXT",
+        "ALTER TABLE releases ADD COLUMN attributes_json TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE deployments ADD COLUMN cert_expires_at REAL",
+        "ALTER TABLE deployments ADD COLUMN health_path TEXT NOT NULL DEFAULT '/'",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

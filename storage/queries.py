@@ -8,11 +8,12 @@ from dataclasses import asdict
 from typing import Any
 
 from storage.db import Database
-from storage.records import Deployment, Job, NewDeployment, Resource, Run, Step
+from storage.records import Deployment, Event, Job, NewDeployment, Release, Resource, Run, Step
 
 _DEPLOYMENT_COLUMNS = (
     "name, profile, repo, branch, subdomain, fqdn, build_type, node_version, install_cmd, "
-    "build_cmd, output_dir, start_cmd, port, instance_type, env_json, created_at, updated_at"
+    "build_cmd, output_dir, start_cmd, port, instance_type, env_json, health_path, "
+    "created_at, updated_at"
 )
 
 
@@ -32,7 +33,7 @@ class Queries:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 f"INSERT INTO deployments ({_DEPLOYMENT_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new.name,
                     new.profile,
@@ -49,6 +50,7 @@ class Queries:
                     new.port,
                     new.instance_type,
                     env_json,
+                    new.health_path,
                     now,
                     now,
                 ),
@@ -58,6 +60,73 @@ class Queries:
         found = await self.get_deployment(new.name)
         assert found is not None and found.id == deployment_id
         return found
+
+    async def create_deployment_and_run(
+        self,
+        new: NewDeployment,
+        *,
+        steps: list[str],
+        actor: str,
+        trigger: str,
+        replace_destroyed: bool = False,
+        now: float | None = None,
+    ) -> tuple[Deployment, Run]:
+        """Create (or re-create a destroyed) deployment and queue its first run, atomically."""
+        now = time.time() if now is None else now
+        env_json = json.dumps([asdict(var) for var in new.env])
+        values = (
+            new.name,
+            new.profile,
+            new.repo,
+            new.branch,
+            new.subdomain,
+            new.fqdn,
+            new.build_type,
+            new.node_version,
+            new.install_cmd,
+            new.build_cmd,
+            new.output_dir,
+            new.start_cmd,
+            new.port,
+            new.instance_type,
+            env_json,
+            new.health_path,
+            now,
+            now,
+        )
+        async with self.db.transaction() as conn:
+            if replace_destroyed:
+                await conn.execute(
+                    "UPDATE deployments SET name = name || '~' || id, fqdn = fqdn || '~' || id "
+                    "WHERE name = ? "
+                    "AND state = 'destroyed'",
+                    (new.name,),
+                )
+            cur = await conn.execute(
+                f"INSERT INTO deployments ({_DEPLOYMENT_COLUMNS}) VALUES "
+                f"({', '.join('?' * len(values))})",
+                values,
+            )
+            deployment_id = cur.lastrowid
+            cur = await conn.execute(
+                "INSERT INTO runs (deployment_id, kind, trigger, created_at) "
+                "VALUES (?, 'deploy', ?, ?)",
+                (deployment_id, trigger, now),
+            )
+            run_id = cur.lastrowid
+            assert run_id is not None
+            await conn.executemany(
+                "INSERT INTO steps (run_id, name) VALUES (?, ?)", [(run_id, s) for s in steps]
+            )
+            await conn.execute(
+                "INSERT INTO jobs (run_id, deployment_id, created_at) VALUES (?, ?, ?)",
+                (run_id, deployment_id, now),
+            )
+            await _audit(conn, now, actor, "run.deploy", new.name, f"run {run_id}")
+        deployment = await self.get_deployment(new.name)
+        run = await self.get_run(run_id)
+        assert deployment is not None and run is not None
+        return deployment, run
 
     async def list_deployments(self, *, include_destroyed: bool = False) -> list[Deployment]:
         where = "" if include_destroyed else "WHERE state != 'destroyed'"
@@ -145,6 +214,150 @@ class Queries:
                 (run_id, now, step, level, message),
             )
 
+    async def get_deployment_by_id(self, deployment_id: int) -> Deployment | None:
+        row = await self.db.fetchone("SELECT * FROM deployments WHERE id = ?", (deployment_id,))
+        return Deployment.from_row(row) if row else None
+
+    async def update_deployment(self, deployment_id: int, **values: Any) -> None:
+        """Set columns of a deployment (names are checked against the table's columns)."""
+        allowed = {"state", "current_release_id", "cert_expires_at", "branch", "env_json"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"cannot update deployment columns {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                f"UPDATE deployments SET {assignments}, updated_at = ? WHERE id = ?",
+                (*values.values(), time.time(), deployment_id),
+            )
+
+    async def run_started(self, run_id: int, *, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE runs SET state = 'running', started_at = COALESCE(started_at, ?) "
+                "WHERE id = ?",
+                (now, run_id),
+            )
+
+    async def run_ended(
+        self, run_id: int, state: str, *, error: str | None = None, now: float | None = None
+    ) -> None:
+        now = time.time() if now is None else now
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE runs SET state = ?, ended_at = ?, error = ? WHERE id = ?",
+                (state, now, error, run_id),
+            )
+
+    async def set_run_commit(self, run_id: int, sha: str, message: str | None) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE runs SET commit_sha = ?, commit_message = ? WHERE id = ?",
+                (sha, message, run_id),
+            )
+
+    async def step_started(self, run_id: int, name: str, *, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE steps SET state = 'running', started_at = ?, ended_at = NULL, "
+                "error = NULL WHERE run_id = ? AND name = ?",
+                (now, run_id, name),
+            )
+
+    async def step_ended(
+        self,
+        run_id: int,
+        name: str,
+        state: str,
+        *,
+        output: dict[str, Any] | None = None,
+        detail: str | None = None,
+        error: str | None = None,
+        now: float | None = None,
+    ) -> None:
+        now = time.time() if now is None else now
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE steps SET state = ?, ended_at = ?, output_json = ?, detail = ?, "
+                "error = ? WHERE run_id = ? AND name = ?",
+                (
+                    state,
+                    now,
+                    json.dumps(output) if output is not None else None,
+                    detail,
+                    error,
+                    run_id,
+                    name,
+                ),
+            )
+
+    async def events_for(self, run_id: int, *, after_id: int = 0) -> list[Event]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id", (run_id, after_id)
+        )
+        return [Event.from_row(row) for row in rows]
+
+    async def latest_run(self, deployment_id: int) -> Run | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM runs WHERE deployment_id = ? ORDER BY id DESC LIMIT 1", (deployment_id,)
+        )
+        return Run.from_row(row) if row else None
+
+    async def active_run(self, deployment_id: int) -> Run | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM runs WHERE deployment_id = ? AND state IN ('queued', 'running') "
+            "ORDER BY id LIMIT 1",
+            (deployment_id,),
+        )
+        return Run.from_row(row) if row else None
+
+    # -- releases -----------------------------------------------------------------------
+
+    async def add_release(
+        self,
+        deployment_id: int,
+        sha: str,
+        path: str,
+        *,
+        run_id: int | None,
+        attributes: dict[str, Any] | None = None,
+        now: float | None = None,
+    ) -> Release:
+        now = time.time() if now is None else now
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO releases (deployment_id, sha, path, built_at, run_id, attributes_json)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (deployment_id, sha) DO UPDATE SET "
+                "path = excluded.path, built_at = excluded.built_at, run_id = excluded.run_id, "
+                "attributes_json = excluded.attributes_json",
+                (deployment_id, sha, path, now, run_id, json.dumps(attributes or {})),
+            )
+        row = await self.db.fetchone(
+            "SELECT * FROM releases WHERE deployment_id = ? AND sha = ?", (deployment_id, sha)
+        )
+        assert row is not None
+        return Release.from_row(row)
+
+    async def releases_for(self, deployment_id: int) -> list[Release]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM releases WHERE deployment_id = ? ORDER BY built_at DESC, id DESC",
+            (deployment_id,),
+        )
+        return [Release.from_row(row) for row in rows]
+
+    async def get_release(self, release_id: int) -> Release | None:
+        row = await self.db.fetchone("SELECT * FROM releases WHERE id = ?", (release_id,))
+        return Release.from_row(row) if row else None
+
+    async def set_release_attributes(self, release_id: int, attributes: dict[str, Any]) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE releases SET attributes_json = ? WHERE id = ?",
+                (json.dumps(attributes), release_id),
+            )
+
     # -- the resource ledger ----------------------------------------------------------
 
     async def record_resource(
@@ -165,7 +378,8 @@ class Queries:
             await conn.execute(
                 "INSERT INTO resources (deployment_id, run_id, profile, kind, resource_id, region,"
                 " created_at, attributes_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (kind, resource_id, region) DO UPDATE SET deleted_at = NULL",
+                "ON CONFLICT (kind, resource_id, region) DO UPDATE SET deleted_at = NULL, "
+                "attributes_json = json_patch(resources.attributes_json, excluded.attributes_json)",
                 (
                     deployment_id,
                     run_id,
@@ -188,6 +402,15 @@ class Queries:
                 "AND region = ? AND deleted_at IS NULL",
                 (now, kind, resource_id, region),
             )
+
+    async def all_resources(self, *, profile: str | None = None) -> list[Resource]:
+        if profile is None:
+            rows = await self.db.fetchall("SELECT * FROM resources ORDER BY id")
+        else:
+            rows = await self.db.fetchall(
+                "SELECT * FROM resources WHERE profile = ? ORDER BY id", (profile,)
+            )
+        return [Resource.from_row(row) for row in rows]
 
     async def open_resources(self, deployment_id: int | None = None) -> list[Resource]:
         if deployment_id is None:
@@ -264,6 +487,12 @@ class Queries:
             )
 
     # -- audit --------------------------------------------------------------------------
+
+    async def add_audit(
+        self, actor: str, action: str, target: str, detail: str | None = None
+    ) -> None:
+        async with self.db.transaction() as conn:
+            await _audit(conn, time.time(), actor, action, target, detail)
 
     async def audit_trail(self, *, limit: int = 100) -> list[dict[str, Any]]:
         rows = await self.db.fetchall("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))

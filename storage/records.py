@@ -38,6 +38,7 @@ class NewDeployment:
     start_cmd: str | None = None
     port: int | None = None
     env: tuple[EnvVar, ...] = ()
+    health_path: str = "/"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Deployment(NewDeployment):
     current_release_id: int | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    cert_expires_at: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Deployment:
@@ -84,9 +86,43 @@ class Step:
     ended_at: float | None = None
     detail: str | None = None
     error: str | None = None
+    output: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Step:
+        data = dict(row)
+        raw = data.pop("output_json", None)
+        return cls(output=json.loads(raw) if raw else None, **data)
+
+
+@dataclass(frozen=True)
+class Release:
+    id: int
+    deployment_id: int
+    sha: str
+    path: str
+    built_at: float
+    run_id: int | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Release:
+        data = dict(row)
+        attributes = json.loads(data.pop("attributes_json") or "{}")
+        return cls(attributes=attributes, **data)
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    run_id: int
+    at: float
+    step: str | None
+    level: str
+    message: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Event:
         return cls(**dict(row))
 
 

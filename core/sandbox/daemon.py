@@ -109,6 +109,8 @@ def main(argv: list[str]) -> int:
         )
         return 2
     os.environ.update(FAKE_CREDENTIALS)
+    # AWS managed policies (CloudWatchAgentServerPolicy) exist in real accounts.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
     from moto.server import ThreadedMotoServer
 

@@ -1,0 +1,404 @@
+"""Headless commands that queue runs for the engine, follow them, and report."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from cli.output import EXIT_FAILED, EXIT_USAGE, emit_json, fail
+from core import paths
+
+T = TypeVar("T")
+
+
+def actor() -> str:
+    return f"{getpass.getuser()}@cli"
+
+
+def with_queries(work: Callable[[Any], Awaitable[T]]) -> T:
+    from storage import Queries, StorageError, open_database
+
+    async def main() -> T:
+        db = await open_database(paths.database_path())
+        try:
+            return await work(Queries(db))
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(main())
+    except StorageError as exc:
+        fail(str(exc))
+
+
+def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -> Awaitable[int]:
+    from cli.follow import follow
+    from core.engine import ensure_engine
+
+    async def go() -> int:
+        ensure_engine()
+        if not wait:
+            if as_json:
+                emit_json({"deployment": name, "run": run.id, "kind": run.kind, "state": run.state})
+            else:
+                click.echo(
+                    f"Queued {run.kind} of {name} as run {run.id}. Follow it with "
+                    f"`toast show {name}`."
+                )
+            return 0
+        if not as_json:
+            click.echo(f"Run {run.id}: {run.kind} {name} (Ctrl+C stops following, not the run)")
+        try:
+            state = await follow(queries, run.id, as_json=as_json)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            click.echo(f"Stopped following; run {run.id} goes on.", err=True)
+            return 0
+        final = await queries.get_run(run.id)
+        if as_json:
+            emit_json(await describe(queries, name))
+        elif state == "succeeded":
+            d = await queries.get_deployment(name)
+            click.echo(
+                f"{run.kind} of {name} succeeded: https://{d.fqdn}/"
+                if d and run.kind != "destroy"
+                else f"{run.kind} of {name} succeeded."
+            )
+        if state != "succeeded":
+            if final is not None and final.error:
+                click.echo(f"toast: error: {final.error}", err=True)
+            return EXIT_FAILED
+        return 0
+
+    return go()
+
+
+@click.command()
+@click.argument("repo")
+@click.option(
+    "--subdomain",
+    required=True,
+    help="DNS label; the app is served at <subdomain>.<base_domain>. Also the deployment's name.",
+)
+@click.option("--branch", default="main", show_default=True)
+@click.option(
+    "--build-type",
+    type=click.Choice(["static", "node"]),
+    default="static",
+    show_default=True,
+    help="static: serve the build output; node: run a server.",
+)
+@click.option("--node", "node_version", default=None, help="Node.js LTS major (22, 24, 26).")
+@click.option("--install", "install_cmd", default="npm install", show_default=True)
+@click.option("--build", "build_cmd", default="npm run build", show_default=True)
+@click.option(
+    "--output-dir", default="dist", show_default=True, help="Static builds: the directory to serve."
+)
+@click.option(
+    "--start",
+    "start_cmd",
+    default="npm start",
+    show_default=True,
+    help="Node apps: the command that serves on $PORT.",
+)
+@click.option("--port", default=3000, show_default=True, help="Node apps: base port ($PORT).")
+@click.option(
+    "--env",
+    "env_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Environment for build and app (repeatable).",
+)
+@click.option(
+    "--secret",
+    "secret_pairs",
+    multiple=True,
+    metavar="NAME[=VALUE]",
+    help="Secret environment: never stored locally or shown; NAME alone reads it "
+    "from your environment (repeatable).",
+)
+@click.option("--instance-type", default=None, help="EC2 instance type (default: the profile's).")
+@click.option("--health-path", default="/", show_default=True)
+@click.option("--wait", is_flag=True, help="Follow the deploy until it ends.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_obj
+def deploy(
+    obj: Any,
+    repo: str,
+    subdomain: str,
+    branch: str,
+    build_type: str,
+    node_version: str | None,
+    install_cmd: str,
+    build_cmd: str,
+    output_dir: str,
+    start_cmd: str,
+    port: int,
+    env_pairs: tuple[str, ...],
+    secret_pairs: tuple[str, ...],
+    instance_type: str | None,
+    health_path: str,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Deploy REPO (GitHub owner/name or a git URL) to a new instance."""
+    from core.operations import OperationError, queue_deploy
+    from core.spec import DEFAULT_NODE, DeploySpec, SpecError, parse_env
+
+    profile = obj.profile()
+    try:
+        env = parse_env(list(env_pairs), list(secret_pairs), dict(os.environ))
+        spec = DeploySpec(
+            repo=repo,
+            subdomain=subdomain,
+            branch=branch,
+            build_type=build_type,
+            node_version=node_version or DEFAULT_NODE,
+            install_cmd=install_cmd,
+            build_cmd=build_cmd,
+            output_dir=output_dir,
+            start_cmd=start_cmd,
+            port=port,
+            env=tuple(env),
+            instance_type=instance_type or profile.instance_type,
+            health_path=health_path,
+        )
+        from core.spec import validate
+
+        validate(spec)
+    except SpecError as exc:
+        fail(
+            "invalid deploy: " + "; ".join(f"{k}: {v}" for k, v in exc.problems.items()), EXIT_USAGE
+        )
+    if profile.is_sandbox:
+        _ensure_sandbox()
+
+    async def work(queries: Any) -> int:
+        try:
+            deployment, run = await queue_deploy(queries, profile, spec, actor=actor())
+        except OperationError as exc:
+            fail(str(exc))
+        return await _after_queue(queries, run, deployment.name, wait, as_json)
+
+    raise SystemExit(with_queries(work))
+
+
+def _ensure_sandbox() -> None:
+    from core.sandbox import Sandbox, SandboxError
+
+    try:
+        Sandbox(paths.sandbox_dir()).up()
+    except SandboxError as exc:
+        fail(f"the sandbox could not start: {exc}")
+
+
+def _queue_command(kind: str, name: str, wait: bool, as_json: bool, sha: str | None = None) -> None:
+    from core.operations import OperationError, queue_run
+
+    async def work(queries: Any) -> int:
+        d = await queries.get_deployment(name)
+        if d is not None and d.profile == "sandbox":
+            await asyncio.to_thread(_ensure_sandbox)
+        try:
+            deployment, run = await queue_run(queries, name, kind, actor=actor(), sha=sha)
+        except OperationError as exc:
+            fail(str(exc))
+        return await _after_queue(queries, run, deployment.name, wait, as_json)
+
+    raise SystemExit(with_queries(work))
+
+
+@click.command()
+@click.argument("name")
+@click.option("--wait", is_flag=True, help="Follow the run until it ends.")
+@click.option("--json", "as_json", is_flag=True)
+def redeploy(name: str, wait: bool, as_json: bool) -> None:
+    """Build the branch's new head as a new release on the same instance."""
+    _queue_command("redeploy", name, wait, as_json)
+
+
+@click.command()
+@click.argument("name")
+@click.option(
+    "--to",
+    "sha",
+    default=None,
+    metavar="SHA",
+    help="Release to return to (default: the one before the current).",
+)
+@click.option("--wait", is_flag=True, help="Follow the run until it ends.")
+@click.option("--json", "as_json", is_flag=True)
+def rollback(name: str, sha: str | None, wait: bool, as_json: bool) -> None:
+    """Serve an earlier release again, without rebuilding."""
+    _queue_command("rollback", name, wait, as_json, sha)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Confirm: delete the instance, DNS record and logs.")
+@click.option("--wait", is_flag=True, help="Follow the run until it ends.")
+@click.option("--json", "as_json", is_flag=True)
+def destroy(name: str, yes: bool, wait: bool, as_json: bool) -> None:
+    """Delete everything the deployment created, following the ledger."""
+    if not yes:
+        fail(
+            f"destroying {name} deletes its instance, DNS record and logs; pass --yes to confirm",
+            EXIT_USAGE,
+        )
+    _queue_command("destroy", name, wait, as_json)
+
+
+async def describe(queries: Any, name: str) -> dict[str, Any]:
+    d = await queries.get_deployment(name)
+    if d is None:
+        fail(f"no deployment named {name!r}; see `toast ls`")
+    instance = next((r for r in await queries.open_resources(d.id) if r.kind == "instance"), None)
+    releases = await queries.releases_for(d.id)
+    current = next((r for r in releases if r.id == d.current_release_id), None)
+    last = await queries.latest_run(d.id)
+    steps = await queries.steps_for(last.id) if last else []
+    return {
+        "name": d.name,
+        "state": d.state,
+        "url": f"https://{d.fqdn}/",
+        "profile": d.profile,
+        "repo": d.repo,
+        "branch": d.branch,
+        "build_type": d.build_type,
+        "instance": instance.resource_id if instance else None,
+        "ip": instance.attributes.get("public_ip") if instance else None,
+        "current_release": current.sha if current else None,
+        "releases": [
+            {"sha": r.sha, "built_at": r.built_at, "live": r.id == d.current_release_id}
+            for r in releases
+        ],
+        "certificate_expires_at": d.cert_expires_at,
+        "env": [
+            {"name": e.name, "secret": e.secret, "value": "[REDACTED]" if e.secret else e.value}
+            for e in d.env
+        ],
+        "last_run": None
+        if last is None
+        else {
+            "id": last.id,
+            "kind": last.kind,
+            "state": last.state,
+            "commit": last.commit_sha,
+            "error": last.error,
+            "started_at": last.started_at,
+            "ended_at": last.ended_at,
+            "steps": [
+                {"name": s.name, "state": s.state, "detail": s.detail, "error": s.error}
+                for s in steps
+            ],
+        },
+    }
+
+
+@click.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def show(name: str, as_json: bool) -> None:
+    """A deployment: state, URL, instance, releases, certificate, last run and its steps."""
+    info = with_queries(lambda q: describe(q, name))
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"{info['name']}  {info['state']}  {info['url']}")
+    click.echo(f"  repo      {info['repo']}@{info['branch']} ({info['build_type']})")
+    click.echo(f"  instance  {info['instance'] or '-'}  {info['ip'] or ''}")
+    click.echo(f"  release   {(info['current_release'] or '-')[:12]}")
+    if info["certificate_expires_at"]:
+        click.echo(
+            "  cert      valid until "
+            + time.strftime("%Y-%m-%d", time.gmtime(info["certificate_expires_at"]))
+        )
+    last = info["last_run"]
+    if last:
+        click.echo(f"  last run  {last['id']} {last['kind']} {last['state']}")
+        for step in last["steps"]:
+            click.echo(
+                f"    {step['state']:<10} {step['name']:<13} "
+                f"{step['error'] or step['detail'] or ''}"
+            )
+
+
+@click.command()
+@click.option("--delete", "delete", is_flag=True, help="Delete orphans and close stale entries.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def gc(obj: Any, delete: bool, as_json: bool) -> None:
+    """Find Toast-tagged resources missing from the ledger, and ledger entries already gone."""
+    from core.aws import Aws
+    from core.steps.teardown import collect_garbage, find_garbage
+    from core.targets import TargetError, resolve_target
+
+    profile = obj.profile()
+    if profile.is_sandbox:
+        _ensure_sandbox()
+    try:
+        target = resolve_target(profile)
+    except TargetError as exc:
+        fail(str(exc))
+
+    async def work(queries: Any) -> dict[str, Any]:
+        aws = await Aws.connect(target)
+        findings = await find_garbage(aws, queries, target.profile.name, target.profile.region)
+        done = (
+            await collect_garbage(
+                aws, queries, target.profile.name, target.profile.region, findings
+            )
+            if delete
+            else []
+        )
+        return {"findings": [f.to_json() for f in findings], "done": done}
+
+    result = with_queries(work)
+    if as_json:
+        emit_json(result)
+        return
+    if not result["findings"]:
+        click.echo("Nothing to collect: the ledger matches the cloud.")
+    for finding in result["findings"]:
+        click.echo(f"{finding['problem']:<7} {finding['kind']:<15} {finding['id']}")
+    for line in result["done"]:
+        click.echo(line)
+    if result["findings"] and not delete:
+        click.echo("Run `toast gc --delete` to remove orphans and close stale entries.")
+
+
+@click.command()
+@click.option(
+    "--idle-exit",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Exit after this long with nothing to do (default: run until stopped).",
+)
+def engine(idle_exit: float | None) -> None:
+    """Run the engine in the foreground: execute queued runs."""
+    from core.engine import Engine, hold_engine_lock
+
+    lock = hold_engine_lock()
+    if lock is None:
+        click.echo("Another engine is running.")
+        return
+    runner = Engine(
+        paths.database_path(),
+        idle_exit_s=idle_exit,
+        say=lambda m: click.echo(f"{time.strftime('%H:%M:%S')} {m}"),
+    )
+    try:
+        asyncio.run(runner.run())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        os.close(lock)
+
+
+COMMANDS = [deploy, show, redeploy, rollback, destroy, gc, engine]

@@ -1,0 +1,52 @@
+"""`--wait`: follow a run's steps and events from SQLite until it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import click
+
+from storage import Queries
+
+STEP_MARK = {"running": "…", "succeeded": "✓", "failed": "✗", "skipped": "-"}
+
+
+async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float = 3600) -> str:
+    """Print progress as it lands in SQLite; returns the run's final state.
+
+    While the run is unfinished, an engine is kept running: one that went idle and exited
+    just as the run was queued is replaced."""
+    from core.engine import ensure_engine
+
+    next_engine_check = time.monotonic() + 2
+    last_event = 0
+    seen_steps: dict[str, str] = {}
+    delay = 0.05
+    deadline = time.monotonic() + timeout
+    while True:
+        events = await queries.events_for(run_id, after_id=last_event)
+        for event in events:
+            last_event = event.id
+            if not as_json:
+                prefix = f"[{event.step}] " if event.step else ""
+                click.echo(f"{prefix}{event.message}", err=event.level == "error")
+        for step in await queries.steps_for(run_id):
+            if seen_steps.get(step.name) != step.state and step.state != "pending":
+                seen_steps[step.name] = step.state
+                if not as_json and step.state in ("succeeded", "failed"):
+                    click.echo(
+                        f"{STEP_MARK[step.state]} {step.name}"
+                        + (f" ({step.detail})" if step.detail else "")
+                    )
+        run = await queries.get_run(run_id)
+        assert run is not None
+        if run.state in ("succeeded", "failed", "cancelled"):
+            return run.state
+        if time.monotonic() > deadline:
+            return run.state
+        if time.monotonic() > next_engine_check:
+            await asyncio.to_thread(ensure_engine)
+            next_engine_check = time.monotonic() + 2
+        delay = 0.05 if events else min(delay * 1.5, 0.5)
+        await asyncio.sleep(delay)

@@ -1,0 +1,86 @@
+"""Fault injection at the network edge, for tests and rehearsals.
+
+TOAST_FAULTS is a comma-separated list of rules:
+  aws:<service>.<Operation>:<ErrorCode>[:<times>]   answer that call with an AWS error
+  kill-after:<step>                                 SIGKILL the engine after a step succeeds
+  ssh:refuse                                        SSH to instances is refused
+  certbot:fail                                      certbot talks to an ACME server that is down
+The AWS rule replaces the HTTP exchange through botocore's before-send hook, so
+botocore parses, retries and raises exactly as it would for AWS.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+_STATUS = {
+    "Throttling": 400,
+    "ThrottlingException": 400,
+    "RequestLimitExceeded": 503,
+    "PriorRequestNotComplete": 400,
+    "InsufficientInstanceCapacity": 500,
+}
+
+
+def rules(kind: str) -> Iterator[list[str]]:
+    for raw in os.environ.get("TOAST_FAULTS", "").split(","):
+        parts = raw.strip().split(":")
+        if parts and parts[0] == kind:
+            yield parts[1:]
+
+
+def active(kind: str, value: str) -> bool:
+    return any(r and r[0] == value for r in rules(kind))
+
+
+def install(clients: dict[str, Any]) -> None:
+    for rule in rules("aws"):
+        target, code = rule[0], rule[1]
+        times = int(rule[2]) if len(rule) > 2 else 10**9
+        service, _, operation = target.partition(".")
+        if service in clients:
+            _inject(clients[service], service, operation, code, times)
+
+
+def _inject(client: Any, service: str, operation: str, code: str, times: int) -> None:
+    from botocore.awsrequest import AWSResponse
+
+    remaining = [times]
+    status = _STATUS.get(code, 400)
+
+    def before_send(request: Any, **_: Any) -> Any:
+        if remaining[0] <= 0:
+            return None
+        remaining[0] -= 1
+        if service in ("ec2",):
+            body = (
+                f"<Response><Errors><Error><Code>{code}</Code><Message>injected fault"
+                f"</Message></Error></Errors><RequestID>fault</RequestID></Response>"
+            )
+        elif service == "route53":
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+                f"<Message>injected fault</Message></Error></ErrorResponse>"
+            )
+        else:
+            body = f'{{"__type": "{code}", "message": "injected fault"}}'
+        return AWSResponse(request.url, status, {}, _Raw(body.encode()))
+
+    event_name = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(f"before-send.{event_name}.{operation}", before_send)
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def kill_after(step: str) -> None:
+    if active("kill-after", step):
+        os.kill(os.getpid(), signal.SIGKILL)

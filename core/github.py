@@ -1,0 +1,106 @@
+"""The GitHub REST API, through httpx: repos (with Link pagination), branch heads, hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from core.waiting import poll
+
+
+class GitHubError(Exception):
+    def __init__(self, what: str, status: int | None, message: str) -> None:
+        self.status = status
+        super().__init__(
+            f"GitHub {what} failed" + (f" (HTTP {status})" if status else "") + f": {message}"
+        )
+
+
+@dataclass(frozen=True)
+class Repo:
+    full_name: str
+    clone_url: str
+    default_branch: str
+    private: bool
+
+
+class GitHub:
+    def __init__(self, base_url: str, token: str | None, *, timeout: float = 15.0) -> None:
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "toast-console",
+        }
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.client = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout)
+
+    async def __aenter__(self) -> GitHub:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.client.aclose()
+
+    async def _get(self, what: str, url: str, **params: Any) -> httpx.Response:
+        async def attempt() -> httpx.Response | None:
+            try:
+                response = await self.client.get(url, params=params or None)
+            except httpx.HTTPError as exc:
+                raise GitHubError(what, None, str(exc) or type(exc).__name__) from exc
+            limited = response.status_code in (403, 429) and (
+                response.headers.get("retry-after")
+                or response.headers.get("x-ratelimit-remaining") == "0"
+            )
+            if limited:
+                return None  # secondary or primary rate limit: back off and try again
+            return response
+
+        response = await poll(
+            attempt,
+            what=f"GitHub rate limit on {what}",
+            timeout=120,
+            initial=1,
+            maximum=30,
+            factor=2,
+        )
+        if response.status_code >= 400:
+            message = response.json().get("message", response.text) if response.content else ""
+            raise GitHubError(what, response.status_code, message)
+        return response
+
+    async def repo(self, full_name: str) -> Repo:
+        data = (await self._get(f"repo {full_name}", f"/repos/{full_name}")).json()
+        return Repo(
+            data["full_name"],
+            data["clone_url"],
+            data.get("default_branch", "main"),
+            bool(data.get("private")),
+        )
+
+    async def head(self, full_name: str, branch: str) -> tuple[str, str]:
+        data = (
+            await self._get(f"head of {full_name}@{branch}", f"/repos/{full_name}/commits/{branch}")
+        ).json()
+        return data["sha"], data["commit"]["message"].splitlines()[0]
+
+    async def my_repos(self) -> list[Repo]:
+        """Every repo of the authenticated user, following Link rel="next"."""
+        repos: list[Repo] = []
+        url: str | None = "/user/repos"
+        params: dict[str, Any] = {"per_page": 100}
+        while url:
+            response = await self._get("list repos", url, **params)
+            repos += [
+                Repo(
+                    r["full_name"],
+                    r["clone_url"],
+                    r.get("default_branch", "main"),
+                    bool(r.get("private")),
+                )
+                for r in response.json()
+            ]
+            url = response.links.get("next", {}).get("url")
+            params = {}
+        return repos

@@ -1,0 +1,147 @@
+"""The runs Toast knows: which steps each kind has, and how a run is queued."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from core import paths
+from core.config import Profile
+from core.graph import StepDef
+from core.spec import DeploySpec, validate
+from core.steps import dns, host, https, provision, release, teardown
+from storage import Queries
+from storage.records import Deployment, EnvVar, NewDeployment, Run
+
+DEPLOY = [
+    StepDef("shared", (), provision.shared, "Key pair, security group and instance profile"),
+    StepDef("launch", ("shared",), provision.launch, "Launch the instance"),
+    StepDef("address", ("launch",), provision.address, "Wait for a public IP"),
+    StepDef("dns", ("address",), dns.dns, "Point DNS at the instance"),
+    StepDef("ssh", ("address",), host.ssh, "Connect over SSH and prepare the host"),
+    StepDef("build", ("ssh",), host.build, "Fetch and build"),
+    StepDef("https", ("dns", "ssh"), https.https, "Get a certificate"),
+    StepDef("switch", ("build", "https"), release.switch, "Switch to the new release"),
+    StepDef("health", ("switch",), release.health, "Check the site over HTTPS"),
+]
+REDEPLOY = [
+    StepDef("build", (), host.build, "Fetch and build"),
+    StepDef("switch", ("build",), release.switch, "Switch to the new release"),
+    StepDef("health", ("switch",), release.health, "Check the site over HTTPS"),
+]
+ROLLBACK = [
+    StepDef("pick", (), release.pick, "Choose the release"),
+    StepDef("switch", ("pick",), release.switch, "Switch back"),
+    StepDef("health", ("switch",), release.health, "Check the site over HTTPS"),
+]
+DESTROY = [
+    StepDef("host-cleanup", (), teardown.host_cleanup, "Clean up the host"),
+    StepDef("teardown", ("host-cleanup",), teardown.release_resources, "Delete cloud resources"),
+]
+GRAPHS = {"deploy": DEPLOY, "redeploy": REDEPLOY, "rollback": ROLLBACK, "destroy": DESTROY}
+
+
+class OperationError(Exception):
+    """The request cannot be queued; says why and what to do instead."""
+
+
+def spool_dir() -> Path:
+    return paths.data_dir() / "spool"
+
+
+def spool_secrets(run_id: int, values: dict[str, str]) -> None:
+    """Hand secret values to the engine without SQLite: a 0600 file it deletes after use."""
+    directory = spool_dir()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f"run-{run_id}.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(values, handle)
+
+
+def take_secrets(run_id: int) -> dict[str, str] | None:
+    path = spool_dir() / f"run-{run_id}.json"
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def drop_secrets(run_id: int) -> None:
+    (spool_dir() / f"run-{run_id}.json").unlink(missing_ok=True)
+
+
+async def queue_deploy(
+    queries: Queries, profile: Profile, spec: DeploySpec, *, actor: str
+) -> tuple[Deployment, Run]:
+    validate(spec)
+    fqdn = f"{spec.subdomain}.{profile.base_domain}"
+    existing = await queries.get_deployment(spec.subdomain)
+    if existing is not None and existing.state not in ("destroyed", "failed"):
+        raise OperationError(
+            f"{spec.subdomain} is already deployed ({existing.state}); use "
+            f"`toast redeploy {spec.subdomain}` or destroy it first"
+        )
+    env = tuple(
+        EnvVar(e.name, value=None, secret_ref="host:env.json")
+        if e.secret
+        else EnvVar(e.name, value=e.value)
+        for e in spec.env
+    )
+    new = NewDeployment(
+        name=spec.subdomain,
+        profile=profile.name,
+        repo=spec.repo,
+        branch=spec.branch,
+        subdomain=spec.subdomain,
+        fqdn=fqdn,
+        build_type=spec.build_type,
+        node_version=spec.node_version,
+        install_cmd=spec.install_cmd,
+        build_cmd=spec.build_cmd,
+        output_dir=spec.output_dir if spec.build_type == "static" else None,
+        start_cmd=spec.start_cmd if spec.build_type == "node" else None,
+        port=spec.port if spec.build_type == "node" else None,
+        instance_type=spec.instance_type,
+        env=env,
+        health_path=spec.health_path,
+    )
+    deployment, run = await queries.create_deployment_and_run(
+        new,
+        steps=[s.name for s in DEPLOY],
+        actor=actor,
+        trigger="cli",
+        replace_destroyed=existing is not None,
+    )
+    spool_secrets(run.id, {e.name: e.value for e in spec.env if e.secret})
+    return deployment, run
+
+
+async def queue_run(
+    queries: Queries,
+    name: str,
+    kind: str,
+    *,
+    actor: str,
+    trigger: str = "cli",
+    sha: str | None = None,
+) -> tuple[Deployment, Run]:
+    deployment = await queries.get_deployment(name)
+    if deployment is None:
+        raise OperationError(f"no deployment named {name!r}; see `toast ls`")
+    if deployment.state == "destroyed":
+        raise OperationError(f"{name} was destroyed; deploy it again with `toast deploy`")
+    if kind in ("redeploy", "rollback") and deployment.current_release_id is None:
+        raise OperationError(
+            f"{name} has no live release yet; wait for its deploy or run `toast deploy` again"
+        )
+    run = await queries.queue_run(
+        deployment.id,
+        kind,
+        trigger=trigger,
+        actor=actor,
+        steps=[s.name for s in GRAPHS[kind]],
+        commit_sha=sha,
+    )
+    return deployment, run

@@ -1,0 +1,161 @@
+"""What a user asks to deploy, validated before anything is created.
+
+Every rule names its field, so a bad spec is refused with a message that says exactly
+what to change.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from core.config import is_dns_label
+
+NODE_LTS = ("22", "24", "26")
+DEFAULT_NODE = "24"
+PACKAGE_MANAGERS = ("npm", "yarn", "pnpm", "bun")
+BUILD_TYPES = ("static", "node")
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+_GIT_URL = re.compile(r"^(https://|ssh://|git@|file://)\S+$")
+_BRANCH = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<![/.])$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_RESERVED_ENV = {"PORT", "NODE_ENV"}
+
+
+class SpecError(ValueError):
+    """One or more fields break a rule; `problems` maps field -> rule."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
+
+
+@dataclass(frozen=True)
+class EnvSetting:
+    name: str
+    value: str
+    secret: bool = False
+
+    def __repr__(self) -> str:  # never print a secret value by accident
+        shown = "[REDACTED]" if self.secret else repr(self.value)
+        return f"EnvSetting({self.name}={shown})"
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    repo: str
+    subdomain: str
+    branch: str = "main"
+    build_type: str = "static"
+    node_version: str = DEFAULT_NODE
+    install_cmd: str = "npm install"
+    build_cmd: str = "npm run build"
+    output_dir: str = "dist"
+    start_cmd: str = "npm start"
+    port: int = 3000
+    env: tuple[EnvSetting, ...] = field(default=())
+    instance_type: str = "t3.small"
+    health_path: str = "/"
+
+    @property
+    def secrets(self) -> list[str]:
+        return [e.value for e in self.env if e.secret and e.value]
+
+
+def validate(spec: DeploySpec) -> DeploySpec:
+    """Return `spec` if every field is acceptable; raise SpecError naming each bad field."""
+    problems: dict[str, str] = {}
+
+    if not (_GITHUB_REPO.match(spec.repo) or _GIT_URL.match(spec.repo)):
+        problems["repo"] = (
+            "must be a GitHub owner/name or a git URL (https://, ssh://, git@, file://)"
+        )
+    if not _BRANCH.match(spec.branch):
+        problems["branch"] = "must be a git branch name (letters, digits, . _ - /; no '..')"
+    if not is_dns_label(spec.subdomain):
+        problems["subdomain"] = (
+            "must be a DNS label: 1-63 lower-case letters, digits or '-', not starting or "
+            "ending with '-'"
+        )
+    if spec.build_type not in BUILD_TYPES:
+        problems["build_type"] = "must be 'static' or 'node' (Next.js is 'node' with next start)"
+    if spec.node_version not in NODE_LTS:
+        problems["node_version"] = f"must be a current Node LTS line: {', '.join(NODE_LTS)}"
+    for name, command in (("install_cmd", spec.install_cmd), ("build_cmd", spec.build_cmd)):
+        rule = _package_manager_rule(command)
+        if rule:
+            problems[name] = rule
+    if spec.build_type == "static":
+        out = spec.output_dir
+        if not out or out.startswith("/") or ".." in out.split("/") or "\0" in out:
+            problems["output_dir"] = "must be a relative path inside the repository, like dist"
+    if spec.build_type == "node":
+        rule = _package_manager_rule(spec.start_cmd)
+        if rule:
+            problems["start_cmd"] = rule
+        if not 1024 <= spec.port <= 65000:
+            problems["port"] = "must be between 1024 and 65000 (the app reads it from $PORT)"
+    seen: set[str] = set()
+    for setting in spec.env:
+        key = f"env.{setting.name}"
+        if not _ENV_NAME.match(setting.name):
+            problems[key] = "names use letters, digits and '_', and do not start with a digit"
+        elif setting.name in _RESERVED_ENV:
+            problems[key] = f"{setting.name} is set by Toast"
+        elif setting.name in seen:
+            problems[key] = "is given twice"
+        elif "\0" in setting.value:
+            problems[key] = "values cannot contain NUL bytes"
+        seen.add(setting.name)
+    if not _INSTANCE_TYPE.match(spec.instance_type):
+        problems["instance_type"] = "must be an EC2 instance type such as t3.small"
+    if not spec.health_path.startswith("/") or any(c.isspace() for c in spec.health_path):
+        problems["health_path"] = "must be a URL path starting with '/'"
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def _package_manager_rule(command: str) -> str | None:
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        return f"is not a valid command line ({exc})"
+    if not words:
+        return "must not be empty"
+    if words[0] not in PACKAGE_MANAGERS:
+        return (
+            f"must start with a package manager ({', '.join(PACKAGE_MANAGERS)}); "
+            f"{words[0]!r} is not allowed, so builds stay reproducible and reviewable"
+        )
+    if any(ch in command for ch in (";", "&&", "||", "|", "`", "$(", ">", "<", "\n")):
+        return "must be a single command: no ; && || | ` $( > < or newlines"
+    return None
+
+
+def parse_env(
+    pairs: list[str], secret_pairs: list[str], environ: dict[str, str]
+) -> list[EnvSetting]:
+    """`--env K=V` and `--secret K=V` / `--secret K` (value from Toast's own environment)."""
+    settings = []
+    for raw in pairs:
+        name, sep, value = raw.partition("=")
+        if not sep:
+            raise SpecError({f"env.{name}": "must be given as NAME=VALUE"})
+        settings.append(EnvSetting(name, value))
+    for raw in secret_pairs:
+        name, sep, value = raw.partition("=")
+        if not sep:
+            if name not in environ:
+                raise SpecError(
+                    {
+                        f"env.{name}": "--secret NAME reads NAME from your environment, "
+                        "and it is not set"
+                    }
+                )
+            value = environ[name]
+        settings.append(EnvSetting(name, value, secret=True))
+    return settings

@@ -1,0 +1,83 @@
+"""A Let's Encrypt certificate through HTTP-01, issued as soon as DNS and port 80 allow."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+
+from core import faults
+from core.context import RunContext, StepFailed
+from core.remote import cert_enddate, certbot_certonly, nginx_site, render
+from core.steps.web import write_site
+from core.waiting import WaitTimeout, poll
+
+
+async def https(ctx: RunContext) -> dict[str, Any]:
+    remote = await ctx.remote()
+    fqdn = ctx.deployment.fqdn
+    # Until a certificate exists, the site answers ACME challenges only.
+    have_cert = await remote.run(
+        render(("test", "-f", f"{ctx.host.certbot_dir}/live/{fqdn}/fullchain.pem")),
+        what="look for a certificate",
+        check=False,
+    )
+    if have_cert.status != 0:
+        await write_site(
+            ctx,
+            remote,
+            nginx_site(ctx.app, fqdn, https=False, static_root=None, upstream_port=None),
+        )
+    await wait_port_80(ctx)
+    server = "https://127.0.0.1:9/dir" if faults.active("certbot", "fail") else None
+    lines: list[str] = []
+    result = await remote.run(
+        certbot_certonly(ctx.host, fqdn, server), what="certbot", check=False, on_line=lines.append
+    )
+    if result.status != 0:
+        detail = next(
+            (ln.strip() for ln in lines if "Detail:" in ln or "Error" in ln),
+            lines[-1] if lines else "",
+        )
+        raise StepFailed(
+            f"certbot could not get a certificate for {fqdn}: {detail}",
+            hint="check that the DNS record points at the instance and port 80 is "
+            "open to the internet",
+        )
+    end = await remote.run(render(cert_enddate(ctx.host, fqdn)), what="read certificate expiry")
+    expires = parse_enddate(end.output[-1])
+    await ctx.queries.update_deployment(ctx.deployment.id, cert_expires_at=expires.timestamp())
+    return {
+        "cert_expires_at": expires.timestamp(),
+        "_detail": f"certificate valid until {expires:%Y-%m-%d %H:%M} UTC",
+    }
+
+
+async def wait_port_80(ctx: RunContext) -> None:
+    """HTTP-01 needs port 80 to answer for the name; probe it as the CA will."""
+    ip = ctx.outputs["address"]["public_ip"]
+    host, port = ctx.host.http_address(ip)
+    url = f"http://{host}:{port}/.well-known/acme-challenge/toast-probe"
+
+    async def answers() -> bool | None:
+        try:
+            async with httpx.AsyncClient(timeout=3) as client:
+                await client.get(url, headers={"Host": ctx.deployment.fqdn})
+        except httpx.HTTPError:
+            return None
+        return True
+
+    try:
+        await poll(
+            answers, what=f"port 80 on {host} to answer", timeout=300, initial=0.5, maximum=5
+        )
+    except WaitTimeout as exc:
+        raise StepFailed(str(exc), hint="port 80 must be open to the internet for HTTP-01") from exc
+
+
+def parse_enddate(line: str) -> dt.datetime:
+    # openssl prints: notAfter=Feb 19 23:59:59 2027 GMT
+    value = line.split("=", 1)[-1].strip()
+    parsed = dt.datetime.strptime(value, "%b %d %H:%M:%S %Y %Z")
+    return parsed.replace(tzinfo=dt.UTC)

@@ -1,0 +1,320 @@
+"""Cloud resources: shared ones per profile and region, then the deployment's instance."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from typing import Any
+
+from core.aws import AwsError
+from core.config import Profile
+from core.context import RunContext, StepFailed
+from core.userdata import render_userdata
+from core.waiting import WaitTimeout, poll
+
+SECURITY_GROUP = "toast-web"
+INSTANCE_ROLE = "toast-instance"
+MANAGED_BY = ("toast:managed-by", "toast")
+
+
+def toast_tags(ctx: RunContext, **extra: str) -> list[dict[str, str]]:
+    tags = {MANAGED_BY[0]: MANAGED_BY[1], "toast:profile": ctx.profile_name, **extra}
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+async def shared(ctx: RunContext) -> dict[str, Any]:
+    """Key pair, security group and instance profile: created once per profile and region."""
+    key_name, sg_id, instance_profile = await asyncio.gather(
+        ensure_key_pair(ctx), ensure_security_group(ctx), ensure_instance_profile(ctx)
+    )
+    return {"key_name": key_name, "security_group": sg_id, "instance_profile": instance_profile}
+
+
+async def ensure_key_pair(ctx: RunContext) -> str:
+    import asyncssh
+
+    profile = ctx.target.profile
+    name = profile.key_pair
+    key_path = ctx.target.key_file
+    try:
+        found = await ctx.aws.call("ec2", "describe_key_pairs", KeyNames=[name])
+        exists = bool(found["KeyPairs"])
+    except AwsError as exc:
+        if exc.code != "InvalidKeyPair.NotFound":
+            raise
+        exists = False
+    if exists:
+        if not key_path.exists():
+            raise StepFailed(
+                f"key pair {name!r} exists in {profile.region} but its private key is not at "
+                f"{key_path}",
+                hint=f"restore the key file, or delete the key pair: aws ec2 delete-key-pair "
+                f"--key-name {name} --region {profile.region}",
+            )
+        await ctx.record("key_pair", name, shared=True)
+        return name
+    key = asyncssh.generate_private_key("ssh-ed25519", comment=f"toast-{profile.name}")
+    key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = key_path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.export_private_key())
+    os.replace(tmp, key_path)
+    await ctx.aws.call(
+        "ec2",
+        "import_key_pair",
+        KeyName=name,
+        PublicKeyMaterial=key.export_public_key(),
+        TagSpecifications=[{"ResourceType": "key-pair", "Tags": toast_tags(ctx)}],
+    )
+    await ctx.record("key_pair", name, shared=True, attributes={"key_file": str(key_path)})
+    ctx.say(f"created key pair {name} (private key {key_path})", step="shared")
+    return name
+
+
+async def ensure_security_group(ctx: RunContext) -> str:
+    profile = ctx.target.profile
+    groups = await ctx.aws.call(
+        "ec2",
+        "describe_security_groups",
+        Filters=[{"Name": "group-name", "Values": [SECURITY_GROUP]}],
+    )
+    if groups["SecurityGroups"]:
+        group_id = str(groups["SecurityGroups"][0]["GroupId"])
+    else:
+        created = await ctx.aws.call(
+            "ec2",
+            "create_security_group",
+            GroupName=SECURITY_GROUP,
+            Description="Toast: HTTP and HTTPS from anywhere, SSH from the operator",
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": toast_tags(ctx)}],
+        )
+        group_id = str(created["GroupId"])
+        await ctx.record("security_group", group_id, shared=True)
+        rules = [
+            (80, "0.0.0.0/0", "HTTP (ACME and redirect)"),
+            (443, "0.0.0.0/0", "HTTPS"),
+            (22, profile.operator_cidr, "SSH from the operator"),
+        ]
+        await ctx.aws.call(
+            "ec2",
+            "authorize_security_group_ingress",
+            GroupId=group_id,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": port,
+                    "ToPort": port,
+                    "IpRanges": [{"CidrIp": cidr, "Description": what}],
+                }
+                for port, cidr, what in rules
+            ],
+        )
+        ctx.say(
+            f"created security group {group_id}: 80/443 open, 22 from {profile.operator_cidr}",
+            step="shared",
+        )
+    await ctx.record("security_group", group_id, shared=True)
+    return group_id
+
+
+async def ensure_instance_profile(ctx: RunContext) -> str:
+    """Lets the CloudWatch agent on the instance ship logs; nothing else."""
+    assume = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "ec2.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+    try:
+        await ctx.aws.call("iam", "get_instance_profile", InstanceProfileName=INSTANCE_ROLE)
+    except AwsError as exc:
+        if exc.code != "NoSuchEntity":
+            raise
+        try:
+            await ctx.aws.call(
+                "iam",
+                "create_role",
+                RoleName=INSTANCE_ROLE,
+                AssumeRolePolicyDocument=assume,
+                Tags=[{"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]}],
+            )
+        except AwsError as role_exc:
+            if role_exc.code != "EntityAlreadyExists":
+                raise
+        await ctx.aws.call(
+            "iam",
+            "attach_role_policy",
+            RoleName=INSTANCE_ROLE,
+            PolicyArn="arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy",
+        )
+        await ctx.aws.call("iam", "create_instance_profile", InstanceProfileName=INSTANCE_ROLE)
+        await ctx.aws.call(
+            "iam",
+            "add_role_to_instance_profile",
+            InstanceProfileName=INSTANCE_ROLE,
+            RoleName=INSTANCE_ROLE,
+        )
+    await ctx.record("instance_profile", INSTANCE_ROLE, region="global", shared=True)
+    return INSTANCE_ROLE
+
+
+async def find_instances(ctx: RunContext) -> list[dict[str, Any]]:
+    """Live instances tagged for this deployment (how a resumed run finds an earlier launch)."""
+    reservations = await ctx.aws.paginate(
+        "ec2",
+        "describe_instances",
+        "Reservations",
+        Filters=[
+            {"Name": "tag:toast:deployment", "Values": [ctx.deployment.name]},
+            {"Name": "tag:toast:profile", "Values": [ctx.profile_name]},
+            {
+                "Name": "instance-state-name",
+                "Values": ["pending", "running", "stopping", "stopped"],
+            },
+        ],
+    )
+    return [i for r in reservations for i in r["Instances"]]
+
+
+async def launch(ctx: RunContext) -> dict[str, Any]:
+    existing = await find_instances(ctx)
+    if existing:
+        instance_id = str(existing[0]["InstanceId"])
+        await ctx.record("instance", instance_id)
+        ctx.say(
+            f"found instance {instance_id} from an earlier attempt; not launching another",
+            step="launch",
+        )
+        return {"instance_id": instance_id, "adopted": True}
+    profile: Profile = ctx.target.profile
+    ami = (await ctx.aws.call("ssm", "get_parameter", Name=profile.ami_parameter))["Parameter"][
+        "Value"
+    ]
+    shared_out = ctx.outputs["shared"]
+    tags = toast_tags(
+        ctx,
+        **{
+            "toast:deployment": ctx.deployment.name,
+            "toast:run": str(ctx.run.id),
+            "Name": f"toast-{ctx.deployment.name}",
+        },
+    )
+    userdata = render_userdata(
+        ctx.host,
+        node_version=ctx.deployment.node_version,
+        instance_tag=f"toast-{ctx.deployment.name}",
+    )
+    params = dict(
+        ImageId=ami,
+        InstanceType=ctx.deployment.instance_type,
+        MinCount=1,
+        MaxCount=1,
+        KeyName=shared_out["key_name"],
+        SecurityGroupIds=[shared_out["security_group"]],
+        IamInstanceProfile={"Name": shared_out["instance_profile"]},
+        UserData=userdata,
+        # Derived from our run, so a retried call within this run cannot launch twice.
+        ClientToken=f"toast-{ctx.deployment.id}-run-{ctx.run.id}",
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        BlockDeviceMappings=[
+            {
+                "DeviceName": "/dev/xvda",
+                "Ebs": {
+                    "Encrypted": True,
+                    "VolumeType": "gp3",
+                    "VolumeSize": 16,
+                    "DeleteOnTermination": True,
+                },
+            }
+        ],
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": tags},
+            {"ResourceType": "volume", "Tags": tags},
+        ],
+    )
+
+    async def run_instances() -> dict[str, Any] | None:
+        try:
+            return dict(await ctx.aws.call("ec2", "run_instances", **params))
+        except AwsError as exc:
+            # A new instance profile takes seconds to become usable (IAM is eventually
+            # consistent); anything else is a real failure.
+            if exc.code == "InvalidParameterValue" and "iamInstanceProfile" in exc.aws_message:
+                return None
+            raise
+
+    try:
+        reservation = await poll(
+            run_instances,
+            what="EC2 to accept the instance profile",
+            timeout=60,
+            initial=1,
+            maximum=5,
+        )
+    except AwsError as exc:
+        if exc.code == "InsufficientInstanceCapacity":
+            raise StepFailed(
+                f"EC2 has no capacity for {ctx.deployment.instance_type} in {profile.region} "
+                f"right now ({exc.aws_message})",
+                hint="try again later or deploy with another --instance-type",
+            ) from exc
+        raise
+    instance_id = str(reservation["Instances"][0]["InstanceId"])
+    await ctx.record(
+        "instance", instance_id, attributes={"ami": ami, "type": ctx.deployment.instance_type}
+    )
+    ctx.say(f"launched {instance_id} ({ctx.deployment.instance_type}, {ami})", step="launch")
+    return {"instance_id": instance_id, "adopted": False}
+
+
+async def address(ctx: RunContext) -> dict[str, Any]:
+    """Poll DescribeInstances (1-2 s, not the waiter's 15 s) until running with a public IP."""
+    instance_id = ctx.outputs["launch"]["instance_id"]
+    last = ["pending"]
+
+    async def running() -> dict[str, Any] | None:
+        found = await ctx.aws.call("ec2", "describe_instances", InstanceIds=[instance_id])
+        instance = found["Reservations"][0]["Instances"][0]
+        last[0] = instance["State"]["Name"]
+        if last[0] in ("terminated", "shutting-down"):
+            raise StepFailed(
+                f"instance {instance_id} is {last[0]}",
+                hint="see the EC2 console for the state reason",
+            )
+        if last[0] == "running" and instance.get("PublicIpAddress"):
+            return dict(instance)
+        return None
+
+    try:
+        instance = await poll(
+            running,
+            what=f"{instance_id} to run with a public IP",
+            timeout=300,
+            initial=1,
+            maximum=2,
+            progress=lambda s: None,
+        )
+    except WaitTimeout as exc:
+        raise StepFailed(f"{exc} (state {last[0]})") from exc
+    ip = str(instance["PublicIpAddress"])
+    await ctx.record(
+        "instance", instance_id, attributes={"public_ip": ip, "type": ctx.deployment.instance_type}
+    )
+    return {"public_ip": ip, "_detail": f"{instance_id} at {ip}"}
+
+
+def decode_console(output: dict[str, Any]) -> str:
+    text = output.get("Output") or ""
+    try:  # botocore decodes it already; older clients did not
+        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
+    except (ValueError, TypeError):
+        return str(text)

@@ -1,0 +1,201 @@
+"""Make a release live (switch) and prove it serves (health), keeping the old one on failure."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import httpx
+
+from core.context import RunContext, StepFailed
+from core.remote import (
+    local_http_ok,
+    nginx_site,
+    render,
+    start_node_app,
+    stop_node_app,
+    switch_current,
+)
+from core.ssh import Remote
+from core.steps.web import write_site
+from core.waiting import WaitTimeout, poll
+from storage.records import Release
+
+
+def target_release_id(ctx: RunContext) -> int:
+    for step in ("build", "pick"):
+        if step in ctx.outputs:
+            return int(ctx.outputs[step]["release_id"])
+    raise StepFailed("no release to switch to")
+
+
+async def switch(ctx: RunContext) -> dict[str, Any]:
+    release = await ctx.queries.get_release(target_release_id(ctx))
+    assert release is not None
+    previous = ctx.deployment.current_release_id
+    fresh = await ctx.queries.get_deployment_by_id(ctx.deployment.id)
+    if fresh is not None:
+        previous = fresh.current_release_id
+    await switch_to(ctx, release)
+    return {
+        "release_id": release.id,
+        "previous_release_id": previous,
+        "sha": release.sha,
+        "_detail": f"serving {release.sha[:12]}",
+    }
+
+
+async def switch_to(ctx: RunContext, release: Release) -> None:
+    remote = await ctx.remote()
+    d = ctx.deployment
+    if d.build_type == "static":
+        await remote.run(
+            switch_current(ctx.app, f"{release.path}/{d.output_dir}"),
+            what="point current at the release",
+        )
+        await write_site(
+            ctx,
+            remote,
+            nginx_site(
+                ctx.app, d.fqdn, https=True, static_root=ctx.app.current, upstream_port=None
+            ),
+        )
+        attributes = dict(release.attributes)
+    else:
+        attributes = await _switch_node(ctx, remote, release)
+    await ctx.queries.set_release_attributes(release.id, attributes)
+    await ctx.queries.update_deployment(d.id, current_release_id=release.id)
+    ctx.say(f"{d.fqdn} now serves {release.sha[:12]}", step="switch")
+
+
+async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dict[str, Any]:
+    """Blue/green on two ports: start the new process, check it, move nginx, stop the old."""
+    d = ctx.deployment
+    base = d.port or 3000
+    fresh = await ctx.queries.get_deployment_by_id(d.id)
+    current_id = fresh.current_release_id if fresh else None
+    current = await ctx.queries.get_release(current_id) if current_id else None
+    old_port = int(current.attributes["port"]) if current and "port" in current.attributes else None
+    if current is not None and current.id == release.id and old_port is not None:
+        return dict(release.attributes)  # already live (a resumed run)
+    port = base + 1 if old_port == base else base
+    await remote.run(stop_node_app(ctx.app, port), what=f"clear port {port}")
+    started = await remote.run(
+        start_node_app(ctx.app, release.path, d.start_cmd or "npm start", port),
+        what=f"start {d.start_cmd}",
+    )
+    pid = started.output[-1].strip() if started.output else ""
+
+    async def answers() -> bool | None:
+        result = await remote.run(
+            render(local_http_ok(port)), what="probe the new process", check=False
+        )
+        return True if result.status == 0 else None
+
+    try:
+        await poll(
+            answers, what=f"the app to answer on port {port}", timeout=90, initial=0.2, maximum=2
+        )
+    except WaitTimeout as exc:
+        tail = await remote.run(
+            f"tail -n 20 {ctx.app.app_log} 2>/dev/null || true", what="read the app log"
+        )
+        await remote.run(stop_node_app(ctx.app, port), what="stop the failed process")
+        raise StepFailed(
+            f"{exc}; app output: " + " | ".join(tail.output[-5:]),
+            hint="the app must listen on the port given in $PORT",
+        ) from exc
+    await remote.run(switch_current(ctx.app, release.path), what="point current at the release")
+    await write_site(
+        ctx, remote, nginx_site(ctx.app, d.fqdn, https=True, static_root=None, upstream_port=port)
+    )
+    if old_port is not None and old_port != port:
+        await remote.run(
+            stop_node_app(ctx.app, old_port), what=f"stop the old process (port {old_port})"
+        )
+    return {**release.attributes, "port": port, "pid": pid}
+
+
+async def check_health(ctx: RunContext, *, timeout: float) -> httpx.Response:
+    instance = await ctx.instance()
+    host, port = ctx.host.https_address(instance.attributes["public_ip"])
+    fqdn = ctx.deployment.fqdn
+    verify: ssl.SSLContext | bool = True
+    if ctx.target.ca_bundle:
+        verify = ssl.create_default_context(cafile=ctx.target.ca_bundle)
+    url = f"https://{host}:{port}{ctx.deployment.health_path}"
+    last: list[str] = ["no answer"]
+
+    async def healthy() -> httpx.Response | None:
+        try:
+            async with httpx.AsyncClient(verify=verify, timeout=10) as client:
+                response = await client.get(
+                    url, headers={"Host": fqdn}, extensions={"sni_hostname": fqdn}
+                )
+        except httpx.HTTPError as exc:
+            last[0] = str(exc) or type(exc).__name__
+            return None
+        last[0] = f"HTTP {response.status_code}"
+        return response if 200 <= response.status_code < 300 else None
+
+    try:
+        return await poll(
+            healthy,
+            what=f"https://{fqdn}{ctx.deployment.health_path} to answer 2xx",
+            timeout=timeout,
+            initial=0.2,
+            maximum=3,
+        )
+    except WaitTimeout as exc:
+        raise StepFailed(f"health check failed: {exc.what} (last: {last[0]})") from exc
+
+
+async def health(ctx: RunContext) -> dict[str, Any]:
+    try:
+        response = await check_health(ctx, timeout=float(_health_timeout()))
+    except StepFailed as exc:
+        previous_id = ctx.outputs.get("switch", {}).get("previous_release_id")
+        previous = await ctx.queries.get_release(previous_id) if previous_id else None
+        if ctx.run.kind in ("redeploy", "rollback") and previous is not None:
+            await switch_to(ctx, previous)
+            raise StepFailed(
+                f"{exc}; kept the previous release {previous.sha[:12]} live",
+                hint="fix the app and redeploy",
+            ) from exc
+        raise
+    return {
+        "status": response.status_code,
+        "_detail": f"HTTP {response.status_code} from https://{ctx.deployment.fqdn}"
+        f"{ctx.deployment.health_path}",
+    }
+
+
+def _health_timeout() -> str:
+    import os
+
+    return os.environ.get("TOAST_HEALTH_TIMEOUT", "120")
+
+
+async def pick(ctx: RunContext) -> dict[str, Any]:
+    """For a rollback: the release to return to (--to SHA, or the one before the current)."""
+    d = await ctx.queries.get_deployment_by_id(ctx.deployment.id)
+    assert d is not None
+    releases = await ctx.queries.releases_for(d.id)
+    wanted = ctx.run.commit_sha
+    if wanted:
+        matches = [r for r in releases if r.sha.startswith(wanted)]
+        if len(matches) != 1:
+            known = ", ".join(r.sha[:12] for r in releases) or "none"
+            raise StepFailed(f"no single release matches {wanted!r} (releases: {known})")
+        chosen = matches[0]
+    else:
+        older = [r for r in releases if r.id != d.current_release_id]
+        current = next((r for r in releases if r.id == d.current_release_id), None)
+        if current is not None:
+            older = [r for r in older if (r.built_at, r.id) < (current.built_at, current.id)]
+        if not older:
+            raise StepFailed(f"{d.name} has no earlier release to roll back to")
+        chosen = older[0]
+    if chosen.id == d.current_release_id:
+        raise StepFailed(f"{chosen.sha[:12]} is already live")
+    return {"release_id": chosen.id, "sha": chosen.sha, "_detail": f"back to {chosen.sha[:12]}"}

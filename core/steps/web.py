@@ -1,0 +1,44 @@
+"""nginx on the host: write a site config and reload without dropping a request."""
+
+from __future__ import annotations
+
+import shlex
+
+from core.context import RunContext
+from core.remote import nginx_workers, reload_nginx, render
+from core.ssh import Remote
+from core.waiting import poll
+
+
+async def write_site(ctx: RunContext, remote: Remote, text: str) -> bool:
+    """Install the site config if it changed; returns whether nginx was reloaded."""
+    app = ctx.app
+    current = await remote.run(
+        f"cat {shlex.quote(app.site_conf)} 2>/dev/null || true", what="read the site config"
+    )
+    if "\n".join(current.output).strip() == text.strip():
+        return False
+    staged = f"{app.app_dir}/nginx-site.conf"
+    await remote.write_file(staged, text.encode(), mode=0o644)
+    await remote.run(
+        render((*ctx.host.sudo, "install", "-m", "0644", staged, app.site_conf)),
+        what="install the site config",
+    )
+    await reload(ctx, remote)
+    return True
+
+
+async def reload(ctx: RunContext, remote: Remote) -> None:
+    """Reload nginx and wait until the workers that served the old config are gone: until
+    then a new connection can still reach an old worker."""
+    before = await remote.run(nginx_workers(ctx.host), what="list nginx workers")
+    old = set(" ".join(before.output).split())
+    await remote.run(reload_nginx(ctx.host), what="reload nginx")
+
+    async def old_workers_gone() -> bool | None:
+        now = await remote.run(nginx_workers(ctx.host), what="list nginx workers")
+        return True if not (set(" ".join(now.output).split()) & old) else None
+
+    await poll(
+        old_workers_gone, what="nginx's old workers to finish", timeout=120, initial=0.05, maximum=1
+    )
