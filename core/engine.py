@@ -294,13 +294,17 @@ def engine_running() -> bool:
 
 
 def ensure_engine() -> int | None:
-    """Start a detached `toast engine` unless one is running; returns the new PID."""
-    if engine_running():
+    """Start a detached `toast engine` unless one is running; returns the new PID.
+
+    TOAST_ENGINE_AUTOSTART=0 leaves starting engines to someone else (`toast serve`, tests);
+    TOAST_ENGINE_IDLE_EXIT sets how long a started engine waits for work before exiting."""
+    if os.environ.get("TOAST_ENGINE_AUTOSTART", "1") == "0" or engine_running():
         return None
+    idle = os.environ.get("TOAST_ENGINE_IDLE_EXIT", "60")
     log = paths.data_dir() / "engine.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "engine", "--idle-exit", "60"],
+            [sys.executable, "-m", "cli", "engine", "--idle-exit", idle],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

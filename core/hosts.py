@@ -47,6 +47,13 @@ class HostProfile:
     agent_reload: tuple[str, ...] | None = None
     #: How node apps are kept running: "pidfile" (a detached process group) or "systemd".
     supervisor: str = "pidfile"
+    #: 0 on a host of its own; on a host shared by many deployments (the sandbox), each
+    #: deployment's ports are moved apart by this much times its id.
+    app_port_stride: int = 0
+
+    def app_port(self, base: int, deployment_id: int) -> int:
+        """The first of the two ports (blue/green) a node app uses on this host."""
+        return base + (deployment_id % 3000) * self.app_port_stride
 
     def ssh_address(self, public_ip: str) -> tuple[str, int]:
         return (self.ssh_host or public_ip, self.ssh_port)

@@ -15,6 +15,14 @@ def render_userdata(host: HostProfile, *, node_version: str, instance_tag: str) 
     (env, site config, agent config) arrive later over SSH, never through UserData."""
     q = shlex.quote
     marker = host.ready_marker("$INSTANCE_ID")
+    imds = ""
+    if "{instance_id}" in host.ready_marker_template:  # IMDSv2: a session token first
+        imds = (
+            "TOKEN=$(curl -sX PUT http://169.254.169.254/latest/api/token \\\n"
+            "  -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')\n"
+            'INSTANCE_ID=$(curl -s -H "X-aws-ec2-metadata-token: $TOKEN" \\\n'
+            "  http://169.254.169.254/latest/meta-data/instance-id)\n"
+        )
     dirs = " ".join(
         q(d)
         for d in (
@@ -35,11 +43,7 @@ mkdir -p {dirs}
 chown -R ec2-user: {q(host.root)} {q(host.log_dir)} {q(host.acme_webroot)}
 systemctl enable --now nginx crond
 systemctl enable --now certbot-renew.timer 2>/dev/null || true
-TOKEN=$(curl -sX PUT http://169.254.169.254/latest/api/token \\
-  -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
-INSTANCE_ID=$(curl -s -H "X-aws-ec2-metadata-token: $TOKEN" \\
-  http://169.254.169.254/latest/meta-data/instance-id)
-mkdir -p "$(dirname "{marker}")"
+{imds}mkdir -p "$(dirname "{marker}")"
 date -u +%FT%TZ > "{marker}"
 """
     if len(script.encode()) > USERDATA_LIMIT:

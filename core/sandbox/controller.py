@@ -179,6 +179,28 @@ class Sandbox:
         httpx.post(f"http://127.0.0.1:{ports.aws}/moto-api/reset", timeout=10).raise_for_status()
         seed_aws(f"http://127.0.0.1:{ports.aws}")
 
+    def reset_host(self) -> None:
+        """Return the shared instance host to a fresh boot's state: stop every app process,
+        drop Toast's sites, app files and agent configs, and reload nginx. For tests."""
+        import signal as signals
+
+        lay = self.layout
+        for pid_file in lay.host_root.glob("toast/apps/*/run/*.pid"):
+            try:
+                os.killpg(int(pid_file.read_text().strip()), signals.SIGKILL)
+            except (ValueError, ProcessLookupError, PermissionError):
+                pass
+        shutil.rmtree(lay.host_root / "toast" / "apps", ignore_errors=True)
+        for path in [*lay.nginx_sites.glob("*.conf"), *lay.agent_configs.glob("*.json")]:
+            path.unlink(missing_ok=True)
+        profile = self.host_profile()
+        master = int(Path(profile.nginx_pid_file).read_text())
+        children = Path(f"/proc/{master}/task/{master}/children")
+        old = set(children.read_text().split())
+        subprocess.run(list(profile.nginx_reload), check=True, capture_output=True)
+        poll_sync(lambda: True if not (set(children.read_text().split()) & old) else None,
+                  what="nginx's old workers to exit", timeout=15)
+
     def host_profile(self) -> HostProfile:
         return sandbox_host_profile(self.layout, self._require_ports())
 

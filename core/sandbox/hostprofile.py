@@ -36,5 +36,6 @@ def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
         certbot_env={"REQUESTS_CA_BUNDLE": str(layout.listener_ca)},
         log_dir=str(layout.host_logs),
         agent_config_dir=str(layout.agent_configs),
+        app_port_stride=10,
         ready_marker_template=str(layout.instances / "{instance_id}" / "ready"),
     )

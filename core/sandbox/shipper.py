@@ -82,6 +82,7 @@ class LogShipper:
                 if self.ship_once():
                     self.state_file.write_text(json.dumps(self.offsets))
             except Exception as exc:  # keep shipping; the next pass retries
+                self.known_streams.clear()  # AWS may have been reset under us
                 print(f"log shipper: {exc}", flush=True)
 
     def ship_once(self) -> int:

@@ -71,7 +71,7 @@ async def switch_to(ctx: RunContext, release: Release) -> None:
 async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dict[str, Any]:
     """Blue/green on two ports: start the new process, check it, move nginx, stop the old."""
     d = ctx.deployment
-    base = d.port or 3000
+    base = ctx.host.app_port(d.port or 3000, d.id)
     fresh = await ctx.queries.get_deployment_by_id(d.id)
     current_id = fresh.current_release_id if fresh else None
     current = await ctx.queries.get_release(current_id) if current_id else None
