@@ -24,6 +24,15 @@ class Context:
     requested_profile: str | None
     sandbox: bool
 
+    def check_config(self) -> None:
+        """Validate config.toml (and a requested profile) without choosing a profile."""
+        try:
+            config = load_config(paths.config_path())
+            if self.requested_profile:
+                config.profile(self.requested_profile)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_USAGE)
+
     def profile(self) -> Profile:
         try:
             config = load_config(paths.config_path())
@@ -65,7 +74,7 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool) -> None:
 @click.pass_obj
 def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> None:
     """List deployments recorded in the local state database."""
-    obj.profile()  # a broken config is reported before anything is opened or written
+    obj.check_config()  # a broken config is reported before anything is opened or written
     from storage import Queries, StorageError, open_database
 
     async def load() -> list[Any]:

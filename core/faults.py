@@ -56,8 +56,9 @@ def _inject(client: Any, service: str, operation: str, code: str, times: int) ->
         if remaining[0] <= 0:
             return None
         remaining[0] -= 1
-        print(f"toast fault: injected {code} into {service}.{operation}", file=sys.stderr,
-              flush=True)
+        print(
+            f"toast fault: injected {code} into {service}.{operation}", file=sys.stderr, flush=True
+        )
         if service in ("ec2",):
             body = (
                 f"<Response><Errors><Error><Code>{code}</Code><Message>injected fault"

@@ -71,7 +71,7 @@ class Queries:
         replace_destroyed: bool = False,
         now: float | None = None,
     ) -> tuple[Deployment, Run]:
-        """Create (or re-create a destroyed) deployment and queue its first run, atomically."""
+        """Create (or re-create a destroyed or failed) deployment and queue its first run, atomically."""
         now = time.time() if now is None else now
         env_json = json.dumps([asdict(var) for var in new.env])
         values = (
@@ -98,8 +98,7 @@ class Queries:
             if replace_destroyed:
                 await conn.execute(
                     "UPDATE deployments SET name = name || '~' || id, fqdn = fqdn || '~' || id "
-                    "WHERE name = ? "
-                    "AND state = 'destroyed'",
+                    "WHERE name = ? AND state IN ('destroyed', 'failed')",
                     (new.name,),
                 )
             cur = await conn.execute(

@@ -10,8 +10,15 @@ import pytest
 from core.hosts import ec2_host_profile
 from core.redact import Redactor
 from core.remote import (
-    AppPaths, certbot_certonly, chain, fetch_source, nginx_site, run_in_release, start_node_app,
-    stop_node_app, switch_current,
+    AppPaths,
+    certbot_certonly,
+    chain,
+    fetch_source,
+    nginx_site,
+    run_in_release,
+    start_node_app,
+    stop_node_app,
+    switch_current,
 )
 from core.spec import DeploySpec, EnvSetting, SpecError, parse_env, validate
 from core.userdata import render_userdata
@@ -26,24 +33,33 @@ def spec(**overrides: object) -> DeploySpec:
 
 def test_a_good_spec_passes() -> None:
     assert validate(spec()) == spec()
-    assert validate(spec(repo="https://git.example.com/a/b.git", build_type="node",
-                         start_cmd="pnpm start", install_cmd="pnpm install"))
+    assert validate(
+        spec(
+            repo="https://git.example.com/a/b.git",
+            build_type="node",
+            start_cmd="pnpm start",
+            install_cmd="pnpm install",
+        )
+    )
 
 
-@pytest.mark.parametrize(("field", "value", "rule"), [
-    ("repo", "not a repo", "GitHub owner/name or a git URL"),
-    ("subdomain", "Blog_1", "DNS label"),
-    ("subdomain", "-blog", "DNS label"),
-    ("branch", "feature/../x", "git branch name"),
-    ("build_type", "php", "'static' or 'node'"),
-    ("node_version", "18", "current Node LTS line"),
-    ("install_cmd", "curl x | sh", "'curl' is not allowed"),
-    ("build_cmd", "npm run build && rm -rf /", "single command"),
-    ("build_cmd", "", "must not be empty"),
-    ("output_dir", "../etc", "relative path inside the repository"),
-    ("instance_type", "huge", "EC2 instance type"),
-    ("health_path", "health", "starting with '/'"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("repo", "not a repo", "GitHub owner/name or a git URL"),
+        ("subdomain", "Blog_1", "DNS label"),
+        ("subdomain", "-blog", "DNS label"),
+        ("branch", "feature/../x", "git branch name"),
+        ("build_type", "php", "'static' or 'node'"),
+        ("node_version", "18", "current Node LTS line"),
+        ("install_cmd", "curl x | sh", "'curl' is not allowed"),
+        ("build_cmd", "npm run build && rm -rf /", "single command"),
+        ("build_cmd", "", "must not be empty"),
+        ("output_dir", "../etc", "relative path inside the repository"),
+        ("instance_type", "huge", "EC2 instance type"),
+        ("health_path", "health", "starting with '/'"),
+    ],
+)
 def test_each_bad_field_is_named_with_its_rule(field: str, value: str, rule: str) -> None:
     with pytest.raises(SpecError) as caught:
         validate(spec(**{field: value}))
@@ -53,9 +69,19 @@ def test_each_bad_field_is_named_with_its_rule(field: str, value: str, rule: str
 
 def test_node_specific_rules_and_env_names() -> None:
     with pytest.raises(SpecError) as caught:
-        validate(spec(build_type="node", start_cmd="python app.py", port=80,
-                      env=(EnvSetting("1BAD", "x"), EnvSetting("PORT", "1"),
-                           EnvSetting("OK", "a"), EnvSetting("OK", "b"))))
+        validate(
+            spec(
+                build_type="node",
+                start_cmd="python app.py",
+                port=80,
+                env=(
+                    EnvSetting("1BAD", "x"),
+                    EnvSetting("PORT", "1"),
+                    EnvSetting("OK", "a"),
+                    EnvSetting("OK", "b"),
+                ),
+            )
+        )
     problems = caught.value.problems
     assert "'python' is not allowed" in problems["start_cmd"]
     assert "between 1024 and 65000" in problems["port"]
@@ -66,8 +92,11 @@ def test_node_specific_rules_and_env_names() -> None:
 
 def test_parse_env_reads_secrets_from_the_environment_and_hides_them() -> None:
     settings = parse_env(["A=1=2"], ["TOKEN", "KEY=v"], {"TOKEN": "from-env"})
-    assert settings == [EnvSetting("A", "1=2"), EnvSetting("TOKEN", "from-env", True),
-                        EnvSetting("KEY", "v", True)]
+    assert settings == [
+        EnvSetting("A", "1=2"),
+        EnvSetting("TOKEN", "from-env", True),
+        EnvSetting("KEY", "v", True),
+    ]
     assert "from-env" not in repr(settings)
     with pytest.raises(SpecError, match="not set"):
         parse_env([], ["MISSING"], {})
@@ -76,10 +105,16 @@ def test_parse_env_reads_secrets_from_the_environment_and_hides_them() -> None:
 def test_commands_render_each_user_value_quoted_once() -> None:
     assert switch_current(APP, "/opt/toast/apps/blog/releases/abc/dist") == (
         "ln -sfn /opt/toast/apps/blog/releases/abc/dist /opt/toast/apps/blog/current.new && "
-        "mv -T /opt/toast/apps/blog/current.new /opt/toast/apps/blog/current")
-    assert run_in_release(APP, "/r", "npm run 'build:prod'", env_file="/e.json", log="/b.log",
-                          extra_env={"CI": "true"}) == (
-        "env CI=true node /opt/toast/bin/toast-run.js /e.json /b.log /r -- npm run build:prod")
+        "mv -T /opt/toast/apps/blog/current.new /opt/toast/apps/blog/current"
+    )
+    assert run_in_release(
+        APP,
+        "/r",
+        "npm run 'build:prod'",
+        env_file="/e.json",
+        log="/b.log",
+        extra_env={"CI": "true"},
+    ) == ("env CI=true node /opt/toast/bin/toast-run.js /e.json /b.log /r -- npm run build:prod")
     evil = "main; rm -rf /"
     fetched = fetch_source("https://x/$(id).git", evil, "/in")
     assert "'refs/heads/main; rm -rf /'" in fetched
@@ -90,7 +125,7 @@ def test_commands_render_each_user_value_quoted_once() -> None:
 def test_token_reaches_git_through_stdin_and_environment_only() -> None:
     command = fetch_source("https://github.com/a/b.git", "main", "/in")
     assert command.startswith("IFS= read -r TOAST_TOKEN")
-    assert "GIT_CONFIG_VALUE_0=\"Authorization: Bearer $TOAST_TOKEN\"" in command
+    assert 'GIT_CONFIG_VALUE_0="Authorization: Bearer $TOAST_TOKEN"' in command
     assert "unset TOAST_TOKEN" in command
 
 
@@ -100,11 +135,13 @@ def test_node_app_start_and_stop_commands() -> None:
         "mkdir -p /opt/toast/apps/blog/run && { env PORT=3001 NODE_ENV=production setsid node "
         "/opt/toast/bin/toast-run.js /opt/toast/apps/blog/env.json /var/log/toast/blog/app.log "
         "/opt/toast/apps/blog/releases/abc -- npm start </dev/null >/dev/null 2>&1 & "
-        "echo $! > /opt/toast/apps/blog/run/3001.pid; cat /opt/toast/apps/blog/run/3001.pid; }")
+        "echo $! > /opt/toast/apps/blog/run/3001.pid; cat /opt/toast/apps/blog/run/3001.pid; }"
+    )
     assert stop_node_app(APP, 3001) == (
-        'if [ -f /opt/toast/apps/blog/run/3001.pid ]; then kill -TERM -- '
+        "if [ -f /opt/toast/apps/blog/run/3001.pid ]; then kill -TERM -- "
         '-"$(cat /opt/toast/apps/blog/run/3001.pid)" 2>/dev/null; '
-        'rm -f /opt/toast/apps/blog/run/3001.pid; fi; true')
+        "rm -f /opt/toast/apps/blog/run/3001.pid; fi; true"
+    )
 
 
 def test_certbot_is_serialised_and_keeps_renewal_reloading_nginx() -> None:
@@ -125,8 +162,9 @@ def test_nginx_site_serves_acme_then_https() -> None:
     node = nginx_site(APP, "blog.x.com", https=True, static_root=None, upstream_port=3001)
     assert "proxy_pass http://127.0.0.1:3001;" in node
     with pytest.raises(ValueError):
-        nginx_site(AppPaths(EC2, 'x";evil'), "a.b", https=False, static_root=None,
-                   upstream_port=None)
+        nginx_site(
+            AppPaths(EC2, 'x";evil'), "a.b", https=False, static_root=None, upstream_port=None
+        )
 
 
 def test_userdata_is_small_has_no_secrets_and_passes_shellcheck(tmp_path: object) -> None:
@@ -138,8 +176,9 @@ def test_userdata_is_small_has_no_secrets_and_passes_shellcheck(tmp_path: object
         assert word not in script
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck is not installed")
-    result = subprocess.run(["shellcheck", "-s", "bash", "-"], input=script, text=True,
-                            capture_output=True, check=False)
+    result = subprocess.run(
+        ["shellcheck", "-s", "bash", "-"], input=script, text=True, capture_output=True, check=False
+    )
     assert result.returncode == 0, result.stdout
 
 

@@ -198,8 +198,11 @@ class Sandbox:
         children = Path(f"/proc/{master}/task/{master}/children")
         old = set(children.read_text().split())
         subprocess.run(list(profile.nginx_reload), check=True, capture_output=True)
-        poll_sync(lambda: True if not (set(children.read_text().split()) & old) else None,
-                  what="nginx's old workers to exit", timeout=15)
+        poll_sync(
+            lambda: True if not (set(children.read_text().split()) & old) else None,
+            what="nginx's old workers to exit",
+            timeout=15,
+        )
 
     def host_profile(self) -> HostProfile:
         return sandbox_host_profile(self.layout, self._require_ports())

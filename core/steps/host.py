@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from typing import Any
 
@@ -66,7 +67,7 @@ async def connect_to_instance(ctx: RunContext) -> Remote:
             user=ctx.host.ssh_user,
             client_key=ctx.target.key_file,
             host_keys=host_keys,
-            timeout=120,
+            timeout=float(os.environ.get("TOAST_SSH_TIMEOUT", "300")),
         )
     except WaitTimeout as exc:
         raise StepFailed(

@@ -1,0 +1,220 @@
+"""The deploy engine end to end on the sandbox: real moto, sshd, nginx, certbot and pebble."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from core.sandbox import Sandbox, SandboxInfo, githost
+
+from .deploy_helpers import (
+    Hammer,
+    deploy,
+    engine_log,
+    https_get,
+    show,
+    start_engine,
+    toast,
+    wait_engine_exit,
+)
+
+Clients = Callable[[str], Any]
+
+
+def instances(aws: Clients, name: str, *, live_only: bool = False) -> list[dict[str, Any]]:
+    filters = [{"Name": "tag:toast:deployment", "Values": [name]}]
+    if live_only:
+        filters.append(
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
+        )
+    reservations = aws("ec2").describe_instances(Filters=filters)["Reservations"]
+    return [i for r in reservations for i in r["Instances"]]
+
+
+def records(aws: Clients, sandbox: SandboxInfo) -> list[str]:
+    route53 = aws("route53")
+    zone = route53.list_hosted_zones_by_name(DNSName=sandbox.base_domain + ".")["HostedZones"][0]
+    sets = route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+    return [r["Name"] for r in sets if r["Type"] == "A"]
+
+
+def test_both_sample_apps_deploy_and_serve_https_trusting_only_the_sandbox_ca(
+    sandbox: SandboxInfo, aws: Clients
+) -> None:
+    site = deploy("static-site", "site")
+    api = deploy("node-server", "api")
+    assert site["state"] == "live" and api["state"] == "live"
+    assert show("site")["state"] == "live" and show("api")["url"] == "https://api.sandbox.test/"
+    assert "Hello from the Toast static sample" in https_get(sandbox, "site.sandbox.test").text
+    assert "Hello from the Toast node sample" in https_get(sandbox, "api.sandbox.test").text
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        https_get(sandbox, "site.sandbox.test", trust=True)
+    details = show("site")
+    assert details["certificate_expires_at"] and details["instance"].startswith("i-")
+    assert [s["state"] for s in details["last_run"]["steps"]] == ["succeeded"] * 9
+    assert len(instances(aws, "site")) == 1
+
+
+@pytest.mark.parametrize("sample", ["static-site", "node-server"])
+def test_redeploy_and_rollback_switch_content_without_failing_a_request(
+    sandbox: SandboxInfo, session_sandbox: Sandbox, sample: str
+) -> None:
+    name = "flip" if sample == "static-site" else "flipnode"
+    fqdn = f"{name}.sandbox.test"
+    deploy(sample, name)
+    old = https_get(sandbox, fqdn).text
+    githost.commit_files(
+        session_sandbox.layout,
+        f"toast-samples/{sample}",
+        {"message.txt": f"Second version of {name}\n"},
+        "Second version",
+    )
+    with Hammer(sandbox, fqdn) as hammer:
+        redeployed = toast("redeploy", name, "--wait")
+        assert redeployed.returncode == 0, redeployed.stderr
+        assert f"Second version of {name}" in https_get(sandbox, fqdn).text
+        rolled = toast("rollback", name, "--wait")
+        assert rolled.returncode == 0, rolled.stderr
+        assert https_get(sandbox, fqdn).text.split("<p>")[0] == old.split("<p>")[0]
+    assert hammer.failures == [], hammer.failures[:5]
+    assert len(hammer.bodies) > 20
+    assert any("Second version" in body for body in hammer.bodies)
+    details = show(name)
+    assert len(details["releases"]) == 2
+    rollback_steps = [s["name"] for s in details["last_run"]["steps"]]
+    assert rollback_steps == ["pick", "switch", "health"]  # no rebuild
+
+
+def test_destroy_leaves_nothing_and_gc_removes_an_orphan(
+    sandbox: SandboxInfo, aws: Clients, isolated_toast: Path
+) -> None:
+    deploy("static-site", "gone")
+    destroyed = toast("destroy", "gone", "--yes", "--wait")
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert instances(aws, "gone", live_only=True) == []
+    assert "gone.sandbox.test." not in records(aws, sandbox)
+    assert show("gone")["state"] == "destroyed"
+    listed = json.loads(toast("ls", "--json", "--all").stdout)
+    assert [d["state"] for d in listed] == ["destroyed"]
+    with pytest.raises(httpx.HTTPError):
+        https_get(sandbox, "gone.sandbox.test")
+    clean = json.loads(toast("--sandbox", "gc", "--json").stdout)
+    assert clean["findings"] == []
+
+    # An instance launched behind Toast's back, with Toast's tags, is an orphan.
+    ec2 = aws("ec2")
+    ami = aws("ssm").get_parameter(
+        Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+    )["Parameter"]["Value"]
+    orphan = ec2.run_instances(
+        ImageId=ami,
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "toast:managed-by", "Value": "toast"},
+                    {"Key": "toast:profile", "Value": "sandbox"},
+                ],
+            }
+        ],
+    )["Instances"][0]["InstanceId"]
+    found = json.loads(toast("--sandbox", "gc", "--json").stdout)
+    assert {"kind": "instance", "id": orphan, "region": "us-east-1", "problem": "orphan"} in found[
+        "findings"
+    ]
+    removed = json.loads(toast("--sandbox", "gc", "--delete", "--json").stdout)
+    assert f"deleted orphan instance {orphan}" in removed["done"]
+    state = ec2.describe_instances(InstanceIds=[orphan])["Reservations"][0]["Instances"][0]
+    assert state["State"]["Name"] == "terminated"
+    assert json.loads(toast("--sandbox", "gc", "--json").stdout)["findings"] == []
+
+
+def test_sigkill_at_every_step_boundary_still_launches_exactly_one_instance(
+    sandbox: SandboxInfo, aws: Clients, isolated_toast: Path
+) -> None:
+    queued = toast(
+        "--sandbox",
+        "deploy",
+        "toast-samples/static-site",
+        "--subdomain",
+        "tough",
+        env={"TOAST_ENGINE_AUTOSTART": "0"},
+    )
+    assert queued.returncode == 0, queued.stderr
+    boundaries = ["shared", "launch", "address", "dns", "ssh", "build", "https", "switch"]
+    killed = 0
+    for step in boundaries:
+        engine = start_engine({"TOAST_FAULTS": f"kill-after:{step}"})
+        output, _ = engine.communicate(timeout=120)
+        if engine.returncode == -signal.SIGKILL:
+            killed += 1
+        else:  # the step had already finished under an earlier engine (it ran concurrently)
+            assert engine.returncode == 0, output
+    assert killed >= 6
+    final = start_engine()
+    output, _ = final.communicate(timeout=180)
+    assert final.returncode == 0, output
+    details = show("tough")
+    assert details["state"] == "live", details["last_run"]
+    assert len(instances(aws, "tough")) == 1
+    assert "Hello from the Toast static sample" in https_get(sandbox, "tough.sandbox.test").text
+
+
+def test_throttling_is_retried_through(sandbox: SandboxInfo, isolated_toast: Path) -> None:
+    faults = (
+        "aws:ec2.RunInstances:RequestLimitExceeded:2,"
+        "aws:route53.ChangeResourceRecordSets:Throttling:2,"
+        "aws:ec2.DescribeInstances:RequestLimitExceeded:1"
+    )
+    result = deploy("static-site", "busy", env={"TOAST_FAULTS": faults})
+    assert result["state"] == "live"
+    wait_engine_exit()
+    log = engine_log(isolated_toast)
+    assert log.count("injected RequestLimitExceeded into ec2.RunInstances") == 2
+    assert log.count("injected Throttling into route53.ChangeResourceRecordSets") == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "step", "says"),
+    [
+        ("aws:ec2.RunInstances:InsufficientInstanceCapacity", "launch", "EC2 has no capacity"),
+        ("ssh:refuse", "ssh", "cannot reach"),
+        ("certbot:fail", "https", "certbot could not get a certificate"),
+    ],
+)
+def test_hard_errors_fail_clearly_and_leave_nothing_orphaned(
+    sandbox: SandboxInfo, aws: Clients, fault: str, step: str, says: str
+) -> None:
+    result = toast(
+        "--sandbox",
+        "deploy",
+        "toast-samples/static-site",
+        "--subdomain",
+        "doomed",
+        "--wait",
+        env={"TOAST_FAULTS": fault, "TOAST_AWS_MAX_ATTEMPTS": "2"},
+    )
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1] if step != "https" else result.stderr
+    assert f"deploy of doomed failed at step {step}" in result.stderr
+    assert says in error
+    details = show("doomed")
+    assert details["state"] == "failed"
+    assert instances(aws, "doomed", live_only=True) == []
+    assert "doomed.sandbox.test." not in records(aws, sandbox)
+    if step != "launch":
+        assert "Rolled back: instance" in result.stderr
+    gc = json.loads(toast("--sandbox", "gc", "--json").stdout)
+    assert gc["findings"] == []
+    # The name is free again: a clean deploy now succeeds.
+    wait_engine_exit()
+    assert deploy("static-site", "doomed")["state"] == "live"
