@@ -256,12 +256,11 @@ async def _failure_message(
     if hint:
         message += f" What to do: {hint}."
     message += rollback_note
-    if kind == "deploy":
-        if failure.step in ("build", "health"):
-            events = await queries.events_for(run_id)
-            lines = [e.message for e in events if e.step == "build" and e.level == "output"][-50:]
-            if lines:
-                message += "\nLast build output:\n" + "\n".join(lines)
+    if kind == "deploy" and failure.step in ("build", "health"):
+        events = await queries.events_for(run_id)
+        lines = [e.message for e in events if e.step == "build" and e.level == "output"][-50:]
+        if lines:
+            message += "\nLast build output:\n" + "\n".join(lines)
     return message
 
 

@@ -47,7 +47,7 @@ def install(clients: dict[str, Any]) -> None:
 
 
 def _inject(client: Any, service: str, operation: str, code: str, times: int) -> None:
-    from botocore.awsrequest import AWSResponse
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
 
     remaining = [times]
     status = _STATUS.get(code, 400)
@@ -71,7 +71,7 @@ def _inject(client: Any, service: str, operation: str, code: str, times: int) ->
             )
         else:
             body = f'{{"__type": "{code}", "message": "injected fault"}}'
-        return AWSResponse(request.url, status, {}, _Raw(body.encode()))
+        return AWSResponse(request.url, status, HTTPHeaders(), _Raw(body.encode()))
 
     event_name = client.meta.service_model.service_id.hyphenize()
     client.meta.events.register(f"before-send.{event_name}.{operation}", before_send)

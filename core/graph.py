@@ -34,18 +34,17 @@ class RunFailed(Exception):
 
 
 async def execute(steps: list[StepDef], ctx: RunContext) -> None:
-    persisted = {s.name: s for s in await ctx.queries.steps_for(ctx.run.id)}
-    for name, step in persisted.items():
-        if step.state == "succeeded":
-            ctx.outputs[name] = step.output or {}
+    for saved in await ctx.queries.steps_for(ctx.run.id):
+        if saved.state == "succeeded":
+            ctx.outputs[saved.name] = saved.output or {}
     pending = {s.name: s for s in steps if s.name not in ctx.outputs}
     running: dict[asyncio.Task[dict[str, Any] | None], StepDef] = {}
     try:
         while pending or running:
-            for name, step in list(pending.items()):
-                if all(need in ctx.outputs for need in step.needs):
+            for name, ready in list(pending.items()):
+                if all(need in ctx.outputs for need in ready.needs):
                     del pending[name]
-                    running[asyncio.create_task(_run_step(step, ctx), name=name)] = step
+                    running[asyncio.create_task(_run_step(ready, ctx), name=name)] = ready
             if not running:
                 missing = {
                     n: [d for d in s.needs if d not in ctx.outputs] for n, s in pending.items()
@@ -53,12 +52,12 @@ async def execute(steps: list[StepDef], ctx: RunContext) -> None:
                 raise RuntimeError(f"steps can never start: {missing}")
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                step = running.pop(task)
+                finished = running.pop(task)
                 error = task.exception()
                 if error is not None:
-                    raise RunFailed(step.name, error)
-                ctx.outputs[step.name] = task.result() or {}
-                faults.kill_after(step.name)
+                    raise RunFailed(finished.name, error)
+                ctx.outputs[finished.name] = task.result() or {}
+                faults.kill_after(finished.name)
     finally:
         for task in running:
             task.cancel()

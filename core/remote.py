@@ -99,7 +99,10 @@ const os = require('os');
 const { spawn } = require('child_process');
 const args = process.argv.slice(2);
 const sep = args.indexOf('--');
-if (sep !== 3 || args.length < 5) { console.error('usage: toast-run ENV LOG CWD -- CMD...'); process.exit(64); }
+if (sep !== 3 || args.length < 5) {
+  console.error('usage: toast-run ENV LOG CWD -- CMD...');
+  process.exit(64);
+}
 const [envFile, logFile, cwd] = args;
 const argv = args.slice(4);
 const extra = envFile === '-' ? {} : JSON.parse(fs.readFileSync(envFile, 'utf8'));
@@ -107,11 +110,17 @@ const log = logFile === '-' ? null : fs.openSync(logFile, 'a');
 const child = spawn(argv[0], argv.slice(1), {
   cwd, env: { ...process.env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'],
 });
-const copy = (chunk) => { process.stdout.write(chunk); if (log !== null) fs.writeSync(log, chunk); };
+const copy = (chunk) => {
+  process.stdout.write(chunk);
+  if (log !== null) fs.writeSync(log, chunk);
+};
 child.stdout.on('data', copy);
 child.stderr.on('data', copy);
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
-child.on('error', (err) => { copy(`toast-run: cannot start ${argv[0]}: ${err.message}\n`); process.exit(127); });
+child.on('error', (err) => {
+  copy(`toast-run: cannot start ${argv[0]}: ${err.message}\n`);
+  process.exit(127);
+});
 child.on('close', (code, signal) => {
   process.exit(code === null ? 128 + (os.constants.signals[signal] || 1) : code);
 });

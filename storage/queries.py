@@ -71,7 +71,8 @@ class Queries:
         replace_destroyed: bool = False,
         now: float | None = None,
     ) -> tuple[Deployment, Run]:
-        """Create (or re-create a destroyed or failed) deployment and queue its first run, atomically."""
+        """Create (or re-create a destroyed or failed) deployment and queue its first run,
+        in one transaction."""
         now = time.time() if now is None else now
         env_json = json.dumps([asdict(var) for var in new.env])
         values = (

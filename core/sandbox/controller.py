@@ -6,6 +6,7 @@ processes `up` started, by PID, after checking each PID is still ours.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -186,10 +187,8 @@ class Sandbox:
 
         lay = self.layout
         for pid_file in lay.host_root.glob("toast/apps/*/run/*.pid"):
-            try:
+            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
                 os.killpg(int(pid_file.read_text().strip()), signals.SIGKILL)
-            except (ValueError, ProcessLookupError, PermissionError):
-                pass
         shutil.rmtree(lay.host_root / "toast" / "apps", ignore_errors=True)
         for path in [*lay.nginx_sites.glob("*.conf"), *lay.agent_configs.glob("*.json")]:
             path.unlink(missing_ok=True)
