@@ -55,6 +55,7 @@ def sandbox(session_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbo
     """The running session sandbox with AWS wiped (the hosted zone recreated) for this test."""
     session_sandbox.reset_aws()
     session_sandbox.reset_host()
+    session_sandbox.reset_git()
     monkeypatch.setenv("TOAST_SANDBOX_DIR", str(session_sandbox.layout.root))
     info = session_sandbox.status()
     assert info is not None and info.running, "the session sandbox stopped"

@@ -203,6 +203,14 @@ class Sandbox:
             timeout=15,
         )
 
+    def reset_git(self) -> None:
+        """Put the sample repos back to their first commit and forget webhooks. For tests."""
+        lay = self.layout
+        for owner in lay.git_root.iterdir() if lay.git_root.exists() else []:
+            shutil.rmtree(owner, ignore_errors=True)
+        lay.hooks_file.unlink(missing_ok=True)
+        githost.seed_samples(lay)
+
     def host_profile(self) -> HostProfile:
         return sandbox_host_profile(self.layout, self._require_ports())
 
