@@ -402,3 +402,83 @@ def engine(idle_exit: float | None) -> None:
 
 
 COMMANDS = [deploy, show, redeploy, rollback, destroy, gc, engine]
+
+
+@click.command()
+@click.argument("name")
+@click.option("--source", "sources", multiple=True,
+              type=click.Choice(["build", "access", "error", "app"]),
+              help="Which log (repeatable; default: all).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl+C.")
+@click.option("--since", default="10m", show_default=True, metavar="DURATION",
+              help="How far back to start: 30s, 10m, 2h, 1d.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def logs(name: str, sources: tuple[str, ...], follow: bool, since: str, as_json: bool) -> None:
+    """Print a deployment's logs from CloudWatch (build, nginx access and error, app)."""
+    import json as jsonlib
+
+    from core.aws import Aws, AwsError
+    from core.config import choose_profile, load_config
+    from core.logs import LogLine, parse_since, tails_for
+    from core.redact import Redactor
+    from core.targets import TargetError, resolve_target
+
+    try:
+        since_ms = parse_since(since)
+    except ValueError as exc:
+        fail(f"--since: {exc}", EXIT_USAGE)
+
+    async def deployment_profile(queries: Any) -> str:
+        d = await queries.get_deployment(name)
+        if d is None:
+            fail(f"no deployment named {name!r}; see `toast ls`")
+        return str(d.profile)
+
+    profile = choose_profile(load_config(paths.config_path()),
+                             requested=with_queries(deployment_profile), sandbox=False)
+    try:
+        target = resolve_target(profile)
+    except TargetError as exc:
+        fail(str(exc))
+
+    def emit(line: LogLine) -> None:
+        if as_json:
+            click.echo(jsonlib.dumps(line.to_json(), ensure_ascii=False))
+        else:
+            stamp = time.strftime("%H:%M:%S", time.localtime(line.timestamp / 1000))
+            click.echo(f"{stamp} {line.source:<6} {line.message}")
+
+    async def run() -> None:
+        aws = await Aws.connect(target)
+        redact = Redactor([target.github_token] if target.github_token else [])
+        start = int(time.time() * 1000) - since_ms
+        tails = tails_for(aws, name, list(sources) or None, start_ms=start, redact=redact)
+        first = await asyncio.gather(*(t.poll_once() for t in tails))
+        for line in sorted((ln for batch in first for ln in batch), key=lambda ln: ln.timestamp):
+            emit(line)
+        if not follow:
+            return
+        queue: asyncio.Queue[list[LogLine]] = asyncio.Queue()
+
+        async def pump(tail: Any) -> None:
+            async for batch in tail.follow():
+                await queue.put(batch)
+
+        pumps = [asyncio.create_task(pump(t)) for t in tails]
+        try:
+            while True:
+                for line in await queue.get():
+                    emit(line)
+        finally:
+            for task in pumps:
+                task.cancel()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except AwsError as exc:
+        fail(str(exc))
+
+
+COMMANDS.append(logs)

@@ -50,7 +50,7 @@ class Aws:
             )
         attempts = int(os.environ.get("TOAST_AWS_MAX_ATTEMPTS", "8"))
         config = Config(
-            retries={"mode": "standard", "max_attempts": attempts},
+            retries={"mode": "standard", "total_max_attempts": attempts},
             connect_timeout=10,
             read_timeout=60,
         )
