@@ -406,12 +406,21 @@ COMMANDS = [deploy, show, redeploy, rollback, destroy, gc, engine]
 
 @click.command()
 @click.argument("name")
-@click.option("--source", "sources", multiple=True,
-              type=click.Choice(["build", "access", "error", "app"]),
-              help="Which log (repeatable; default: all).")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    type=click.Choice(["build", "access", "error", "app"]),
+    help="Which log (repeatable; default: all).",
+)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl+C.")
-@click.option("--since", default="10m", show_default=True, metavar="DURATION",
-              help="How far back to start: 30s, 10m, 2h, 1d.")
+@click.option(
+    "--since",
+    default="10m",
+    show_default=True,
+    metavar="DURATION",
+    help="How far back to start: 30s, 10m, 2h, 1d.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def logs(name: str, sources: tuple[str, ...], follow: bool, since: str, as_json: bool) -> None:
     """Print a deployment's logs from CloudWatch (build, nginx access and error, app)."""
@@ -434,8 +443,9 @@ def logs(name: str, sources: tuple[str, ...], follow: bool, since: str, as_json:
             fail(f"no deployment named {name!r}; see `toast ls`")
         return str(d.profile)
 
-    profile = choose_profile(load_config(paths.config_path()),
-                             requested=with_queries(deployment_profile), sandbox=False)
+    profile = choose_profile(
+        load_config(paths.config_path()), requested=with_queries(deployment_profile), sandbox=False
+    )
     try:
         target = resolve_target(profile)
     except TargetError as exc:

@@ -40,8 +40,12 @@ class LogLine:
     stream: str
 
     def to_json(self) -> dict[str, object]:
-        return {"timestamp": self.timestamp, "source": self.source, "message": self.message,
-                "stream": self.stream}
+        return {
+            "timestamp": self.timestamp,
+            "source": self.source,
+            "message": self.message,
+            "stream": self.stream,
+        }
 
 
 class SeenIds:
@@ -142,9 +146,15 @@ class LogTail:
                 if not self.seen.add(event["eventId"]):
                     self.stats.duplicates_dropped += 1
                     continue
-                fresh.append(LogLine(int(event["timestamp"]), self.source,
-                                     self.redact(event["message"].rstrip("\n")),
-                                     event["eventId"], event.get("logStreamName", "")))
+                fresh.append(
+                    LogLine(
+                        int(event["timestamp"]),
+                        self.source,
+                        self.redact(event["message"].rstrip("\n")),
+                        event["eventId"],
+                        event.get("logStreamName", ""),
+                    )
+                )
             token = page.get("nextToken")
             if not token:
                 break
@@ -199,13 +209,21 @@ async def _wait(stop: asyncio.Event | None, seconds: float) -> None:
         pass
 
 
-def tails_for(aws: Aws, name: str, sources: list[str] | None, *, start_ms: int,
-              redact: Redactor | None = None, **options: object) -> list[LogTail]:
+def tails_for(
+    aws: Aws,
+    name: str,
+    sources: list[str] | None,
+    *,
+    start_ms: int,
+    redact: Redactor | None = None,
+    **options: object,
+) -> list[LogTail]:
     """One tail per source of a deployment (build, access, error, app)."""
     chosen = sources or list(LOG_SOURCES)
-    return [LogTail(aws, log_group(name, source), source, start_ms=start_ms, redact=redact,
-                    **options)  # type: ignore[arg-type]
-            for source in chosen]
+    return [
+        LogTail(aws, log_group(name, source), source, start_ms=start_ms, redact=redact, **options)  # type: ignore[arg-type]
+        for source in chosen
+    ]
 
 
 def parse_since(text: str) -> int:

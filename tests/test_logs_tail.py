@@ -36,8 +36,11 @@ def put(aws: Clients, stream: str, events: list[tuple[int, str]]) -> None:
         pass
     for start in range(0, len(events), 10_000):
         batch = events[start : start + 10_000]
-        logs.put_log_events(logGroupName=GROUP, logStreamName=stream,
-                            logEvents=[{"timestamp": t, "message": m} for t, m in batch])
+        logs.put_log_events(
+            logGroupName=GROUP,
+            logStreamName=stream,
+            logEvents=[{"timestamp": t, "message": m} for t, m in batch],
+        )
 
 
 async def connect() -> Aws:
@@ -85,8 +88,15 @@ async def test_throttling_is_ridden_out_without_losing_or_repeating_events(
     base = now_ms() - 10_000
     put(aws, "i-t", [(base + i, f"event {i}") for i in range(50)])
     states: list[TailState] = []
-    tail = LogTail(await connect(), GROUP, "build", start_ms=base, on_state=states.append,
-                   fast_interval=0.05, backoff_initial=0.05)
+    tail = LogTail(
+        await connect(),
+        GROUP,
+        "build",
+        start_ms=base,
+        on_state=states.append,
+        fast_interval=0.05,
+        backoff_initial=0.05,
+    )
     stop = asyncio.Event()
     seen: list[LogLine] = []
 
@@ -108,8 +118,14 @@ async def test_streams_created_while_following_are_picked_up(
 ) -> None:
     base = now_ms() - 5_000
     put(aws, "i-a", [(base, "from a")])
-    tail = LogTail(await connect(), GROUP, "build", start_ms=base - 1, fast_interval=0.05,
-                   redact=Redactor(["hunter2-secret"]))
+    tail = LogTail(
+        await connect(),
+        GROUP,
+        "build",
+        start_ms=base - 1,
+        fast_interval=0.05,
+        redact=Redactor(["hunter2-secret"]),
+    )
     stop = asyncio.Event()
     seen: list[str] = []
 
@@ -152,13 +168,18 @@ def test_toast_logs_prints_json_lines_per_source(
         group = f"/toast/logged/{source}"
         logs.create_log_group(logGroupName=group)
         logs.create_log_stream(logGroupName=group, logStreamName="i-x")
-        logs.put_log_events(logGroupName=group, logStreamName="i-x",
-                            logEvents=[{"timestamp": stamp, "message": message}])
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName="i-x",
+            logEvents=[{"timestamp": stamp, "message": message}],
+        )
     result = toast("logs", "logged", "--json", "--since", "5m")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert {(ln["source"], ln["message"]) for ln in lines} == {
-        ("build", "npm run build ok"), ("access", "GET / 200")}
+        ("build", "npm run build ok"),
+        ("access", "GET / 200"),
+    }
     only_build = toast("logs", "logged", "--source", "build", "--json")
     assert [json.loads(x)["source"] for x in only_build.stdout.splitlines()] == ["build"]
     bad = toast("logs", "logged", "--since", "soon")

@@ -28,8 +28,11 @@ COLUMNS = (
 class DeploymentsScreen(Screen[None]):
     BINDINGS = [
         Binding("r", "refresh", "Refresh"),
+        Binding("l", "logs", "Logs"),
         Binding("q", "app.quit", "Quit"),
     ]
+
+    deployments: dict[str, Deployment] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -45,6 +48,18 @@ class DeploymentsScreen(Screen[None]):
             table.add_column(label, width=width, key=label.lower())
         table.focus()
         self.action_refresh()
+
+    def action_logs(self) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            self.notify("no deployment selected", severity="warning")
+            return
+        name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        deployment = self.deployments.get(name)
+        if deployment is not None:
+            from tui.screens.logs import LogsScreen
+
+            self.app.push_screen(LogsScreen(name, deployment.profile))
 
     def action_refresh(self) -> None:
         self.load_deployments()
@@ -71,6 +86,7 @@ class DeploymentsScreen(Screen[None]):
     def show_deployments(self, message: DeploymentsLoaded) -> None:
         table = self.query_one(DataTable)
         table.clear()
+        self.deployments = {d.name: d for d in message.deployments}
         for d in message.deployments:
             table.add_row(*_cells(d), key=d.name)
         empty = self.query_one("#empty", Static)
