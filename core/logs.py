@@ -9,6 +9,7 @@ the end), and drops what it has shown before by eventId, remembered in a bounded
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 from collections import OrderedDict
@@ -203,10 +204,8 @@ async def _wait(stop: asyncio.Event | None, seconds: float) -> None:
     if stop is None:
         await asyncio.sleep(seconds)
         return
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
 
 
 def tails_for(

@@ -17,6 +17,9 @@ from core.sandbox.daemon import FAKE_CREDENTIALS, aws_client
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
+# Benchmarks run only through scripts/bench (they measure; they are not tests).
+collect_ignore_glob = [] if os.environ.get("TOAST_BENCH") else ["bench/*"]
+
 # Tests never touch real AWS: fake credentials, no instance metadata lookups.
 os.environ.update(FAKE_CREDENTIALS)
 # Times on screen are local: one zone keeps snapshots the same on every machine.

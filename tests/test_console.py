@@ -109,3 +109,55 @@ def test_deployments_screen_snapshot(snap_compare: object, tmp_path: Path) -> No
         await pilot.pause()  # type: ignore[attr-defined]
 
     assert snap_compare(app, terminal_size=(140, 24), run_before=settle)  # type: ignore[operator]
+
+
+async def test_l_opens_live_logs_of_the_selected_deployment(
+    tmp_path: Path, sandbox: object, aws: object
+) -> None:
+    import time as clock
+
+    from tui.screens.logs import LogsScreen
+    from tui.widgets.log_pane import LogPane
+
+    db_path = tmp_path / "toast.db"
+    await seed(db_path, "blog")
+    logs = aws("logs")  # type: ignore[operator]
+    now = int(clock.time() * 1000)
+    for source in ("build", "access"):
+        group = f"/toast/blog/{source}"
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="i-1")
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName="i-1",
+            logEvents=[{"timestamp": now, "message": f"{source} line"}],
+        )
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, LogsScreen)
+        build = app.screen.query_one("#pane-build", LogPane)
+        access = app.screen.query_one("#pane-access", LogPane)
+        for _ in range(200):
+            if len(build.view.lines) and len(access.view.lines):
+                break
+            await pilot.pause(0.05)
+        assert [ln.message for ln in build.view.lines] == ["build line"]
+        assert [ln.message for ln in access.view.lines] == ["access line"]
+        assert build.border_title == "build · streaming"
+        # A line shipped while the screen is open arrives too.
+        logs.put_log_events(
+            logGroupName="/toast/blog/build",
+            logStreamName="i-1",
+            logEvents=[{"timestamp": now + 5, "message": "late build line"}],
+        )
+        for _ in range(200):
+            if len(build.view.lines) == 2:
+                break
+            await pilot.pause(0.05)
+        assert [ln.message for ln in build.view.lines][-1] == "late build line"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LogsScreen)

@@ -191,7 +191,7 @@ async def test_save_copy_mark_and_detail(tmp_path: Path, monkeypatch: pytest.Mon
         assert "(+2000 chars, Enter shows all)" in "".join(r[2:] for r in screen_text(view))
         await pilot.press("w")
         await pilot.press("ctrl+s")
-        saved = list(tmp_path.glob("toast-build-*.log"))
+        saved = list(tmp_path.glob("toast-build-*.log"))  # noqa: ASYNC240
         assert len(saved) == 1 and saved[0].read_text().count("\n") == 4
         await pilot.press("up", "c")
         assert app.clipboard == "line 2"

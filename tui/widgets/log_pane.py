@@ -64,6 +64,13 @@ class Filter:
         return (self.pattern.search(message) is None) == self.inverted
 
 
+def _display_length_of(length: int) -> int:
+    """How long a message of `length` characters is once abbreviated."""
+    if length > ABBREVIATE_AT:
+        return ABBREVIATE_AT + len(f"… (+{length - ABBREVIATE_AT} chars, Enter shows all)")
+    return length
+
+
 class LogView(ScrollView, can_focus=True):
     """The scrolling part of a pane."""
 
@@ -183,6 +190,18 @@ class LogView(ScrollView, can_focus=True):
             return f"{stamp} {message}"
         return message
 
+    def visible_lines(self) -> list[LogLine]:
+        """The visible lines in order, fetched in one pass (a deque is slow to index)."""
+        every = list(self.lines)
+        if self.view is None:
+            return every
+        return [every[seq - self.first_seq] for seq in self.view]
+
+    def _visible_lengths(self) -> list[int]:
+        """Displayed length of each visible message, measured without formatting any."""
+        lengths = list(map(len, (line.message for line in self.visible_lines())))
+        return [n if n <= ABBREVIATE_AT else _display_length_of(n) for n in lengths]
+
     def _width(self) -> int:
         return max(1, self.scrollable_content_region.width - 2)
 
@@ -192,9 +211,10 @@ class LogView(ScrollView, can_focus=True):
         seqs = self.visible_seqs()
         if self.wrap:
             width = self._width()
+            extra = 9 if self.show_timestamps else 0
             self._rows = list(
                 itertools.accumulate(
-                    max(1, -(-len(self._text(self.line(s))) // width)) for s in seqs
+                    max(1, -(-(length + extra) // width)) for length in self._visible_lengths()
                 )
             )
             height = self._rows[-1] if self._rows else 0
@@ -412,9 +432,7 @@ class LogView(ScrollView, can_focus=True):
         if self.filter is None:
             return []
         pattern = self.filter.pattern
-        return [
-            i for i, seq in enumerate(self.visible_seqs()) if pattern.search(self.line(seq).message)
-        ]
+        return [i for i, line in enumerate(self.visible_lines()) if pattern.search(line.message)]
 
     def action_next_match(self) -> None:
         self._jump(1)
@@ -464,8 +482,7 @@ class LogView(ScrollView, can_focus=True):
         name = pane.source if isinstance(pane, LogPane) else "log"
         path = Path.cwd() / f"toast-{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
         with open(path, "w", encoding="utf-8") as handle:
-            for seq in self.visible_seqs():
-                line = self.line(seq)
+            for line in self.visible_lines():
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(line.timestamp / 1000))
                 handle.write(f"{stamp} {line.message}\n")
         self.notify(f"saved {len(self.visible_seqs())} lines to {path}")
