@@ -47,8 +47,44 @@ async def render(out: Path) -> None:
             app.save_screenshot("deployments.svg", str(out))
 
 
+async def render_log_pane(out: Path) -> None:
+    import time
+
+    from textual.app import App, ComposeResult
+
+    from core.logs import LogLine
+    from tui.widgets.log_pane import LogPane
+
+    class Panes(App[None]):
+        def compose(self) -> ComposeResult:
+            yield LogPane("build", id="build")
+            yield LogPane("access", id="access")
+
+    now = int(time.time() * 1000)
+    build = ["==> toast: building toast-samples/static-site@46c41c27429d (Initial commit)",
+             "$ npm install", "up to date in 411ms", "$ npm run build",
+             "> static-site@1.0.0 build", "> node build.js", "built dist/index.html (147 bytes)"]
+    access = [f'127.0.0.1 - - "GET /{p} HTTP/1.1" {s} 612 "-" "curl/8.5"'
+              for p, s in [("", 200), ("app.js", 200), ("missing", 404), ("", 200)] * 3]
+    app = Panes()
+    async with app.run_test(size=(120, 30)) as pilot:
+        for pane_id, rows in (("build", build), ("access", access)):
+            pane = app.query_one(f"#{pane_id}", LogPane)
+            pane.write_lines([LogLine(now + i, pane_id, m, f"{pane_id}{i}", "i-1")
+                              for i, m in enumerate(rows)])
+            pane.view.flush()
+            pane.state = "streaming"
+        access_pane = app.query_one("#access", LogPane)
+        access_pane.view.focus()
+        access_pane.view.set_filter("404|500")
+        await pilot.pause()
+        await pilot.pause()
+        app.save_screenshot("log-panes.svg", str(out))
+
+
 if __name__ == "__main__":
     target = Path(sys.argv[1])
     target.mkdir(parents=True, exist_ok=True)
     asyncio.run(render(target))
-    print(f"wrote {target / 'deployments.svg'}")
+    asyncio.run(render_log_pane(target))
+    print(f"wrote {target / 'deployments.svg'} and {target / 'log-panes.svg'}")
