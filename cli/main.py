@@ -134,6 +134,12 @@ def main() -> None:
         fail(f"{message[0].lower()}{message[1:]} (see '{where} --help')", EXIT_USAGE)
     except click.Abort:
         fail("aborted")
+    except KeyboardInterrupt:
+        # Only following stops: a queued run goes on in the engine.
+        click.echo(
+            "toast: interrupted (runs already queued go on; see `toast show NAME`)", err=True
+        )
+        sys.exit(130)
     except click.ClickException as exc:
         fail(exc.format_message(), exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

@@ -173,9 +173,7 @@ async def run_job(queries: Queries, run_id: int, *, say: Callable[[str], None]) 
         events.add(message, step=failure.step, level="error")
         await events.flush()
         await queries.run_ended(run.id, "failed", error=message)
-        await queries.update_deployment(
-            deployment.id, state=_state_after_failure(run.kind, deployment)
-        )
+        await queries.update_deployment(deployment.id, state=_state_after_failure(run.kind))
         say(f"run {run.id} failed: {message}")
         if run.kind == "deploy" and secrets is not None:
             drop_secrets(run.id)
@@ -233,7 +231,7 @@ async def _roll_back_deploy(ctx: RunContext) -> str:
     return note
 
 
-def _state_after_failure(kind: str, deployment: object) -> str:
+def _state_after_failure(kind: str) -> str:
     if kind == "deploy":
         return "failed"
     if kind == "destroy":

@@ -61,17 +61,26 @@ async def render_log_pane(out: Path) -> None:
             yield LogPane("access", id="access")
 
     now = int(time.time() * 1000)
-    build = ["==> toast: building toast-samples/static-site@46c41c27429d (Initial commit)",
-             "$ npm install", "up to date in 411ms", "$ npm run build",
-             "> static-site@1.0.0 build", "> node build.js", "built dist/index.html (147 bytes)"]
-    access = [f'127.0.0.1 - - "GET /{p} HTTP/1.1" {s} 612 "-" "curl/8.5"'
-              for p, s in [("", 200), ("app.js", 200), ("missing", 404), ("", 200)] * 3]
+    build = [
+        "==> toast: building toast-samples/static-site@46c41c27429d (Initial commit)",
+        "$ npm install",
+        "up to date in 411ms",
+        "$ npm run build",
+        "> static-site@1.0.0 build",
+        "> node build.js",
+        "built dist/index.html (147 bytes)",
+    ]
+    access = [
+        f'127.0.0.1 - - "GET /{p} HTTP/1.1" {s} 612 "-" "curl/8.5"'
+        for p, s in [("", 200), ("app.js", 200), ("missing", 404), ("", 200)] * 3
+    ]
     app = Panes()
     async with app.run_test(size=(120, 30)) as pilot:
         for pane_id, rows in (("build", build), ("access", access)):
             pane = app.query_one(f"#{pane_id}", LogPane)
-            pane.write_lines([LogLine(now + i, pane_id, m, f"{pane_id}{i}", "i-1")
-                              for i, m in enumerate(rows)])
+            pane.write_lines(
+                [LogLine(now + i, pane_id, m, f"{pane_id}{i}", "i-1") for i, m in enumerate(rows)]
+            )
             pane.view.flush()
             pane.state = "streaming"
         access_pane = app.query_one("#access", LogPane)
