@@ -69,39 +69,34 @@ class Aws:
 
     async def call(self, service: str, operation: str, **params: Any) -> Any:
         """Run one API call in a thread; botocore errors become AwsError with the code."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         method = getattr(self.clients[service], operation)
-        try:
-            return await asyncio.to_thread(method, **params)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise AwsError(
-                f"{service}.{operation}",
-                str(error.get("Code", "Unknown")),
-                str(error.get("Message", exc)),
-            ) from exc
-        except BotoCoreError as exc:
-            raise AwsError(f"{service}.{operation}", type(exc).__name__, str(exc)) from exc
+        return await _in_thread(f"{service}.{operation}", lambda: method(**params))
 
     async def paginate(self, service: str, operation: str, key: str, **params: Any) -> list[Any]:
+        """Every item under `key` across all pages of a paginated call."""
+
         def collect() -> list[Any]:
             items: list[Any] = []
             for page in self.clients[service].get_paginator(operation).paginate(**params):
                 items.extend(page.get(key, []))
             return items
 
-        from botocore.exceptions import ClientError
+        result: list[Any] = await _in_thread(f"{service}.{operation}", collect)
+        return result
 
-        try:
-            return await asyncio.to_thread(collect)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise AwsError(
-                f"{service}.{operation}",
-                str(error.get("Code", "Unknown")),
-                str(error.get("Message", exc)),
-            ) from exc
+
+async def _in_thread(label: str, work: Any) -> Any:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return await asyncio.to_thread(work)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise AwsError(
+            label, str(error.get("Code", "Unknown")), str(error.get("Message", exc))
+        ) from exc
+    except BotoCoreError as exc:
+        raise AwsError(label, type(exc).__name__, str(exc)) from exc
 
 
 def is_not_found(exc: AwsError) -> bool:

@@ -29,31 +29,12 @@ class Queries:
         self, new: NewDeployment, *, actor: str, now: float | None = None
     ) -> Deployment:
         now = time.time() if now is None else now
-        env_json = json.dumps([asdict(var) for var in new.env])
+        values = _deployment_values(new, now)
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 f"INSERT INTO deployments ({_DEPLOYMENT_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    new.name,
-                    new.profile,
-                    new.repo,
-                    new.branch,
-                    new.subdomain,
-                    new.fqdn,
-                    new.build_type,
-                    new.node_version,
-                    new.install_cmd,
-                    new.build_cmd,
-                    new.output_dir,
-                    new.start_cmd,
-                    new.port,
-                    new.instance_type,
-                    env_json,
-                    new.health_path,
-                    now,
-                    now,
-                ),
+                f"VALUES ({', '.join('?' * len(values))})",
+                values,
             )
             await _audit(conn, now, actor, "deployment.create", new.name)
             deployment_id = cur.lastrowid
@@ -74,27 +55,7 @@ class Queries:
         """Create (or re-create a destroyed or failed) deployment and queue its first run,
         in one transaction."""
         now = time.time() if now is None else now
-        env_json = json.dumps([asdict(var) for var in new.env])
-        values = (
-            new.name,
-            new.profile,
-            new.repo,
-            new.branch,
-            new.subdomain,
-            new.fqdn,
-            new.build_type,
-            new.node_version,
-            new.install_cmd,
-            new.build_cmd,
-            new.output_dir,
-            new.start_cmd,
-            new.port,
-            new.instance_type,
-            env_json,
-            new.health_path,
-            now,
-            now,
-        )
+        values = _deployment_values(new, now)
         async with self.db.transaction() as conn:
             if replace_destroyed:
                 await conn.execute(
@@ -497,6 +458,31 @@ class Queries:
     async def audit_trail(self, *, limit: int = 100) -> list[dict[str, Any]]:
         rows = await self.db.fetchall("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
         return [dict(row) for row in rows]
+
+
+def _deployment_values(new: NewDeployment, now: float) -> tuple[Any, ...]:
+    """A new deployment's row, in the order of _DEPLOYMENT_COLUMNS."""
+    env_json = json.dumps([asdict(var) for var in new.env])
+    return (
+        new.name,
+        new.profile,
+        new.repo,
+        new.branch,
+        new.subdomain,
+        new.fqdn,
+        new.build_type,
+        new.node_version,
+        new.install_cmd,
+        new.build_cmd,
+        new.output_dir,
+        new.start_cmd,
+        new.port,
+        new.instance_type,
+        env_json,
+        new.health_path,
+        now,
+        now,
+    )
 
 
 async def _audit(
