@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +99,17 @@ class RunContext:
 
     def say(self, message: str, *, step: str | None = None, level: str = "info") -> None:
         self.events.add(message, step=step, level=level)
+
+    def progress(self, step: str, what: str, *, every: float = 5.0) -> Callable[[float], None]:
+        """A callback for poll(): says what the step still waits for, every few seconds."""
+        last = [0.0]
+
+        def report(waited: float) -> None:
+            if waited - last[0] >= every:
+                last[0] = waited
+                self.say(f"still waiting for {what} ({waited:.0f} s)", step=step)
+
+        return report
 
     async def record(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -100,6 +101,13 @@ def test_destroy_leaves_nothing_and_gc_removes_an_orphan(
     assert instances(aws, "gone", live_only=True) == []
     assert "gone.sandbox.test." not in records(aws, sandbox)
     assert show("gone")["state"] == "destroyed"
+    with sqlite3.connect(isolated_toast / "toast.db") as db:
+        still_open = db.execute(
+            "SELECT kind, resource_id FROM resources r JOIN deployments d "
+            "ON d.id = r.deployment_id WHERE d.name = 'gone' AND r.deleted_at IS NULL"
+        ).fetchall()
+        closed = db.execute("SELECT count(*) FROM resources WHERE deleted_at IS NOT NULL")
+        assert still_open == [] and closed.fetchone()[0] >= 6  # instance, DNS, 4 log groups
     listed = json.loads(toast("ls", "--json", "--all").stdout)
     assert [d["state"] for d in listed] == ["destroyed"]
     with pytest.raises(httpx.HTTPError):
@@ -150,7 +158,7 @@ def test_sigkill_at_every_step_boundary_still_launches_exactly_one_instance(
         env={"TOAST_ENGINE_AUTOSTART": "0"},
     )
     assert queued.returncode == 0, queued.stderr
-    boundaries = ["shared", "launch", "address", "dns", "ssh", "build", "https", "switch"]
+    boundaries = ["shared", "launch", "address", "dns", "ssh", "build", "https", "switch", "health"]
     killed = 0
     for step in boundaries:
         engine = start_engine({"TOAST_FAULTS": f"kill-after:{step}"})

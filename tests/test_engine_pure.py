@@ -187,3 +187,40 @@ def test_redactor_hides_secrets_and_each_line_of_multiline_ones() -> None:
     assert redact("pw=hunter22!") == "pw=[REDACTED]!"
     assert redact("got line-two here") == "got [REDACTED] here"
     assert redact("ab stays") == "ab stays"  # too short to redact meaningfully
+
+
+async def test_waits_poll_with_backoff_and_report_progress() -> None:
+    from core.context import RunContext
+    from core.waiting import WaitTimeout, poll
+
+    said: list[str] = []
+
+    class Sink:
+        def add(self, message: str, *, step: str | None, level: str = "info") -> None:
+            said.append(f"[{step}] {message}")
+
+    ctx = RunContext(None, None, None, None, None, Redactor(), Sink())  # type: ignore[arg-type]
+    report = ctx.progress("dns", "Route53", every=5)
+    for waited in (1, 4.9, 5.2, 7, 10.5):
+        report(waited)
+    assert said == [
+        "[dns] still waiting for Route53 (5 s)",
+        "[dns] still waiting for Route53 (10 s)",
+    ]
+
+    calls: list[float] = []
+    seen: list[float] = []
+
+    async def never() -> None:
+        import time
+
+        calls.append(time.monotonic())
+        return None
+
+    with pytest.raises(WaitTimeout, match="timed out after .* waiting for nothing"):
+        await poll(
+            never, what="nothing", timeout=0.5, initial=0.02, maximum=0.2, progress=seen.append
+        )
+    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    assert gaps[-1] > gaps[0]  # it backs off
+    assert seen and seen == sorted(seen)

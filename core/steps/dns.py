@@ -67,6 +67,7 @@ async def dns(ctx: RunContext) -> dict[str, Any]:
             initial=2,
             maximum=5,
             factor=1.3,
+            progress=ctx.progress("dns", "Route53 to report INSYNC"),
         )
     except WaitTimeout as exc:
         raise StepFailed(str(exc), hint="Route53 is slow; rerun the deploy to resume") from exc

@@ -42,6 +42,7 @@ async def instance_host_keys(ctx: RunContext, instance_id: str) -> list[str]:
             timeout=600,
             initial=1,
             maximum=5,
+            progress=ctx.progress("ssh", "the instance to print its host keys"),
         )
     except WaitTimeout as exc:
         raise StepFailed(
@@ -100,6 +101,7 @@ async def ssh(ctx: RunContext) -> dict[str, Any]:
             timeout=900,
             initial=0.5,
             maximum=5,
+            progress=ctx.progress("ssh", "host preparation (UserData) to finish"),
         )
     except WaitTimeout as exc:
         raise StepFailed(

@@ -70,7 +70,12 @@ async def wait_port_80(ctx: RunContext) -> None:
 
     try:
         await poll(
-            answers, what=f"port 80 on {host} to answer", timeout=300, initial=0.5, maximum=5
+            answers,
+            what=f"port 80 on {host} to answer",
+            timeout=300,
+            initial=0.5,
+            maximum=5,
+            progress=ctx.progress("https", "port 80 to answer"),
         )
     except WaitTimeout as exc:
         raise StepFailed(str(exc), hint="port 80 must be open to the internet for HTTP-01") from exc

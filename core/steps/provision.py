@@ -301,7 +301,7 @@ async def address(ctx: RunContext) -> dict[str, Any]:
             timeout=300,
             initial=1,
             maximum=2,
-            progress=lambda s: None,
+            progress=ctx.progress("address", f"{instance_id} to run with a public IP"),
         )
     except WaitTimeout as exc:
         raise StepFailed(f"{exc} (state {last[0]})") from exc

@@ -94,7 +94,12 @@ async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dic
 
     try:
         await poll(
-            answers, what=f"the app to answer on port {port}", timeout=90, initial=0.2, maximum=2
+            answers,
+            what=f"the app to answer on port {port}",
+            timeout=90,
+            initial=0.2,
+            maximum=2,
+            progress=ctx.progress("switch", f"the new process to answer on port {port}"),
         )
     except WaitTimeout as exc:
         tail = await remote.run(
@@ -145,6 +150,7 @@ async def check_health(ctx: RunContext, *, timeout: float) -> httpx.Response:
             timeout=timeout,
             initial=0.2,
             maximum=3,
+            progress=ctx.progress("health", f"https://{fqdn} to answer 2xx"),
         )
     except WaitTimeout as exc:
         raise StepFailed(f"health check failed: {exc.what} (last: {last[0]})") from exc

@@ -116,6 +116,7 @@ class LogView(ScrollView, can_focus=True):
         self.cursor: int | None = None  # seq of the selected line; None = the last one
         self.marks: set[int] = set()
         self.new_while_paused = 0
+        self._scroll_pending = False
         self.flushes = 0  # how many times queued lines were taken in (for tests and benches)
         self._rows: list[int] | None = None  # cumulative wrapped rows (wrap mode)
         self._cache: LRUCache[tuple[object, ...], Strip] = LRUCache(2048)
@@ -145,11 +146,12 @@ class LogView(ScrollView, can_focus=True):
                 for seq, line in zip(itertools.count(end_seq), batch, strict=False)
                 if seq >= self.first_seq and self._keeps(line)
             )
-        self.marks = {m for m in self.marks if m >= self.first_seq}
+        if self.marks and overflow:
+            self.marks = {m for m in self.marks if m >= self.first_seq}
+        self._layout_changed(keep_cache=True)  # cached strips are keyed by line: still valid
         if not self.follow:
             self.new_while_paused += len(batch)
-        self._layout_changed()
-        self.post_message(self.Changed())
+            self.post_message(self.Changed())  # the border counts new lines while paused
 
     # -- the view: which lines, in which rows -------------------------------------------
 
@@ -205,9 +207,10 @@ class LogView(ScrollView, can_focus=True):
     def _width(self) -> int:
         return max(1, self.scrollable_content_region.width - 2)
 
-    def _layout_changed(self) -> None:
+    def _layout_changed(self, *, keep_cache: bool = False) -> None:
         self._rows = None
-        self._cache.clear()
+        if not keep_cache:
+            self._cache.clear()
         seqs = self.visible_seqs()
         if self.wrap:
             width = self._width()
@@ -221,9 +224,16 @@ class LogView(ScrollView, can_focus=True):
         else:
             height = len(seqs)
         self.virtual_size = Size(self._width() + 2, height)
-        if self.follow:
-            self.scroll_end(animate=False, x_axis=False)
+        if self.follow and not self._scroll_pending:
+            # One scroll to the end per refresh, however many flushes came before it.
+            self._scroll_pending = True
+            self.call_after_refresh(self._scroll_to_end)
         self.refresh()
+
+    def _scroll_to_end(self) -> None:
+        self._scroll_pending = False
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def on_resize(self) -> None:
         if self.wrap:
