@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import signal
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any

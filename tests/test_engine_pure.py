@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 
@@ -217,10 +218,10 @@ async def test_waits_poll_with_backoff_and_report_progress() -> None:
         calls.append(time.monotonic())
         return None
 
-    with pytest.raises(WaitTimeout, match="timed out after .* waiting for nothing"):
+    with pytest.raises(WaitTimeout, match=r"timed out after .* waiting for nothing"):
         await poll(
             never, what="nothing", timeout=0.5, initial=0.02, maximum=0.2, progress=seen.append
         )
-    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert gaps[-1] > gaps[0]  # it backs off
     assert seen and seen == sorted(seen)
