@@ -16,6 +16,7 @@ import httpx
 from core.config import AL2023_PARAMETER
 from core.hosts import HostProfile
 from core.sandbox import SandboxInfo
+from core.sandbox.processes import reload_nginx_locally
 from core.waiting import poll_sync
 
 Clients = Callable[[str], Any]
@@ -104,26 +105,8 @@ def write_site(host: HostProfile, name: str, body: str, *, https: bool) -> None:
 }}
 """
     (sites / f"{name}.conf").write_text(conf)
-    reload_nginx(host)
+    reload_nginx_locally(host)
     wait_served(host, name, https=https)
-
-
-def nginx_workers(host: HostProfile) -> set[int]:
-    master = int(Path(host.nginx_pid_file).read_text())
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return {int(pid) for pid in children}
-
-
-def reload_nginx(host: HostProfile) -> None:
-    """Reload and wait until every worker that served the old config has exited: until then
-    a new connection may still land on an old worker that does not know the new site."""
-    old = nginx_workers(host)
-    subprocess.run(list(host.nginx_reload), check=True, capture_output=True)
-    poll_sync(
-        lambda: True if not (nginx_workers(host) & old) else None,
-        what="nginx's old workers to exit after a reload",
-        timeout=15,
-    )
 
 
 def wait_served(host: HostProfile, name: str, *, https: bool = False) -> None:

@@ -192,16 +192,7 @@ class Sandbox:
         shutil.rmtree(lay.host_root / "toast" / "apps", ignore_errors=True)
         for path in [*lay.nginx_sites.glob("*.conf"), *lay.agent_configs.glob("*.json")]:
             path.unlink(missing_ok=True)
-        profile = self.host_profile()
-        master = int(Path(profile.nginx_pid_file).read_text())
-        children = Path(f"/proc/{master}/task/{master}/children")
-        old = set(children.read_text().split())
-        subprocess.run(list(profile.nginx_reload), check=True, capture_output=True)
-        poll_sync(
-            lambda: True if not (set(children.read_text().split()) & old) else None,
-            what="nginx's old workers to exit",
-            timeout=15,
-        )
+        processes.reload_nginx_locally(self.host_profile())
 
     def reset_git(self) -> None:
         """Put the sample repos back to their first commit and forget webhooks. For tests."""

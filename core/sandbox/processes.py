@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from core.hosts import HostProfile
 from core.waiting import WaitTimeout, poll_sync
 
 
@@ -113,3 +114,18 @@ def wait_port(port: int, what: str, *, timeout: float = 15.0, log: Path | None =
     except WaitTimeout as exc:
         hint = f"; see {log}" if log else ""
         raise WaitTimeout(f"{what} on 127.0.0.1:{port}{hint}", exc.waited_s) from None
+
+
+def reload_nginx_locally(host: HostProfile) -> None:
+    """Reload an nginx on this machine and wait until every worker that served the old config
+    has exited: until then a new connection may still reach a worker without the new site.
+    (The engine does the same over SSH; this is the sandbox's and the tests' local copy.)"""
+    master = int(Path(host.nginx_pid_file).read_text())
+    children = Path(f"/proc/{master}/task/{master}/children")
+    old = set(children.read_text().split())
+    subprocess.run(list(host.nginx_reload), check=True, capture_output=True)
+    poll_sync(
+        lambda: True if not (set(children.read_text().split()) & old) else None,
+        what="nginx's old workers to exit after a reload",
+        timeout=15,
+    )
