@@ -225,3 +225,27 @@ async def test_waits_poll_with_backoff_and_report_progress() -> None:
     gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert gaps[-1] > gaps[0]  # it backs off
     assert seen and seen == sorted(seen)
+
+
+def test_every_rendered_remote_command_passes_shellcheck() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed")
+    release = "/opt/toast/apps/blog/releases/abc"
+    commands = [
+        fetch_source("https://github.com/a/b.git", "main", "/opt/toast/apps/blog/in"),
+        run_in_release(APP, release, "npm run build", env_file=APP.env_file, log=APP.build_log),
+        start_node_app(APP, release, "npm start", 3000),
+        stop_node_app(APP, 3000),
+        switch_current(APP, release + "/dist"),
+        certbot_certonly(EC2, "blog.example.com"),
+    ]
+    for command in commands:
+        script = f"#!/bin/sh\n{command}\n"
+        result = subprocess.run(
+            ["shellcheck", "-s", "sh", "-"],
+            input=script,
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"{command}\n{result.stdout}"
