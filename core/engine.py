@@ -166,9 +166,8 @@ async def run_job(queries: Queries, run_id: int, *, say: Callable[[str], None]) 
         rollback_note = ""
         if run.kind == "deploy" and ctx is not None:
             rollback_note = await _roll_back_deploy(ctx)
-        message = (
-            await _failure_message(queries, run.id, run.kind, deployment.name, failure, redact)
-            + rollback_note
+        message = await _failure_message(
+            queries, run.id, run.kind, deployment.name, failure, redact, rollback_note
         )
         events.add(message, step=failure.step, level="error")
         await events.flush()
