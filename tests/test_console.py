@@ -161,3 +161,30 @@ async def test_l_opens_live_logs_of_the_selected_deployment(
         assert [ln.message for ln in build.view.lines][-1] == "late build line"
         await pilot.press("escape")
         assert not isinstance(app.screen, LogsScreen)
+
+
+async def test_state_changes_by_the_engine_show_without_a_keypress_and_keep_the_cursor(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "toast.db"
+    await seed(db_path, "alpha", "beta", "gamma")
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#deployments")
+        await pilot.press("down", "down")
+        assert table.cursor_row == 2  # type: ignore[attr-defined]
+        db = await open_database(db_path)
+        beta = await Queries(db).get_deployment("beta")
+        assert beta is not None
+        await Queries(db).update_deployment(beta.id, state="live")
+        await Queries(db).create_deployment(new_deployment("delta"), actor="engine")
+        await db.close()
+        for _ in range(100):  # the screen polls SQLite every couple of seconds
+            if table.row_count == 4:  # type: ignore[attr-defined]
+                break
+            await pilot.pause(0.05)
+        assert table.row_count == 4  # type: ignore[attr-defined]
+        assert table.get_row("beta")[1] == "live"  # type: ignore[attr-defined]
+        assert table.cursor_row == 2  # type: ignore[attr-defined]

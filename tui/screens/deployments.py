@@ -15,6 +15,7 @@ from storage.records import Deployment
 from tui.messages import DeploymentsFailed, DeploymentsLoaded
 from tui.widgets.banner import ProfileBanner
 
+REFRESH_S = 2.0
 COLUMNS = (
     ("Name", 16),
     ("State", 10),
@@ -32,7 +33,9 @@ class DeploymentsScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    deployments: dict[str, Deployment] = {}
+    def __init__(self) -> None:
+        super().__init__()
+        self.deployments: dict[str, Deployment] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -48,6 +51,12 @@ class DeploymentsScreen(Screen[None]):
             table.add_column(label, width=width, key=label.lower())
         table.focus()
         self.action_refresh()
+        # The engine works in another process: watch SQLite for its progress.
+        self.set_interval(REFRESH_S, self._poll)
+
+    def _poll(self) -> None:
+        if self.is_current:  # skip work while another screen covers this one
+            self.load_deployments()
 
     def action_logs(self) -> None:
         table = self.query_one(DataTable)
@@ -84,11 +93,19 @@ class DeploymentsScreen(Screen[None]):
 
     @on(DeploymentsLoaded)
     def show_deployments(self, message: DeploymentsLoaded) -> None:
+        """Update rows in place, keyed by name, so the cursor stays where the user put it."""
         table = self.query_one(DataTable)
-        table.clear()
-        self.deployments = {d.name: d for d in message.deployments}
+        fresh = {d.name: d for d in message.deployments}
+        for name in [n for n in self.deployments if n not in fresh]:
+            table.remove_row(name)
         for d in message.deployments:
-            table.add_row(*_cells(d), key=d.name)
+            cells = _cells(d)
+            if d.name not in self.deployments:
+                table.add_row(*cells, key=d.name)
+            elif _cells(self.deployments[d.name]) != cells:
+                for (label, _), value in zip(COLUMNS, cells, strict=True):
+                    table.update_cell(d.name, label.lower(), value)
+        self.deployments = fresh
         empty = self.query_one("#empty", Static)
         empty.display = not message.deployments
         empty.update("No deployments yet.")
