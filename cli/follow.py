@@ -9,11 +9,10 @@ import click
 
 from storage import Queries
 
-STEP_MARK = {"running": "…", "succeeded": "✓", "failed": "✗", "skipped": "-"}
-
 
 async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float = 3600) -> str:
-    """Print progress as it lands in SQLite; returns the run's final state.
+    """Print the run's events (step starts, output, results) as they land in SQLite; returns
+    the run's final state.
 
     While the run is unfinished, an engine is kept running: one that went idle and exited
     just as the run was queued is replaced."""
@@ -21,7 +20,6 @@ async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float
 
     next_engine_check = time.monotonic() + 2
     last_event = 0
-    seen_steps: dict[str, str] = {}
     delay = 0.05
     deadline = time.monotonic() + timeout
     while True:
@@ -31,14 +29,6 @@ async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float
             if not as_json:
                 prefix = f"[{event.step}] " if event.step else ""
                 click.echo(f"{prefix}{event.message}", err=event.level == "error")
-        for step in await queries.steps_for(run_id):
-            if seen_steps.get(step.name) != step.state and step.state != "pending":
-                seen_steps[step.name] = step.state
-                if not as_json and step.state in ("succeeded", "failed"):
-                    click.echo(
-                        f"{STEP_MARK[step.state]} {step.name}"
-                        + (f" ({step.detail})" if step.detail else "")
-                    )
         run = await queries.get_run(run_id)
         assert run is not None
         if run.state in ("succeeded", "failed", "cancelled"):

@@ -80,12 +80,13 @@ async def _run_step(step: StepDef, ctx: RunContext) -> dict[str, Any] | None:
         message = ctx.redact(str(exc) or type(exc).__name__)
         hint = exc.hint if isinstance(exc, StepFailed) else None
         await ctx.queries.step_ended(ctx.run.id, step.name, "failed", error=message, detail=hint)
-        ctx.say(f"{step.title} failed: {message}", step=step.name, level="error")
+        ctx.say(f"✗ {step.title} failed: {message}", step=step.name, level="error")
         raise
     elapsed = time.monotonic() - started
     detail = (output or {}).get("_detail")
     await ctx.queries.step_ended(
         ctx.run.id, step.name, "succeeded", output=output or {}, detail=detail or f"{elapsed:.1f} s"
     )
-    ctx.say(f"{step.title} done in {elapsed:.1f} s", step=step.name)
+    summary = f"{detail}, {elapsed:.1f} s" if detail else f"{elapsed:.1f} s"
+    ctx.say(f"✓ {step.title} ({summary})", step=step.name)
     return output
