@@ -197,15 +197,30 @@ def _ensure_sandbox() -> None:
         fail(f"the sandbox could not start: {exc}")
 
 
-def _queue_command(kind: str, name: str, wait: bool, as_json: bool, sha: str | None = None) -> None:
+def _queue_command(
+    kind: str, name: str, wait: bool, as_json: bool, sha: str | None = None, force: bool = False
+) -> None:
     from core.operations import OperationError, queue_run
 
     async def work(queries: Any) -> int:
         d = await queries.get_deployment(name)
         if d is not None and d.profile == "sandbox":
             await asyncio.to_thread(_ensure_sandbox)
+        if kind == "redeploy" and d is not None and not force:
+            live = await _already_live(queries, d)
+            if live is not None:
+                if as_json:
+                    emit_json({"deployment": name, "run": None, "unchanged": True, "sha": live})
+                else:
+                    click.echo(
+                        f"{name} already serves {live[:12]}, the head of {d.branch}; nothing to "
+                        f"do. `toast redeploy {name} --force` rebuilds it."
+                    )
+                return 0
         try:
-            deployment, run = await queue_run(queries, name, kind, actor=actor(), sha=sha)
+            deployment, run = await queue_run(
+                queries, name, kind, actor=actor(), sha=sha, force=force
+            )
         except OperationError as exc:
             fail(str(exc))
         return await _after_queue(queries, run, deployment.name, wait, as_json)
@@ -213,13 +228,42 @@ def _queue_command(kind: str, name: str, wait: bool, as_json: bool, sha: str | N
     raise SystemExit(with_queries(work))
 
 
+async def _already_live(queries: Any, d: Any) -> str | None:
+    """The live sha when it is the branch head already (a redeploy would change nothing).
+    When the head cannot be read here, the engine decides (it checks again after fetching)."""
+    from core.config import ConfigError, choose_profile, load_config
+    from core.repo_check import RepoCheckError, branch_head
+    from core.targets import TargetError, resolve_target
+
+    if d.current_release_id is None:
+        return None
+    release = await queries.get_release(d.current_release_id)
+    if release is None:
+        return None
+    try:
+        profile = choose_profile(
+            load_config(paths.config_path()), requested=d.profile, sandbox=False
+        )
+        target = resolve_target(profile)
+        head = await branch_head(
+            d.repo, d.branch, github_api=target.github_api, github_token=target.github_token
+        )
+    except (RepoCheckError, TargetError, ConfigError, OSError, ValueError):
+        return None
+    return str(release.sha) if head.sha == release.sha else None
+
+
 @click.command()
 @click.argument("name")
+@click.option("--force", is_flag=True, help="Rebuild even when the branch head is already live.")
 @click.option("--wait", is_flag=True, help="Follow the run until it ends.")
 @click.option("--json", "as_json", is_flag=True)
-def redeploy(name: str, wait: bool, as_json: bool) -> None:
-    """Build the branch's new head as a new release on the same instance."""
-    _queue_command("redeploy", name, wait, as_json)
+def redeploy(name: str, force: bool, wait: bool, as_json: bool) -> None:
+    """Build the branch's new head as a new release on the same instance.
+
+    When the head is the commit already live, says so and does nothing (--force rebuilds
+    it into a new release directory)."""
+    _queue_command("redeploy", name, wait, as_json, force=force)
 
 
 @click.command()
@@ -348,14 +392,8 @@ def gc(obj: Any, delete: bool, as_json: bool) -> None:
 
     async def work(queries: Any) -> dict[str, Any]:
         aws = await Aws.connect(target)
-        findings = await find_garbage(aws, queries, target.profile.name, target.profile.region)
-        done = (
-            await collect_garbage(
-                aws, queries, target.profile.name, target.profile.region, findings
-            )
-            if delete
-            else []
-        )
+        findings = await find_garbage(aws, queries, target.profile)
+        done = await collect_garbage(aws, queries, target.profile, findings) if delete else []
         return {"findings": [f.to_json() for f in findings], "done": done}
 
     result = with_queries(work)
@@ -391,7 +429,8 @@ def engine(idle_exit: float | None) -> None:
     runner = Engine(
         paths.database_path(),
         idle_exit_s=idle_exit,
-        say=lambda m: click.echo(f"{time.strftime('%H:%M:%S')} {m}"),
+        # Flushed line by line: the engine's log is read while it runs.
+        say=lambda m: print(f"{time.strftime('%H:%M:%S')} {m}", flush=True),
     )
     try:
         asyncio.run(runner.run())

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.targets import Target
+
+if TYPE_CHECKING:
+    from core.faults import Faults
 
 SERVICES = ("ec2", "route53", "logs", "ssm", "iam", "sts")
 
@@ -26,17 +29,26 @@ class AwsError(Exception):
 
 
 class Aws:
-    def __init__(self, clients: dict[str, Any]) -> None:
+    def __init__(self, clients: dict[str, Any], make: Any = None) -> None:
         self.clients = clients
+        #: Builds the same clients for another region (a ledger entry lives where it was made).
+        self._make = make
+        self._regions: dict[str, Aws] = {}
 
     @classmethod
-    async def connect(cls, target: Target) -> Aws:
-        return await asyncio.to_thread(cls.connect_sync, target)
+    async def connect(
+        cls, target: Target, *, max_attempts: int | None = None, faults: Faults | None = None
+    ) -> Aws:
+        return await asyncio.to_thread(cls.connect_sync, target, max_attempts, faults)
 
     @classmethod
-    def connect_sync(cls, target: Target) -> Aws:
+    def connect_sync(
+        cls, target: Target, max_attempts: int | None = None, faults: Faults | None = None
+    ) -> Aws:
         import boto3
         from botocore.config import Config
+
+        from core.faults import Faults
 
         profile = target.profile
         if target.credentials:
@@ -48,24 +60,41 @@ class Aws:
             session = boto3.session.Session(
                 profile_name=profile.aws_profile, region_name=profile.region
             )
-        attempts = int(os.environ.get("TOAST_AWS_MAX_ATTEMPTS", "8"))
+        attempts = max_attempts or int(os.environ.get("TOAST_AWS_MAX_ATTEMPTS", "8"))
         config = Config(
             retries={"mode": "standard", "total_max_attempts": attempts},
             connect_timeout=10,
             read_timeout=60,
         )
-        clients = {
-            service: session.client(
-                service,
-                endpoint_url=profile.endpoint_url,  # type: ignore[call-overload]
-                config=config,
-            )
-            for service in SERVICES
-        }
-        from core import faults
+        active = faults if faults is not None else Faults.from_env()
 
-        faults.install(clients)
-        return cls(clients)
+        def make(region: str) -> Aws:
+            # boto3 sessions are not thread-safe: clients are made here, one thread at a time.
+            clients = {
+                service: session.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=profile.endpoint_url,  # type: ignore[call-overload]
+                    config=config,
+                )
+                for service in SERVICES
+            }
+            active.install(clients)
+            return cls(clients, make)
+
+        return make(profile.region)
+
+    async def in_region(self, region: str) -> Aws:
+        """The same account's clients in `region` ("global" resources use these)."""
+        if region == "global" or self._make is None or region == self.region:
+            return self
+        if region not in self._regions:
+            self._regions[region] = await asyncio.to_thread(self._make, region)
+        return self._regions[region]
+
+    @property
+    def region(self) -> str:
+        return str(self.clients["ec2"].meta.region_name)
 
     async def call(self, service: str, operation: str, **params: Any) -> Any:
         """Run one API call in a thread; botocore errors become AwsError with the code."""

@@ -62,6 +62,9 @@ class Profile:
     notify_webhook: str | None = None
     #: Custom AWS endpoint (the sandbox sets this; leave unset for real AWS).
     endpoint_url: str | None = None
+    #: Old releases kept on the instance after a successful switch (the live one and the
+    #: newest rollback target are always kept).
+    keep_releases: int = 5
 
     @property
     def is_sandbox(self) -> bool:
@@ -145,7 +148,14 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
             raise ConfigError(
                 path, f"{prefix}.{key}", f"unknown key (known: {', '.join(sorted(_PROFILE_KEYS))})"
             )
+    keep = table.get("keep_releases", 5)
+    if not isinstance(keep, int) or isinstance(keep, bool) or not 1 <= keep <= 100:
+        raise ConfigError(
+            path, f"{prefix}.keep_releases", f"must be a whole number from 1 to 100 (got {keep!r})"
+        )
     for key, value in table.items():
+        if key == "keep_releases":
+            continue
         if not isinstance(value, str):
             raise ConfigError(
                 path, f"{prefix}.{key}", f"must be a string (got {type(value).__name__})"

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from core.aws import Aws
+from core.connect import ConnectError, InstanceAddress, connect_instance
 from core.hosts import HostProfile
+from core.instance_keys import printed_host_keys
 from core.redact import Redactor
 from core.remote import AppPaths
+from core.settings import RunSettings
 from core.ssh import Remote
 from core.targets import Target
+from core.waiting import WaitTimeout, poll
 from storage import Queries
 from storage.records import Deployment, Resource, Run
+
+T = TypeVar("T")
 
 
 class StepFailed(Exception):
@@ -58,11 +64,7 @@ class EventSink:
         self._flush_task = None
         if not batch:
             return
-        async with self.queries.db.transaction() as conn:
-            await conn.executemany(
-                "INSERT INTO events (run_id, at, step, level, message) VALUES (?, ?, ?, ?, ?)",
-                [(self.run_id, at, step, level, msg) for at, step, level, msg in batch],
-            )
+        await self.queries.add_events(self.run_id, batch)
 
 
 @dataclass
@@ -78,6 +80,15 @@ class RunContext:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Secret env values for this run only (never stored); None when not supplied.
     secret_env: dict[str, str] | None = None
+    settings: RunSettings = field(default_factory=RunSettings)
+    #: The engine holding this run's lease (a finished step resets its attempt count).
+    owner: str | None = None
+    #: What the run wants said when it succeeds (e.g. "already live; nothing to do").
+    outcome: dict[str, Any] = field(default_factory=dict)
+    #: Why the steps still running are being cancelled (None: the engine is stopping).
+    cancel_note: str | None = None
+    #: Set when the lease was lost: another engine owns the run, so this one writes nothing.
+    lease_lost: asyncio.Event = field(default_factory=asyncio.Event)
     _remote: Remote | None = None
     _remote_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -111,6 +122,34 @@ class RunContext:
 
         return report
 
+    async def wait(
+        self,
+        check: Callable[[], Awaitable[T | None]],
+        *,
+        step: str,
+        what: str,
+        timeout: float,
+        hint: str | None = None,
+        initial: float = 0.5,
+        maximum: float = 5.0,
+        factor: float = 1.5,
+        report: str | None = None,
+    ) -> T:
+        """Poll `check` with backoff, saying every few seconds what the step waits for; on
+        timeout the step fails with what was awaited and `hint`."""
+        try:
+            return await poll(
+                check,
+                what=what,
+                timeout=timeout,
+                initial=initial,
+                maximum=maximum,
+                factor=factor,
+                progress=self.progress(step, report or what),
+            )
+        except WaitTimeout as exc:
+            raise StepFailed(str(exc), hint=hint) from exc
+
     async def record(
         self,
         kind: str,
@@ -143,17 +182,53 @@ class RunContext:
             )
         return found[-1]
 
-    async def remote(self) -> Remote:
+    async def host_keys(self, instance_id: str, *, step: str) -> list[str]:
+        """The SSH host keys the instance printed to its console at boot."""
+        return await self.wait(
+            lambda: printed_host_keys(self.aws, instance_id),
+            step=step,
+            what=f"{instance_id} to print its SSH host keys",
+            report="the instance to print its host keys",
+            timeout=600,
+            initial=1,
+            hint="the instance may still be booting; rerun to resume",
+        )
+
+    async def remote(self, *, timeout: float | None = None) -> Remote:
         """One SSH connection per run, opened on first use."""
         async with self._remote_lock:
             if self._remote is None:
-                from core.steps.host import connect_to_instance
-
-                self._remote = await connect_to_instance(self)
+                instance = await self.instance()
+                ip = instance.attributes.get("public_ip")
+                if not ip:
+                    raise StepFailed(f"instance {instance.resource_id} has no known public IP")
+                keys = instance.attributes.get("host_keys") or await self.host_keys(
+                    instance.resource_id, step="ssh"
+                )
+                host, port = self.host.ssh_address(ip)
+                if self.settings.faults.active("ssh", "refuse"):
+                    port = 1  # nothing listens there: the connection is refused
+                where = InstanceAddress(
+                    instance.resource_id,
+                    host,
+                    port,
+                    self.host.ssh_user,
+                    tuple(keys),
+                    self.target.key_file,
+                )
+                try:
+                    self._remote = await connect_instance(
+                        where,
+                        timeout=self.settings.ssh_timeout if timeout is None else timeout,
+                        operator_cidr=self.target.profile.operator_cidr,
+                    )
+                except ConnectError as exc:
+                    raise StepFailed(str(exc), hint=exc.hint) from exc
             return self._remote
 
     async def close(self) -> None:
-        await self.events.flush()
+        if not self.lease_lost.is_set():
+            await self.events.flush()
         if self._remote is not None:
             await self._remote.close()
             self._remote = None

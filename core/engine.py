@@ -11,25 +11,32 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from core import paths
-from core.aws import Aws
+from core.aws import Aws, AwsError
 from core.config import ConfigError, choose_profile, load_config
 from core.context import EventSink, RunContext, StepFailed
-from core.graph import RunFailed, execute
+from core.faults import Faults
+from core.graph import RunFailed, describe_error, execute
 from core.operations import GRAPHS, drop_secrets, take_secrets
 from core.redact import Redactor
+from core.settings import RunSettings, engine_environment
 from core.targets import TargetError, resolve_target
-from storage import Queries, open_database
-from storage.records import Job
+from storage import Queries, StorageError, open_database
+from storage.queries import unfinished_jobs
+from storage.records import Job, Run
 
 LEASE_S = float(os.environ.get("TOAST_LEASE_S", "30"))
+#: Attempts a job may make without a step succeeding before its run is failed.
+MAX_ATTEMPTS = int(os.environ.get("TOAST_MAX_ATTEMPTS", "3"))
 HOSTNAME = socket.gethostname()
 
 
@@ -70,14 +77,26 @@ class Engine:
         self.owner = owner_id()
         self.say = say or (lambda _m: None)
         self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.stopping = asyncio.Event()
+        #: Faults of the engine's own environment (an engine started by hand, in tests).
+        self.faults = Faults.from_env()
+
+    def stop(self, why: str = "asked to stop") -> None:
+        if not self.stopping.is_set():
+            self.say(f"stopping ({why}); handing unfinished runs back")
+            self.stopping.set()
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
         db = await open_database(self.db_path)
         queries = Queries(db)
         idle_since = time.monotonic()
         delay = 0.05
         try:
-            while True:
+            while not self.stopping.is_set():
                 await self._expire_dead_owners(queries)
                 job = await queries.claim_job(self.owner, lease_s=LEASE_S)
                 if job is not None:
@@ -96,51 +115,104 @@ class Engine:
                 ):
                     self.say("nothing to do; exiting")
                     return
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), timeout=delay)
                 delay = min(delay * 1.5, 1.0)
         finally:
             for task in self.tasks.values():
                 task.cancel()
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
             await db.close()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
 
     async def _expire_dead_owners(self, queries: Queries) -> None:
-        rows = await queries.db.fetchall(
-            "SELECT run_id, owner FROM jobs WHERE state = 'claimed' AND lease_expires_at > ?",
-            (time.time(),),
-        )
-        for row in rows:
-            if row["owner"] != self.owner and owner_dead(row["owner"]):
-                async with queries.db.transaction() as conn:
-                    await conn.execute(
-                        "UPDATE jobs SET lease_expires_at = 0 WHERE run_id = ? AND owner = ?",
-                        (row["run_id"], row["owner"]),
-                    )
+        for run_id, owner in await queries.live_claims():
+            if owner != self.owner and owner_dead(owner):
+                await queries.expire_lease(
+                    run_id, owner, note=f"the engine running it ({owner}) died"
+                )
 
     async def _execute(self, queries: Queries, job: Job) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat(queries, job.run_id))
+        work = asyncio.current_task()
+        assert work is not None
+        lost = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(queries, job.run_id, work, lost))
+        give_up = None
+        if job.attempts > MAX_ATTEMPTS:
+            give_up = (
+                f"gave up after {job.attempts - 1} attempts: "
+                f"{job.last_error or 'each attempt stopped before finishing a step'}"
+            )
         try:
-            await run_job(queries, job.run_id, say=self.say)
+            await run_job(
+                queries,
+                job.run_id,
+                say=self.say,
+                owner=self.owner,
+                engine_faults=self.faults,
+                give_up=give_up,
+                lost=lost,
+            )
+        except asyncio.CancelledError:
+            if lost.is_set():
+                self.say(f"lost the lease on run {job.run_id}; stopped its work")
+            elif await queries.release_job(
+                job.run_id, self.owner, note="the engine stopped while running it"
+            ):
+                await queries.run_interrupted(job.run_id)
+                self.say(f"run {job.run_id} handed back; the next engine resumes it")
+            raise
+        except Exception as exc:  # a bug in the engine itself: the run must still end
+            message = f"the engine failed while running it: {type(exc).__name__}: {exc}"
+            self.say(f"run {job.run_id} failed: {message}")
+            await queries.run_ended(job.run_id, "failed", error=message)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            await queries.finish_job(job.run_id, self.owner)
+        await queries.finish_job(job.run_id, self.owner)
 
-    async def _heartbeat(self, queries: Queries, run_id: int) -> None:
+    async def _heartbeat(
+        self, queries: Queries, run_id: int, work: asyncio.Task[None], lost: asyncio.Event
+    ) -> None:
+        """Renew the lease; once it cannot be renewed, another engine may own the run, so the
+        work stops at once (two engines must never work on one run)."""
+        renewed = time.monotonic()
         while True:
             await asyncio.sleep(LEASE_S / 3)
-            if not await queries.heartbeat(run_id, self.owner, lease_s=LEASE_S):
-                self.say(f"lost the lease on run {run_id}")
+            try:
+                held = await queries.heartbeat(run_id, self.owner, lease_s=LEASE_S)
+            except StorageError as exc:
+                self.say(f"could not renew the lease on run {run_id}: {exc}")
+                held = time.monotonic() - renewed < LEASE_S * 0.8
+            else:
+                renewed = time.monotonic()
+            if not held:
+                lost.set()
+                work.cancel()
                 return
 
 
-async def run_job(queries: Queries, run_id: int, *, say: Callable[[str], None]) -> None:
+async def run_job(
+    queries: Queries,
+    run_id: int,
+    *,
+    say: Callable[[str], None],
+    owner: str | None = None,
+    engine_faults: Faults | None = None,
+    give_up: str | None = None,
+    lost: asyncio.Event | None = None,
+) -> None:
+    """Execute one run to its end (succeeded or failed). Cancellation (the engine stopping,
+    a lost lease) leaves the run as it is, to be resumed."""
     run = await queries.get_run(run_id)
     assert run is not None
     deployment = await queries.get_deployment_by_id(run.deployment_id)
     assert deployment is not None
-    secrets = take_secrets(run.id)
+    settings = RunSettings.from_run(run.settings, engine_faults)
+    secrets = take_secrets(run.secrets_spool) if run.secrets_spool else None
     redact = Redactor(list(secrets.values()) if secrets else [])
     events = EventSink(queries, run.id, redact)
     await queries.run_started(run.id)
@@ -149,44 +221,107 @@ async def run_job(queries: Queries, run_id: int, *, say: Callable[[str], None]) 
     elif run.kind == "destroy":
         await queries.update_deployment(deployment.id, state="destroying")
     ctx: RunContext | None = None
+    outcome: dict[str, Any] = {}
     try:
         try:
-            profile = choose_profile(
-                load_config(paths.config_path()), requested=deployment.profile, sandbox=False
+            if give_up:
+                raise RunFailed("engine", StepFailed(give_up))
+            if run.secrets_spool and secrets is None and not await _built(queries, run.id):
+                raise RunFailed(
+                    "setup",
+                    StepFailed(
+                        "the secret values for this run are gone (the spool file was removed)",
+                        hint=f"deploy {deployment.name} again with its --secret values",
+                    ),
+                )
+            try:
+                profile = choose_profile(
+                    load_config(paths.config_path()), requested=deployment.profile, sandbox=False
+                )
+                target = resolve_target(profile)
+                if target.github_token:
+                    redact.add(target.github_token)
+                aws = await Aws.connect(
+                    target, max_attempts=settings.aws_max_attempts, faults=settings.faults
+                )
+            except (ConfigError, TargetError, AwsError) as exc:
+                raise RunFailed("setup", StepFailed(str(exc))) from exc
+            ctx = RunContext(
+                queries,
+                run,
+                deployment,
+                target,
+                aws,
+                redact,
+                events,
+                secret_env=secrets,
+                settings=settings,
+                owner=owner,
+                lease_lost=lost or asyncio.Event(),
             )
-            target = resolve_target(profile)
-            if target.github_token:
-                redact.add(target.github_token)
-            aws = await Aws.connect(target)
-        except (ConfigError, TargetError) as exc:
-            raise RunFailed("setup", StepFailed(str(exc))) from exc
-        ctx = RunContext(queries, run, deployment, target, aws, redact, events, secret_env=secrets)
-        await execute(GRAPHS[run.kind], ctx)
-    except RunFailed as failure:
-        rollback_note = ""
-        if run.kind == "deploy" and ctx is not None:
-            rollback_note = await _roll_back_deploy(ctx)
-        message = await _failure_message(
-            queries, run.id, run.kind, deployment.name, failure, redact, rollback_note
-        )
-        events.add(message, step=failure.step, level="error")
-        await events.flush()
-        await queries.run_ended(run.id, "failed", error=message)
-        await queries.update_deployment(deployment.id, state=_state_after_failure(run.kind))
-        say(f"run {run.id} failed: {message}")
-        if run.kind == "deploy" and secrets is not None:
-            drop_secrets(run.id)
-        return
-    finally:
-        if ctx is not None:
-            await ctx.close()
-    drop_secrets(run.id)
+            await execute(GRAPHS[run.kind], ctx)
+            outcome = ctx.outcome
+        except RunFailed as failure:
+            await _fail(queries, run, deployment.name, deployment.id, failure, ctx, events, say)
+            return
+        except Exception as exc:
+            unexpected = RunFailed("engine", exc)
+            await _fail(queries, run, deployment.name, deployment.id, unexpected, ctx, events, say)
+            return
+        finally:
+            if ctx is not None:
+                await ctx.close()
+    except asyncio.CancelledError:
+        if lost is None or not lost.is_set():
+            await events.flush()
+        raise
+    drop_secrets(run.secrets_spool)
     final = {"deploy": "live", "redeploy": "live", "rollback": "live", "destroy": "destroyed"}
     await queries.update_deployment(deployment.id, state=final[run.kind])
     await queries.run_ended(run.id, "succeeded")
-    events.add(f"{run.kind} succeeded", step=None)
+    summary = outcome.get("summary") or f"{run.kind} succeeded"
+    events.add(summary, step=None)
     await events.flush()
     say(f"run {run.id} ({run.kind} {deployment.name}) succeeded")
+
+
+async def _built(queries: Queries, run_id: int) -> bool:
+    """Whether the run's build step already succeeded (its secrets are on the host)."""
+    return any(
+        s.name == "build" and s.state == "succeeded" for s in await queries.steps_for(run_id)
+    )
+
+
+async def _fail(
+    queries: Queries,
+    run: Run,
+    name: str,
+    deployment_id: int,
+    failure: RunFailed,
+    ctx: RunContext | None,
+    events: EventSink,
+    say: Callable[[str], None],
+) -> None:
+    """End a failed run, whatever else goes wrong: roll back a first deploy, say what was
+    rolled back and what was left, and free the secrets spool."""
+    rollback_note = ""
+    try:
+        if run.kind == "deploy" and ctx is not None:
+            rollback_note = await _roll_back_deploy(ctx)
+    except Exception as exc:
+        rollback_note = f" Rollback failed: {exc}; see `toast show {name}` for what is left."
+    try:
+        message = await _failure_message(
+            queries, run.id, run.kind, name, failure, events.redact, rollback_note
+        )
+    except Exception as exc:
+        message = f"{run.kind} of {name} failed at step {failure.step}: {exc}"
+    events.add(message, step=failure.step, level="error")
+    await events.flush()
+    await queries.run_ended(run.id, "failed", error=message)
+    await queries.update_deployment(deployment_id, state=_state_after_failure(run.kind))
+    drop_secrets(run.secrets_spool)
+    say(f"run {run.id} failed: {message}")
 
 
 async def _roll_back_deploy(ctx: RunContext) -> str:
@@ -249,7 +384,10 @@ async def _failure_message(
 ) -> str:
     error = failure.error
     hint = getattr(error, "hint", None)
-    message = f"{kind} of {name} failed at step {failure.step}: {redact(str(error)).rstrip('.')}."
+    message = (
+        f"{kind} of {name} failed at step {failure.step}: "
+        f"{redact(describe_error(error)).rstrip('.')}."
+    )
     if hint:
         message += f" What to do: {hint}."
     message += rollback_note
@@ -307,5 +445,25 @@ def ensure_engine() -> int | None:
             start_new_session=True,
             close_fds=True,
             cwd=str(Path(__file__).resolve().parents[1]),
+            # Each run carries its own settings; the engine must not inherit this command's.
+            env=engine_environment(),
         )
     return proc.pid
+
+
+def work_left_behind(db_path: Path) -> bool:
+    """Whether the database holds runs no live engine is working on: queued ones, and ones
+    whose engine died (its lease ran out, or its process on this machine is gone)."""
+    now = time.time()
+    for owner, lease in unfinished_jobs(str(db_path)):
+        if owner is None or lease is None or lease < now or owner_dead(owner):
+            return True
+    return False
+
+
+def resume_unfinished(db_path: Path) -> int | None:
+    """Start an engine when runs were left behind: called as any Toast process starts, so a
+    run interrupted by a dead engine goes on without the user asking."""
+    if not db_path.exists() or engine_running() or not work_left_behind(db_path):
+        return None
+    return ensure_engine()

@@ -5,6 +5,9 @@ TOAST_FAULTS is a comma-separated list of rules:
   kill-after:<step>                                 SIGKILL the engine after a step succeeds
   ssh:refuse                                        SSH to instances is refused
   certbot:fail                                      certbot talks to an ACME server that is down
+  kill-during:<step>                                SIGKILL the engine as a step starts
+  raise-in:<step>                                   the step raises an unexpected exception
+  stall:<step>                                      the step hangs until cancelled
 The AWS rule replaces the HTTP exchange through botocore's before-send hook, so
 botocore parses, retries and raises exactly as it would for AWS.
 """
@@ -26,24 +29,64 @@ _STATUS = {
 }
 
 
+class Faults:
+    """A parsed TOAST_FAULTS list. A run carries the faults given when it was queued (so they
+    apply to that run only); an engine started by hand adds the ones in its own environment."""
+
+    def __init__(self, spec: str = "") -> None:
+        self.spec = spec
+        self._rules = [raw.strip().split(":") for raw in spec.split(",") if raw.strip()]
+
+    @classmethod
+    def from_env(cls) -> Faults:
+        return cls(os.environ.get("TOAST_FAULTS", ""))
+
+    def __add__(self, other: Faults) -> Faults:
+        return Faults(",".join(s for s in (self.spec, other.spec) if s))
+
+    def rules(self, kind: str) -> Iterator[list[str]]:
+        for parts in self._rules:
+            if parts[0] == kind:
+                yield parts[1:]
+
+    def active(self, kind: str, value: str) -> bool:
+        return any(r and r[0] == value for r in self.rules(kind))
+
+    def install(self, clients: dict[str, Any]) -> None:
+        for rule in self.rules("aws"):
+            target, code = rule[0], rule[1]
+            times = int(rule[2]) if len(rule) > 2 else 10**9
+            service, _, operation = target.partition(".")
+            if service in clients:
+                _inject(clients[service], service, operation, code, times)
+
+    def kill_after(self, step: str) -> None:
+        if self.active("kill-after", step):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    async def at_step_start(self, step: str) -> None:
+        """Faults that strike inside a step: the engine dies, the step raises something no
+        handler expects, or it hangs (so a lost lease or a stop finds it mid-step)."""
+        if self.active("kill-during", step):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if self.active("raise-in", step):
+            raise RuntimeError(f"injected unexpected error in step {step}")
+        if self.active("stall", step):
+            import asyncio
+
+            await asyncio.Event().wait()
+
+
 def rules(kind: str) -> Iterator[list[str]]:
-    for raw in os.environ.get("TOAST_FAULTS", "").split(","):
-        parts = raw.strip().split(":")
-        if parts and parts[0] == kind:
-            yield parts[1:]
+    return Faults.from_env().rules(kind)
 
 
 def active(kind: str, value: str) -> bool:
-    return any(r and r[0] == value for r in rules(kind))
+    return Faults.from_env().active(kind, value)
 
 
 def install(clients: dict[str, Any]) -> None:
-    for rule in rules("aws"):
-        target, code = rule[0], rule[1]
-        times = int(rule[2]) if len(rule) > 2 else 10**9
-        service, _, operation = target.partition(".")
-        if service in clients:
-            _inject(clients[service], service, operation, code, times)
+    Faults.from_env().install(clients)
 
 
 def _inject(client: Any, service: str, operation: str, code: str, times: int) -> None:
@@ -83,8 +126,3 @@ class _Raw:
 
     def stream(self, **_: Any) -> Iterator[bytes]:
         yield self.data
-
-
-def kill_after(step: str) -> None:
-    if active("kill-after", step):
-        os.kill(os.getpid(), signal.SIGKILL)

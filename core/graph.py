@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import faults
 from core.context import RunContext, StepFailed
 
 StepFn = Callable[[RunContext], Awaitable[dict[str, Any] | None]]
@@ -33,9 +32,21 @@ class RunFailed(Exception):
         super().__init__(f"step {step} failed: {error}")
 
 
+def describe_error(exc: BaseException) -> str:
+    """An error as the user reads it. Toast's own errors say what failed; anything else is
+    unexpected, so its type is named too."""
+    from core.aws import AwsError
+    from core.ssh import RemoteError, SshError
+
+    text = str(exc)
+    if isinstance(exc, StepFailed | AwsError | RemoteError | SshError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 async def execute(steps: list[StepDef], ctx: RunContext) -> None:
     for saved in await ctx.queries.steps_for(ctx.run.id):
-        if saved.state == "succeeded":
+        if saved.state in ("succeeded", "skipped"):
             ctx.outputs[saved.name] = saved.output or {}
     pending = {s.name: s for s in steps if s.name not in ctx.outputs}
     running: dict[asyncio.Task[dict[str, Any] | None], StepDef] = {}
@@ -55,9 +66,12 @@ async def execute(steps: list[StepDef], ctx: RunContext) -> None:
                 finished = running.pop(task)
                 error = task.exception()
                 if error is not None:
+                    ctx.cancel_note = f"cancelled: step {finished.name} failed"
                     raise RunFailed(finished.name, error)
                 ctx.outputs[finished.name] = task.result() or {}
-                faults.kill_after(finished.name)
+                if ctx.owner is not None:
+                    await ctx.queries.job_progressed(ctx.run.id, ctx.owner)
+                ctx.settings.faults.kill_after(finished.name)
     finally:
         for task in running:
             task.cancel()
@@ -70,23 +84,33 @@ async def _run_step(step: StepDef, ctx: RunContext) -> dict[str, Any] | None:
     ctx.say(f"{step.title}...", step=step.name)
     started = time.monotonic()
     try:
+        await ctx.settings.faults.at_step_start(step.name)
         output = await step.run(ctx)
     except asyncio.CancelledError:
-        await ctx.queries.step_ended(
-            ctx.run.id, step.name, "failed", error="cancelled: another step failed"
-        )
+        if ctx.lease_lost.is_set():
+            raise  # the run is another engine's now: leave its record alone
+        if ctx.cancel_note:
+            await ctx.queries.step_ended(ctx.run.id, step.name, "failed", error=ctx.cancel_note)
+        else:  # the engine stopped: the step runs again when the run resumes
+            await ctx.queries.step_ended(
+                ctx.run.id, step.name, "pending", error="interrupted: the engine stopped"
+            )
         raise
     except BaseException as exc:
-        message = ctx.redact(str(exc) or type(exc).__name__)
+        message = ctx.redact(describe_error(exc))
         hint = exc.hint if isinstance(exc, StepFailed) else None
         await ctx.queries.step_ended(ctx.run.id, step.name, "failed", error=message, detail=hint)
         ctx.say(f"✗ {step.title} failed: {message}", step=step.name, level="error")
         raise
     elapsed = time.monotonic() - started
     detail = (output or {}).get("_detail")
+    state = "skipped" if (output or {}).get("_skipped") else "succeeded"
     await ctx.queries.step_ended(
-        ctx.run.id, step.name, "succeeded", output=output or {}, detail=detail or f"{elapsed:.1f} s"
+        ctx.run.id, step.name, state, output=output or {}, detail=detail or f"{elapsed:.1f} s"
     )
+    if state == "skipped":
+        ctx.say(f"- {step.title}: skipped ({detail})", step=step.name)
+        return output
     summary = f"{detail}, {elapsed:.1f} s" if detail else f"{elapsed:.1f} s"
     ctx.say(f"✓ {step.title} ({summary})", step=step.name)
     return output

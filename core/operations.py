@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 from core import paths
 from core.config import Profile
 from core.graph import StepDef
+from core.settings import capture_overrides
 from core.spec import DeploySpec, validate
-from core.steps import dns, host, https, provision, release, teardown
+from core.steps import dns, host, https, preflight, provision, release, teardown
 from storage import Queries
 from storage.records import Deployment, EnvVar, NewDeployment, Run
 
 DEPLOY = [
-    StepDef("shared", (), provision.shared, "Key pair, security group and instance profile"),
+    StepDef("check", (), preflight.check, "Check the repository, branch and DNS name"),
+    StepDef(
+        "shared", ("check",), provision.shared, "Key pair, security group and instance profile"
+    ),
     StepDef("launch", ("shared",), provision.launch, "Launch the instance"),
     StepDef("address", ("launch",), provision.address, "Wait for a public IP"),
     StepDef("dns", ("address",), dns.dns, "Point DNS at the instance"),
@@ -50,26 +55,29 @@ def spool_dir() -> Path:
     return paths.data_dir() / "spool"
 
 
-def spool_secrets(run_id: int, values: dict[str, str]) -> None:
-    """Hand secret values to the engine without SQLite: a 0600 file it deletes after use."""
+def spool_secrets(values: dict[str, str]) -> str:
+    """Hand secret values to the engine without SQLite: a 0600 file, named at random, that
+    exists before the run does (so no engine can claim the run before its secrets are in
+    place) and that the engine deletes when the run ends."""
     directory = spool_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / f"run-{run_id}.json"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    name = f"secrets-{secrets.token_hex(8)}"
+    fd = os.open(directory / f"{name}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(values, handle)
+    return name
 
 
-def take_secrets(run_id: int) -> dict[str, str] | None:
-    path = spool_dir() / f"run-{run_id}.json"
+def take_secrets(name: str) -> dict[str, str] | None:
     try:
-        return dict(json.loads(path.read_text()))
+        return dict(json.loads((spool_dir() / f"{name}.json").read_text()))
     except (OSError, ValueError):
         return None
 
 
-def drop_secrets(run_id: int) -> None:
-    (spool_dir() / f"run-{run_id}.json").unlink(missing_ok=True)
+def drop_secrets(name: str | None) -> None:
+    if name:
+        (spool_dir() / f"{name}.json").unlink(missing_ok=True)
 
 
 async def queue_deploy(
@@ -107,14 +115,21 @@ async def queue_deploy(
         env=env,
         health_path=spec.health_path,
     )
-    deployment, run = await queries.create_deployment_and_run(
-        new,
-        steps=[s.name for s in DEPLOY],
-        actor=actor,
-        trigger="cli",
-        replace_destroyed=existing is not None,
-    )
-    spool_secrets(run.id, {e.name: e.value for e in spec.env if e.secret})
+    secret_values = {e.name: e.value for e in spec.env if e.secret}
+    spool = spool_secrets(secret_values) if secret_values else None
+    try:
+        deployment, run = await queries.create_deployment_and_run(
+            new,
+            steps=[s.name for s in DEPLOY],
+            actor=actor,
+            trigger="cli",
+            replace_destroyed=existing is not None,
+            settings=capture_overrides(),
+            secrets_spool=spool,
+        )
+    except BaseException:
+        drop_secrets(spool)
+        raise
     return deployment, run
 
 
@@ -126,6 +141,7 @@ async def queue_run(
     actor: str,
     trigger: str = "cli",
     sha: str | None = None,
+    force: bool = False,
 ) -> tuple[Deployment, Run]:
     deployment = await queries.get_deployment(name)
     if deployment is None:
@@ -143,5 +159,7 @@ async def queue_run(
         actor=actor,
         steps=[s.name for s in GRAPHS[kind]],
         commit_sha=sha,
+        settings=capture_overrides(),
+        force=force,
     )
     return deployment, run

@@ -8,6 +8,8 @@ export UV_PYTHON_DOWNLOADS=never
 export UV_PROJECT_ENVIRONMENT="${UV_PROJECT_ENVIRONMENT:-$TOAST_ROOT/.venv}"
 
 SANDBOX_DEBS="openssh-server nginx certbot python3-certbot-nginx pebble git"
+# The tests check every remote command Toast renders with shellcheck.
+TEST_DEBS="shellcheck"
 # Node.js runs the sample apps' builds on the sandbox host (only when the machine has none).
 NODE_DEBS="nodejs npm"
 
@@ -34,17 +36,18 @@ ensure_debian_packages() {
   command -v pebble >/dev/null 2>&1 || missing="$missing pebble"
   command -v git >/dev/null 2>&1 || missing="$missing git"
   command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+  command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
   [ -z "$missing" ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     toast_log "the sandbox needs Debian packages that are missing:$missing"
-    toast_log "install them with: sudo apt-get update && sudo apt-get install -y $SANDBOX_DEBS $NODE_DEBS"
+    toast_log "install them with: sudo apt-get update && sudo apt-get install -y $SANDBOX_DEBS $TEST_DEBS $NODE_DEBS"
     exit 1
   fi
   toast_log "installing Debian packages:$missing"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # shellcheck disable=SC2086  # the list is meant to split into words
-  apt-get install -y -qq $SANDBOX_DEBS >/dev/null
+  apt-get install -y -qq $SANDBOX_DEBS $TEST_DEBS >/dev/null
   if ! command -v node >/dev/null 2>&1; then
     # shellcheck disable=SC2086
     apt-get install -y -qq $NODE_DEBS >/dev/null

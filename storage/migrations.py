@@ -138,6 +138,33 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE deployments ADD COLUMN cert_expires_at REAL",
         "ALTER TABLE deployments ADD COLUMN health_path TEXT NOT NULL DEFAULT '/'",
     ],
+    # 4: a deployment's whole life. Releases are immutable directories, so one commit may
+    # be built more than once (a forced rebuild): the (deployment, sha) uniqueness goes.
+    # Runs carry their own settings (profile overrides and faults given when queued), a
+    # forced flag and the name of their secrets spool; jobs remember why an attempt ended.
+    [
+        """
+        CREATE TABLE releases_v4 (
+            id INTEGER PRIMARY KEY,
+            deployment_id INTEGER NOT NULL REFERENCES deployments(id),
+            sha TEXT NOT NULL,
+            path TEXT NOT NULL,
+            built_at REAL NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            attributes_json TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (deployment_id, path)
+        )
+        """,
+        "INSERT INTO releases_v4 (id, deployment_id, sha, path, built_at, run_id, attributes_json)"
+        " SELECT id, deployment_id, sha, path, built_at, run_id, attributes_json FROM releases",
+        "DROP TABLE releases",
+        "ALTER TABLE releases_v4 RENAME TO releases",
+        "CREATE INDEX releases_by_deployment ON releases(deployment_id, built_at)",
+        "ALTER TABLE runs ADD COLUMN settings_json TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE runs ADD COLUMN force INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE runs ADD COLUMN secrets_spool TEXT",
+        "ALTER TABLE jobs ADD COLUMN last_error TEXT",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -50,6 +50,8 @@ class Queries:
         actor: str,
         trigger: str,
         replace_destroyed: bool = False,
+        settings: dict[str, str] | None = None,
+        secrets_spool: str | None = None,
         now: float | None = None,
     ) -> tuple[Deployment, Run]:
         """Create (or re-create a destroyed or failed) deployment and queue its first run,
@@ -70,9 +72,9 @@ class Queries:
             )
             deployment_id = cur.lastrowid
             cur = await conn.execute(
-                "INSERT INTO runs (deployment_id, kind, trigger, created_at) "
-                "VALUES (?, 'deploy', ?, ?)",
-                (deployment_id, trigger, now),
+                "INSERT INTO runs (deployment_id, kind, trigger, created_at, settings_json, "
+                "secrets_spool) VALUES (?, 'deploy', ?, ?, ?, ?)",
+                (deployment_id, trigger, now, json.dumps(settings or {}), secrets_spool),
             )
             run_id = cur.lastrowid
             assert run_id is not None
@@ -120,6 +122,8 @@ class Queries:
         steps: list[str],
         commit_sha: str | None = None,
         commit_message: str | None = None,
+        settings: dict[str, str] | None = None,
+        force: bool = False,
         now: float | None = None,
     ) -> Run:
         """Create a run, its pending steps and its job in one transaction."""
@@ -127,8 +131,17 @@ class Queries:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "INSERT INTO runs (deployment_id, kind, trigger, commit_sha, commit_message, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (deployment_id, kind, trigger, commit_sha, commit_message, now),
+                "created_at, settings_json, force) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    deployment_id,
+                    kind,
+                    trigger,
+                    commit_sha,
+                    commit_message,
+                    now,
+                    json.dumps(settings or {}),
+                    int(force),
+                ),
             )
             run_id = cur.lastrowid
             assert run_id is not None
@@ -169,10 +182,16 @@ class Queries:
         now: float | None = None,
     ) -> None:
         now = time.time() if now is None else now
+        await self.add_events(run_id, [(now, step, level, message)])
+
+    async def add_events(
+        self, run_id: int, batch: list[tuple[float, str | None, str, str]]
+    ) -> None:
+        """Many (at, step, level, message) lines of one run in one transaction."""
         async with self.db.transaction() as conn:
-            await conn.execute(
+            await conn.executemany(
                 "INSERT INTO events (run_id, at, step, level, message) VALUES (?, ?, ?, ?, ?)",
-                (run_id, now, step, level, message),
+                [(run_id, at, step, level, message) for at, step, level, message in batch],
             )
 
     async def get_deployment_by_id(self, deployment_id: int) -> Deployment | None:
@@ -209,6 +228,13 @@ class Queries:
             await conn.execute(
                 "UPDATE runs SET state = ?, ended_at = ?, error = ? WHERE id = ?",
                 (state, now, error, run_id),
+            )
+
+    async def run_interrupted(self, run_id: int) -> None:
+        """The engine stopped mid-run: the run waits, queued, for the next engine to resume."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE runs SET state = 'queued' WHERE id = ? AND state = 'running'", (run_id,)
             )
 
     async def set_run_commit(self, run_id: int, sha: str, message: str | None) -> None:
@@ -288,15 +314,16 @@ class Queries:
     ) -> Release:
         now = time.time() if now is None else now
         async with self.db.transaction() as conn:
+            # A resumed build of the same run records the same directory again.
             await conn.execute(
                 "INSERT INTO releases (deployment_id, sha, path, built_at, run_id, attributes_json)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (deployment_id, sha) DO UPDATE SET "
-                "path = excluded.path, built_at = excluded.built_at, run_id = excluded.run_id, "
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (deployment_id, path) DO UPDATE SET "
+                "built_at = excluded.built_at, run_id = excluded.run_id, "
                 "attributes_json = excluded.attributes_json",
                 (deployment_id, sha, path, now, run_id, json.dumps(attributes or {})),
             )
         row = await self.db.fetchone(
-            "SELECT * FROM releases WHERE deployment_id = ? AND sha = ?", (deployment_id, sha)
+            "SELECT * FROM releases WHERE deployment_id = ? AND path = ?", (deployment_id, path)
         )
         assert row is not None
         return Release.from_row(row)
@@ -311,6 +338,12 @@ class Queries:
     async def get_release(self, release_id: int) -> Release | None:
         row = await self.db.fetchone("SELECT * FROM releases WHERE id = ?", (release_id,))
         return Release.from_row(row) if row else None
+
+    async def delete_releases(self, release_ids: list[int]) -> None:
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "DELETE FROM releases WHERE id = ?", [(rid,) for rid in release_ids]
+            )
 
     async def set_release_attributes(self, release_id: int, attributes: dict[str, Any]) -> None:
         async with self.db.transaction() as conn:
@@ -333,14 +366,26 @@ class Queries:
         attributes: dict[str, Any] | None = None,
         now: float | None = None,
     ) -> None:
-        """Enter a cloud resource into the ledger (idempotent: a resumed run may record twice)."""
+        """Enter a cloud resource into the ledger (idempotent: a resumed run may record twice).
+
+        A resource recorded again belongs to the deployment and run that recorded it last: a
+        name deployed, destroyed and deployed again owns its new DNS record and log groups.
+        A row that was closed (deleted) starts afresh: its old attributes describe something
+        that no longer exists."""
         now = time.time() if now is None else now
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO resources (deployment_id, run_id, profile, kind, resource_id, region,"
                 " created_at, attributes_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (kind, resource_id, region) DO UPDATE SET deleted_at = NULL, "
-                "attributes_json = json_patch(resources.attributes_json, excluded.attributes_json)",
+                "ON CONFLICT (kind, resource_id, region) DO UPDATE SET "
+                "deployment_id = excluded.deployment_id, run_id = excluded.run_id, "
+                "profile = excluded.profile, "
+                "created_at = CASE WHEN resources.deleted_at IS NULL THEN resources.created_at "
+                "ELSE excluded.created_at END, "
+                "attributes_json = CASE WHEN resources.deleted_at IS NULL "
+                "THEN json_patch(resources.attributes_json, excluded.attributes_json) "
+                "ELSE excluded.attributes_json END, "
+                "deleted_at = NULL",
                 (
                     deployment_id,
                     run_id,
@@ -447,6 +492,57 @@ class Queries:
                 (run_id, owner),
             )
 
+    async def release_job(self, run_id: int, owner: str, *, note: str) -> bool:
+        """Give a claimed job back (the engine is stopping): queued again, free for the next
+        engine at once. The interrupted attempt does not count against the job."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE jobs SET state = 'queued', owner = NULL, lease_expires_at = NULL, "
+                "attempts = MAX(attempts - 1, 0), last_error = ? "
+                "WHERE run_id = ? AND owner = ? AND state = 'claimed'",
+                (note, run_id, owner),
+            )
+            return cur.rowcount == 1
+
+    async def job_progressed(self, run_id: int, owner: str) -> None:
+        """A step finished: the attempts so far were not futile, so the count starts over."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE jobs SET attempts = 1, last_error = NULL "
+                "WHERE run_id = ? AND owner = ? AND state = 'claimed'",
+                (run_id, owner),
+            )
+
+    async def live_claims(self, *, now: float | None = None) -> list[tuple[int, str]]:
+        """(run_id, owner) of every job held under a lease that has not run out."""
+        now = time.time() if now is None else now
+        rows = await self.db.fetchall(
+            "SELECT run_id, owner FROM jobs WHERE state = 'claimed' AND lease_expires_at > ?",
+            (now,),
+        )
+        return [(int(row["run_id"]), str(row["owner"])) for row in rows]
+
+    async def expire_lease(self, run_id: int, owner: str, *, note: str) -> None:
+        """End the lease of an owner known to be dead, so the job can be taken over now."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE jobs SET lease_expires_at = 0, last_error = ? "
+                "WHERE run_id = ? AND owner = ? AND state = 'claimed'",
+                (note, run_id, owner),
+            )
+
+    async def unfinished_runs(self) -> list[Run]:
+        """Runs whose job is not done: queued, running, or left by an engine that stopped."""
+        rows = await self.db.fetchall(
+            "SELECT r.* FROM runs AS r JOIN jobs AS j ON j.run_id = r.id "
+            "WHERE j.state != 'done' ORDER BY r.id"
+        )
+        return [Run.from_row(row) for row in rows]
+
+    async def get_job(self, run_id: int) -> Job | None:
+        row = await self.db.fetchone("SELECT * FROM jobs WHERE run_id = ?", (run_id,))
+        return Job.from_row(row) if row else None
+
     # -- audit --------------------------------------------------------------------------
 
     async def add_audit(
@@ -458,6 +554,28 @@ class Queries:
     async def audit_trail(self, *, limit: int = 100) -> list[dict[str, Any]]:
         rows = await self.db.fetchall("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
         return [dict(row) for row in rows]
+
+
+def unfinished_jobs(path: str) -> list[tuple[str | None, float | None]]:
+    """(owner, lease_expires_at) of every job not done in the database at `path`.
+
+    Synchronous and read-only: every Toast command asks this at start-up (to resume work a
+    dead engine left), so it must cost a millisecond and never create the file."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+    except sqlite3.Error:
+        return []
+    try:
+        rows = conn.execute(
+            "SELECT owner, lease_expires_at FROM jobs WHERE state != 'done'"
+        ).fetchall()
+    except sqlite3.Error:  # no jobs table yet, or busy: nothing to resume now
+        return []
+    finally:
+        conn.close()
+    return [(row[0], row[1]) for row in rows]
 
 
 def _deployment_values(new: NewDeployment, now: float) -> tuple[Any, ...]:

@@ -70,10 +70,19 @@ class Run:
     started_at: float | None = None
     ended_at: float | None = None
     error: str | None = None
+    #: Overrides and faults given when the run was queued (never secrets).
+    settings: dict[str, str] = field(default_factory=dict)
+    #: Rebuild even when the commit is already live.
+    force: bool = False
+    #: Name of the 0600 file holding this run's secret values until the run ends.
+    secrets_spool: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Run:
-        return cls(**dict(row))
+        data = dict(row)
+        settings = json.loads(data.pop("settings_json", None) or "{}")
+        data["force"] = bool(data.get("force", 0))
+        return cls(settings=settings, **data)
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,7 @@ class Job:
     owner: str | None
     lease_expires_at: float | None
     attempts: int
+    last_error: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -165,4 +175,5 @@ class Job:
             owner=data["owner"],
             lease_expires_at=data["lease_expires_at"],
             attempts=data["attempts"],
+            last_error=data.get("last_error"),
         )

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from core.installation import installation_id
 from core.sandbox import Sandbox, SandboxInfo, githost
 
 from .deploy_helpers import (
@@ -58,25 +59,34 @@ def test_both_sample_apps_deploy_and_serve_https_trusting_only_the_sandbox_ca(
         https_get(sandbox, "site.sandbox.test", trust=True)
     details = show("site")
     assert details["certificate_expires_at"] and details["instance"].startswith("i-")
-    assert [s["state"] for s in details["last_run"]["steps"]] == ["succeeded"] * 9
+    assert [s["state"] for s in details["last_run"]["steps"]] == ["succeeded"] * 10
     assert len(instances(aws, "site")) == 1
 
 
 @pytest.mark.parametrize("sample", ["static-site", "node-server"])
 def test_redeploy_and_rollback_switch_content_without_failing_a_request(
-    sandbox: SandboxInfo, session_sandbox: Sandbox, sample: str
+    sandbox: SandboxInfo, session_sandbox: Sandbox, sample: str, isolated_toast: Path
 ) -> None:
     name = "flip" if sample == "static-site" else "flipnode"
     fqdn = f"{name}.sandbox.test"
     deploy(sample, name)
     old = https_get(sandbox, fqdn).text
-    githost.commit_files(
-        session_sandbox.layout,
-        f"toast-samples/{sample}",
-        {"message.txt": f"Second version of {name}\n"},
-        "Second version",
-    )
+    first_sha = show(name)["current_release"]
+    # The live commit is the branch head: a redeploy says so and queues nothing.
+    same = toast("redeploy", name, "--wait")
+    assert same.returncode == 0, same.stderr
+    assert f"{name} already serves {first_sha[:12]}" in same.stdout and "--force" in same.stdout
+    assert show(name)["last_run"]["kind"] == "deploy"
     with Hammer(sandbox, fqdn) as hammer:
+        forced = toast("redeploy", name, "--force", "--wait")
+        assert forced.returncode == 0, forced.stderr
+        assert show(name)["current_release"] == first_sha
+        githost.commit_files(
+            session_sandbox.layout,
+            f"toast-samples/{sample}",
+            {"message.txt": f"Second version of {name}\n"},
+            "Second version",
+        )
         redeployed = toast("redeploy", name, "--wait")
         assert redeployed.returncode == 0, redeployed.stderr
         assert f"Second version of {name}" in https_get(sandbox, fqdn).text
@@ -87,9 +97,50 @@ def test_redeploy_and_rollback_switch_content_without_failing_a_request(
     assert len(hammer.bodies) > 20
     assert any("Second version" in body for body in hammer.bodies)
     details = show(name)
-    assert len(details["releases"]) == 2
+    assert len(details["releases"]) == 3  # the first build, its forced rebuild, the second
+    assert details["current_release"] == first_sha
     rollback_steps = [s["name"] for s in details["last_run"]["steps"]]
     assert rollback_steps == ["pick", "switch", "health"]  # no rebuild
+    # Every build has its own directory; the live one was never rebuilt in place.
+    releases_dir = session_sandbox.layout.host_root / "toast" / "apps" / name / "releases"
+    built = sorted(p.name for p in releases_dir.iterdir() if not p.name.startswith("."))
+    assert len(built) == 3
+    assert {b.split("-r")[0] for b in built} == {r["sha"] for r in details["releases"]}
+
+
+def test_a_failed_build_keeps_the_old_release_serving_and_old_releases_are_pruned(
+    sandbox: SandboxInfo, session_sandbox: Sandbox
+) -> None:
+    fqdn = "keep.sandbox.test"
+    deploy("static-site", "keep")
+    good = https_get(sandbox, fqdn).text
+    githost.commit_files(
+        session_sandbox.layout,
+        "toast-samples/static-site",
+        {"build.js": "process.exit(3);\n"},
+        "Break the build",
+    )
+    with Hammer(sandbox, fqdn) as hammer:
+        broken = toast("redeploy", "keep", "--wait")
+    assert broken.returncode == 1
+    assert "redeploy of keep failed at step build" in broken.stderr
+    assert hammer.failures == [] and hammer.bodies and set(hammer.bodies) == {good}
+    assert show("keep")["state"] == "live"
+    githost.commit_files(
+        session_sandbox.layout,
+        "toast-samples/static-site",
+        {"build.js": githost.STATIC_SITE_FILES["build.js"]},
+        "Fix the build",
+    )
+    for _ in range(6):
+        forced = toast("redeploy", "keep", "--force", "--wait")
+        assert forced.returncode == 0, forced.stderr
+    details = show("keep")
+    assert len(details["releases"]) == 5
+    releases_dir = session_sandbox.layout.host_root / "toast" / "apps" / "keep" / "releases"
+    on_disk = sorted(p.name for p in releases_dir.iterdir() if not p.name.startswith("."))
+    assert len(on_disk) == 5  # the failed build's directory went with it
+    assert good == https_get(sandbox, fqdn).text
 
 
 def test_destroy_leaves_nothing_and_gc_removes_an_orphan(
@@ -131,6 +182,7 @@ def test_destroy_leaves_nothing_and_gc_removes_an_orphan(
                 "Tags": [
                     {"Key": "toast:managed-by", "Value": "toast"},
                     {"Key": "toast:profile", "Value": "sandbox"},
+                    {"Key": "toast:installation", "Value": installation_id()},
                 ],
             }
         ],

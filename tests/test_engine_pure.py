@@ -16,7 +16,10 @@ from core.remote import (
     chain,
     fetch_source,
     nginx_site,
+    prune_releases,
+    render,
     run_in_release,
+    start_log,
     start_node_app,
     stop_node_app,
     switch_current,
@@ -115,7 +118,10 @@ def test_commands_render_each_user_value_quoted_once() -> None:
         env_file="/e.json",
         log="/b.log",
         extra_env={"CI": "true"},
-    ) == ("env CI=true node /opt/toast/bin/toast-run.js /e.json /b.log /r -- npm run build:prod")
+    ) == ("env CI=true node /opt/toast/bin/toast-run.js /e.json /b.log /r - -- npm run build:prod")
+    assert run_in_release(
+        APP, "/r", "npm run env", env_file="/e.json", log="/b.log", redact=["API_KEY", "TOKEN"]
+    ).endswith("/r API_KEY,TOKEN -- npm run env")
     evil = "main; rm -rf /"
     fetched = fetch_source("https://x/$(id).git", evil, "/in")
     assert "'refs/heads/main; rm -rf /'" in fetched
@@ -135,7 +141,7 @@ def test_node_app_start_and_stop_commands() -> None:
     assert start == (
         "mkdir -p /opt/toast/apps/blog/run && { env PORT=3001 NODE_ENV=production setsid node "
         "/opt/toast/bin/toast-run.js /opt/toast/apps/blog/env.json /var/log/toast/blog/app.log "
-        "/opt/toast/apps/blog/releases/abc -- npm start </dev/null >/dev/null 2>&1 & "
+        "/opt/toast/apps/blog/releases/abc - -- npm start </dev/null >/dev/null 2>&1 & "
         "echo $! > /opt/toast/apps/blog/run/3001.pid; cat /opt/toast/apps/blog/run/3001.pid; }"
     )
     assert stop_node_app(APP, 3001) == (
@@ -175,8 +181,7 @@ def test_userdata_is_small_has_no_secrets_and_passes_shellcheck(tmp_path: object
     # The only token in it is the instance's own short-lived IMDSv2 session token.
     for word in ("Bearer", "GITHUB", "password", "env.json", "API_KEY"):
         assert word not in script
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed")
+    assert shutil.which("shellcheck"), "scripts/lib.sh installs shellcheck"
     result = subprocess.run(
         ["shellcheck", "-s", "bash", "-"], input=script, text=True, capture_output=True, check=False
     )
@@ -228,8 +233,7 @@ async def test_waits_poll_with_backoff_and_report_progress() -> None:
 
 
 def test_every_rendered_remote_command_passes_shellcheck() -> None:
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed")
+    assert shutil.which("shellcheck"), "scripts/lib.sh installs shellcheck"
     release = "/opt/toast/apps/blog/releases/abc"
     commands = [
         fetch_source("https://github.com/a/b.git", "main", "/opt/toast/apps/blog/in"),
@@ -238,6 +242,8 @@ def test_every_rendered_remote_command_passes_shellcheck() -> None:
         stop_node_app(APP, 3000),
         switch_current(APP, release + "/dist"),
         certbot_certonly(EC2, "blog.example.com"),
+        start_log(APP.build_log, "==> toast: building it's main (a b)"),
+        render(prune_releases(APP, [APP.release("a" * 40, 3), APP.release("b" * 40, 4)])),
     ]
     for command in commands:
         script = f"#!/bin/sh\n{command}\n"

@@ -1,18 +1,23 @@
-"""The deployment's name in Route53: UPSERT as soon as the IP is known, then wait INSYNC."""
+"""The deployment's name in Route53: claimed only if nobody else owns it, pointed at the
+instance with Toast's ownership marker beside it, then awaited until INSYNC."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from core.aws import Aws
+from core.config import Profile
 from core.context import RunContext, StepFailed
-from core.waiting import WaitTimeout, poll
+from core.dns_owner import NameRecords, marker_name, marker_value, records_at
+from core.installation import installation_id
+
+TTL = 60
 
 
-async def hosted_zone_id(ctx: RunContext) -> str:
-    profile = ctx.target.profile
+async def hosted_zone_id(aws: Aws, profile: Profile) -> str:
     if profile.hosted_zone_id:
         return profile.hosted_zone_id
-    zones = await ctx.aws.call(
+    zones = await aws.call(
         "route53", "list_hosted_zones_by_name", DNSName=profile.base_domain + "."
     )
     for zone in zones["HostedZones"]:
@@ -26,31 +31,62 @@ async def hosted_zone_id(ctx: RunContext) -> str:
     )
 
 
+def refuse_foreign(found: NameRecords, installation: str) -> None:
+    """Toast never takes over a name someone else points somewhere."""
+    if not found.pointing or found.owned_by(installation):
+        return
+    owner = found.owner
+    if owner:
+        raise StepFailed(
+            f"{found.describe()} and was made by another Toast installation "
+            f"({owner['toast-owner']}, deployment {owner.get('deployment', '?')})",
+            hint="destroy it from that installation, or choose another --subdomain",
+        )
+    raise StepFailed(
+        f"{found.describe()} and was not made by Toast; Toast will not overwrite it",
+        hint="choose another --subdomain, or delete that record yourself if it is unused",
+    )
+
+
+async def check_name(ctx: RunContext) -> str:
+    """Refuse a name someone else owns; returns the hosted zone id."""
+    zone = await hosted_zone_id(ctx.aws, ctx.target.profile)
+    found = await records_at(ctx.aws, zone, ctx.deployment.fqdn)
+    refuse_foreign(found, installation_id())
+    return zone
+
+
 async def dns(ctx: RunContext) -> dict[str, Any]:
     ip = ctx.outputs["address"]["public_ip"]
     fqdn = ctx.deployment.fqdn
-    zone = await hosted_zone_id(ctx)
+    # Checked again right before the change: the name may have been taken since the check.
+    zone = await check_name(ctx)
+    marker = marker_value(installation_id(), ctx.deployment.name)
+    record = {"Name": fqdn + ".", "Type": "A", "TTL": TTL, "ResourceRecords": [{"Value": ip}]}
+    txt = {
+        "Name": marker_name(fqdn),
+        "Type": "TXT",
+        "TTL": TTL,
+        "ResourceRecords": [{"Value": marker}],
+    }
     change = await ctx.aws.call(
         "route53",
         "change_resource_record_sets",
         HostedZoneId=zone,
         ChangeBatch={
             "Comment": f"toast {ctx.deployment.name}",
+            # One batch: the name never points at the instance without its owner marker.
             "Changes": [
-                {
-                    "Action": "UPSERT",
-                    "ResourceRecordSet": {
-                        "Name": fqdn,
-                        "Type": "A",
-                        "TTL": 60,
-                        "ResourceRecords": [{"Value": ip}],
-                    },
-                }
+                {"Action": "UPSERT", "ResourceRecordSet": txt},
+                {"Action": "UPSERT", "ResourceRecordSet": record},
             ],
         },
     )
     await ctx.record(
-        "dns_record", fqdn, region="global", attributes={"zone_id": zone, "type": "A", "value": ip}
+        "dns_record",
+        fqdn,
+        region="global",
+        attributes={"zone_id": zone, "type": "A", "value": ip, "ttl": TTL, "marker": marker},
     )
     change_id = change["ChangeInfo"]["Id"]
 
@@ -58,17 +94,16 @@ async def dns(ctx: RunContext) -> dict[str, Any]:
         status = await ctx.aws.call("route53", "get_change", Id=change_id)
         return True if status["ChangeInfo"]["Status"] == "INSYNC" else None
 
-    try:
-        # Route53 propagates within ~60 s; the boto3 waiter would poll only every 30 s.
-        await poll(
-            insync,
-            what=f"Route53 change {change_id} to be INSYNC",
-            timeout=300,
-            initial=2,
-            maximum=5,
-            factor=1.3,
-            progress=ctx.progress("dns", "Route53 to report INSYNC"),
-        )
-    except WaitTimeout as exc:
-        raise StepFailed(str(exc), hint="Route53 is slow; rerun the deploy to resume") from exc
+    # Route53 propagates within ~60 s; the boto3 waiter would poll only every 30 s.
+    await ctx.wait(
+        insync,
+        step="dns",
+        what=f"Route53 change {change_id} to be INSYNC",
+        report="Route53 to report INSYNC",
+        timeout=300,
+        initial=2,
+        maximum=5,
+        factor=1.3,
+        hint="Route53 is slow; rerun the deploy to resume",
+    )
     return {"fqdn": fqdn, "zone_id": zone, "ip": ip, "_detail": f"{fqdn} -> {ip} (INSYNC)"}

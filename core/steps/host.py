@@ -2,88 +2,35 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
+import json
 import shlex
 from typing import Any
 
-from core import faults
 from core.context import RunContext, StepFailed
+from core.installation import TAG, installation_id
 from core.remote import (
     LOG_SOURCES,
     RUNNER_JS,
     adopt_release,
     agent_config,
-    chain,
     env_json,
     fetch_source,
     log_group,
     mkdirs,
     render,
     run_in_release,
+    start_log,
 )
-from core.ssh import Remote, SshError, host_keys_from_console
-from core.steps.provision import decode_console
-from core.waiting import WaitTimeout, poll
-
-
-async def instance_host_keys(ctx: RunContext, instance_id: str) -> list[str]:
-    """The host keys the instance printed to its console at boot (how EC2 tells them)."""
-
-    async def printed() -> list[str] | None:
-        output = await ctx.aws.call(
-            "ec2", "get_console_output", InstanceId=instance_id, Latest=True
-        )
-        return host_keys_from_console(decode_console(output)) or None
-
-    try:
-        return await poll(
-            printed,
-            what=f"{instance_id} to print its SSH host keys",
-            timeout=600,
-            initial=1,
-            maximum=5,
-            progress=ctx.progress("ssh", "the instance to print its host keys"),
-        )
-    except WaitTimeout as exc:
-        raise StepFailed(
-            str(exc), hint="the instance may still be booting; rerun to resume"
-        ) from exc
-
-
-async def connect_to_instance(ctx: RunContext) -> Remote:
-    instance = await ctx.instance()
-    ip = instance.attributes.get("public_ip")
-    if not ip:
-        raise StepFailed(f"instance {instance.resource_id} has no known public IP")
-    host_keys = instance.attributes.get("host_keys") or await instance_host_keys(
-        ctx, instance.resource_id
-    )
-    host, port = ctx.host.ssh_address(ip)
-    if faults.active("ssh", "refuse"):
-        port = 1  # nothing listens there: the connection is refused
-    try:
-        return await Remote.connect(
-            host,
-            port,
-            user=ctx.host.ssh_user,
-            client_key=ctx.target.key_file,
-            host_keys=host_keys,
-            timeout=float(os.environ.get("TOAST_SSH_TIMEOUT", "300")),
-        )
-    except WaitTimeout as exc:
-        raise StepFailed(
-            f"cannot reach {instance.resource_id} over SSH: {exc}",
-            hint=f"check that {ctx.target.profile.operator_cidr} (operator_cidr) "
-            f"is your address and the instance is running",
-        ) from exc
-    except SshError as exc:
-        raise StepFailed(str(exc)) from exc
+from core.repo_check import is_git_url
+from core.ssh import Remote
+from storage.records import Release
 
 
 async def ssh(ctx: RunContext) -> dict[str, Any]:
     """Verify the host key, wait for host preparation, install Toast's runner and log config."""
     instance_id = ctx.outputs["launch"]["instance_id"]
-    keys = await instance_host_keys(ctx, instance_id)
+    keys = await ctx.host_keys(instance_id, step="ssh")
     await ctx.record("instance", instance_id, attributes={"host_keys": keys})
     remote = await ctx.remote()
     marker = ctx.host.ready_marker(instance_id)
@@ -94,19 +41,14 @@ async def ssh(ctx: RunContext) -> dict[str, Any]:
         )
         return True if result.status == 0 else None
 
-    try:
-        await poll(
-            prepared,
-            what=f"host preparation on {instance_id} ({marker})",
-            timeout=900,
-            initial=0.5,
-            maximum=5,
-            progress=ctx.progress("ssh", "host preparation (UserData) to finish"),
-        )
-    except WaitTimeout as exc:
-        raise StepFailed(
-            str(exc), hint="see the instance's console output for UserData errors"
-        ) from exc
+    await ctx.wait(
+        prepared,
+        step="ssh",
+        what=f"host preparation on {instance_id} ({marker})",
+        report="host preparation (UserData) to finish",
+        timeout=900,
+        hint="see the instance's console output for UserData errors",
+    )
     app = ctx.app
     await remote.run(
         render(
@@ -139,7 +81,17 @@ async def create_log_groups(ctx: RunContext) -> None:
     for source in LOG_SOURCES:
         group = log_group(ctx.deployment.name, source)
         try:
-            await ctx.aws.call("logs", "create_log_group", logGroupName=group)
+            await ctx.aws.call(
+                "logs",
+                "create_log_group",
+                logGroupName=group,
+                tags={
+                    "toast:managed-by": "toast",
+                    "toast:profile": ctx.profile_name,
+                    "toast:deployment": ctx.deployment.name,
+                    TAG: installation_id(),
+                },
+            )
         except AwsError as exc:
             if exc.code != "ResourceAlreadyExistsException":
                 raise
@@ -149,7 +101,7 @@ async def create_log_groups(ctx: RunContext) -> None:
 
 async def repo_url(ctx: RunContext, repo: str) -> str:
     """A git URL as given, or the clone URL GitHub reports for owner/name."""
-    if "://" in repo or repo.startswith("git@"):
+    if is_git_url(repo):
         return repo
     from core.github import GitHub, GitHubError
 
@@ -160,8 +112,34 @@ async def repo_url(ctx: RunContext, repo: str) -> str:
             raise StepFailed(str(exc), hint="check the repository name and GITHUB_TOKEN") from exc
 
 
+def secret_names(ctx: RunContext) -> list[str]:
+    return sorted(e.name for e in ctx.deployment.env if e.secret)
+
+
+async def learn_secrets(ctx: RunContext, remote: Remote) -> None:
+    """Read the deployment's secret values back from the host's 0600 env file, into memory
+    only, so that nothing this run says can show them."""
+    names = secret_names(ctx)
+    if not names:
+        return
+    result = await remote.run(
+        f"cat {shlex.quote(ctx.app.env_file)} 2>/dev/null || echo '{{}}'",
+        what="read the env file",
+    )
+    try:
+        values = json.loads("\n".join(result.output) or "{}")
+    except ValueError:
+        return
+    for name in names:
+        if isinstance(values.get(name), str):
+            ctx.redact.add(values[name])
+
+
 async def build(ctx: RunContext) -> dict[str, Any]:
-    """Fetch the branch head into releases/<sha>, write the env file, install and build."""
+    """Fetch the branch head into a fresh release directory, install and build there.
+
+    Releases are immutable: a build never touches the live release or any other; the
+    switch step makes it live only after it built and passed its checks."""
     remote = await ctx.remote()
     app, d = ctx.app, ctx.deployment
     incoming = app.incoming(ctx.run.id)
@@ -178,11 +156,17 @@ async def build(ctx: RunContext) -> dict[str, Any]:
     if len(sha) != 40:
         raise StepFailed(f"could not read the commit of {d.repo}@{d.branch}: {fetched.output}")
     await ctx.queries.set_run_commit(ctx.run.id, sha, subject)
-    release = app.release(sha)
+    live = await live_release(ctx)
+    if ctx.run.kind == "redeploy" and not ctx.run.force and live is not None and live.sha == sha:
+        await remote.run(render(("rm", "-rf", incoming)), what="drop the fetched tree")
+        note = f"{sha[:12]} is already live; nothing to do (redeploy --force rebuilds it)"
+        ctx.outcome["summary"] = f"redeploy of {d.name}: {note}"
+        return {"sha": sha, "unchanged": True, "_skipped": True, "_detail": note}
+    release = app.release(sha, ctx.run.id)
     await remote.run(adopt_release(incoming, release), what="move the source into place")
-    if ctx.run.kind == "deploy" and ctx.secret_env is not None:
+    if ctx.run.kind == "deploy":
         values = {e.name: e.value for e in d.env if e.value is not None and not e.secret}
-        values.update({k: v for k, v in ctx.secret_env.items() if not k.startswith("__")})
+        values.update(ctx.secret_env or {})
         await remote.write_file(app.env_file, env_json(values), mode=0o600)
     else:
         await remote.run(
@@ -190,13 +174,37 @@ async def build(ctx: RunContext) -> dict[str, Any]:
             f"{{ umask 077; echo '{{}}' > {shlex.quote(app.env_file)}; }}",
             what="check the env file",
         )
+        await learn_secrets(ctx, remote)
+    try:
+        await _install_and_build(ctx, remote, release, sha, subject)
+    except Exception:
+        # A failed build leaves nothing behind: its directory was never live.
+        with contextlib.suppress(Exception):
+            await remote.run(render(("rm", "-rf", "--", release)), what="remove the failed build")
+        raise
+    rel = await ctx.queries.add_release(d.id, sha, release, run_id=ctx.run.id)
+    return {
+        "sha": sha,
+        "message": subject,
+        "release_id": rel.id,
+        "path": release,
+        "_detail": f"{sha[:12]} {subject}",
+    }
+
+
+async def live_release(ctx: RunContext) -> Release | None:
+    fresh = await ctx.queries.get_deployment_by_id(ctx.deployment.id)
+    if fresh is None or fresh.current_release_id is None:
+        return None
+    return await ctx.queries.get_release(fresh.current_release_id)
+
+
+async def _install_and_build(
+    ctx: RunContext, remote: Remote, release: str, sha: str, subject: str
+) -> None:
+    app, d = ctx.app, ctx.deployment
     header = f"==> toast: building {d.repo}@{sha[:12]} ({subject}) for {d.fqdn}"
-    await remote.run(
-        chain(("mkdir", "-p", app.log_dir))
-        + " && "
-        + f"echo {shlex.quote(header)} >> {shlex.quote(app.build_log)}",
-        what="start the build log",
-    )
+    await remote.run(start_log(app.build_log, header), what="start the build log")
     for label, command in (("install", d.install_cmd), ("build", d.build_cmd)):
         ctx.say(f"$ {command}", step="build")
         await remote.run(
@@ -206,6 +214,7 @@ async def build(ctx: RunContext) -> dict[str, Any]:
                 command,
                 env_file=app.env_file,
                 log=app.build_log,
+                redact=secret_names(ctx),
                 extra_env={"CI": "true", "NODE_ENV": "production"}
                 if label == "build"
                 else {"CI": "true"},
@@ -226,11 +235,3 @@ async def build(ctx: RunContext) -> dict[str, Any]:
                 f"the build did not produce {d.output_dir}/index.html",
                 hint="check the output dir (--output-dir) and the build command",
             )
-    rel = await ctx.queries.add_release(d.id, sha, release, run_id=ctx.run.id)
-    return {
-        "sha": sha,
-        "message": subject,
-        "release_id": rel.id,
-        "path": release,
-        "_detail": f"{sha[:12]} {subject}",
-    }

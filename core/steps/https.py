@@ -7,11 +7,9 @@ from typing import Any
 
 import httpx
 
-from core import faults
 from core.context import RunContext, StepFailed
 from core.remote import cert_enddate, certbot_certonly, nginx_site, render
 from core.steps.web import write_site
-from core.waiting import WaitTimeout, poll
 
 
 async def https(ctx: RunContext) -> dict[str, Any]:
@@ -30,7 +28,7 @@ async def https(ctx: RunContext) -> dict[str, Any]:
             nginx_site(ctx.app, fqdn, https=False, static_root=None, upstream_port=None),
         )
     await wait_port_80(ctx)
-    server = "https://127.0.0.1:9/dir" if faults.active("certbot", "fail") else None
+    server = "https://127.0.0.1:9/dir" if ctx.settings.faults.active("certbot", "fail") else None
     lines: list[str] = []
     result = await remote.run(
         certbot_certonly(ctx.host, fqdn, server), what="certbot", check=False, on_line=lines.append
@@ -68,17 +66,14 @@ async def wait_port_80(ctx: RunContext) -> None:
             return None
         return True
 
-    try:
-        await poll(
-            answers,
-            what=f"port 80 on {host} to answer",
-            timeout=300,
-            initial=0.5,
-            maximum=5,
-            progress=ctx.progress("https", "port 80 to answer"),
-        )
-    except WaitTimeout as exc:
-        raise StepFailed(str(exc), hint="port 80 must be open to the internet for HTTP-01") from exc
+    await ctx.wait(
+        answers,
+        step="https",
+        what=f"port 80 on {host} to answer",
+        report="port 80 to answer",
+        timeout=300,
+        hint="port 80 must be open to the internet for HTTP-01",
+    )
 
 
 def parse_enddate(line: str) -> dt.datetime:

@@ -3,75 +3,162 @@
 from __future__ import annotations
 
 import asyncio
-import base64
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
+from core import paths
 from core.aws import AwsError
 from core.config import Profile
 from core.context import RunContext, StepFailed
+from core.installation import TAG, installation_id
+from core.keyfiles import KeyFileError, create_private_key, matches, public_key_of
 from core.userdata import render_userdata
-from core.waiting import WaitTimeout, poll
+from core.waiting import poll
 
-SECURITY_GROUP = "toast-web"
+
+def security_group_name() -> str:
+    """One group per installation: two installations in one account never share rules."""
+    return f"toast-web-{installation_id()}"
+
+
 INSTANCE_ROLE = "toast-instance"
 MANAGED_BY = ("toast:managed-by", "toast")
 
 
 def toast_tags(ctx: RunContext, **extra: str) -> list[dict[str, str]]:
-    tags = {MANAGED_BY[0]: MANAGED_BY[1], "toast:profile": ctx.profile_name, **extra}
+    tags = {
+        MANAGED_BY[0]: MANAGED_BY[1],
+        "toast:profile": ctx.profile_name,
+        TAG: installation_id(),
+        **extra,
+    }
     return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+@contextlib.asynccontextmanager
+async def shared_lock(ctx: RunContext) -> AsyncIterator[None]:
+    """One lock per profile and region around creating shared resources, for every engine
+    on this machine: two first deploys at once must not both create the key pair."""
+    safe = f"{ctx.profile_name}-{ctx.region}".replace("/", "_")
+    path = paths.data_dir() / "locks" / f"shared-{safe}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    async def acquired() -> bool | None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        return True
+
+    try:
+        await ctx.wait(
+            acquired,
+            step="shared",
+            what="another deploy to finish creating the shared resources",
+            timeout=600,
+            initial=0.05,
+            maximum=1,
+        )
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 async def shared(ctx: RunContext) -> dict[str, Any]:
     """Key pair, security group and instance profile: created once per profile and region."""
-    key_name, sg_id, instance_profile = await asyncio.gather(
-        ensure_key_pair(ctx), ensure_security_group(ctx), ensure_instance_profile(ctx)
-    )
+    async with shared_lock(ctx):
+        key_name, sg_id, instance_profile = await asyncio.gather(
+            ensure_key_pair(ctx), ensure_security_group(ctx), ensure_instance_profile(ctx)
+        )
     return {"key_name": key_name, "security_group": sg_id, "instance_profile": instance_profile}
 
 
 async def ensure_key_pair(ctx: RunContext) -> str:
-    import asyncssh
-
+    """The profile's key pair and its private key file, which must match. An existing key
+    file is never overwritten; a mismatch stops the deploy with what to do about it."""
     profile = ctx.target.profile
     name = profile.key_pair
     key_path = ctx.target.key_file
     try:
         found = await ctx.aws.call("ec2", "describe_key_pairs", KeyNames=[name])
-        exists = bool(found["KeyPairs"])
+        pairs = list(found["KeyPairs"])
     except AwsError as exc:
         if exc.code != "InvalidKeyPair.NotFound":
             raise
-        exists = False
-    if exists:
+        pairs = []
+    if pairs:
         if not key_path.exists():
             raise StepFailed(
                 f"key pair {name!r} exists in {profile.region} but its private key is not at "
                 f"{key_path}",
-                hint=f"restore the key file, or delete the key pair: aws ec2 delete-key-pair "
-                f"--key-name {name} --region {profile.region}",
+                hint=await _key_pair_hint(ctx, name, key_path),
             )
-        await ctx.record("key_pair", name, shared=True)
+        try:
+            public = public_key_of(key_path)
+        except KeyFileError as exc:
+            raise StepFailed(str(exc), hint="restore the key file from a backup") from exc
+        reported = str(pairs[0].get("KeyFingerprint", ""))
+        if reported and not matches(public, reported):
+            raise StepFailed(
+                f"the private key at {key_path} does not match key pair {name!r} in "
+                f"{profile.region} (EC2 reports fingerprint {reported})",
+                hint=await _key_pair_hint(ctx, name, key_path),
+            )
+        await ctx.record("key_pair", name, shared=True, attributes={"key_file": str(key_path)})
         return name
-    key = asyncssh.generate_private_key("ssh-ed25519", comment=f"toast-{profile.name}")
-    key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = key_path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.export_private_key())
-    os.replace(tmp, key_path)
+    if key_path.exists():
+        # The key pair is gone from EC2 but the key is here: give EC2 its public half again.
+        try:
+            public = public_key_of(key_path)
+        except KeyFileError as exc:
+            raise StepFailed(str(exc), hint="restore the key file from a backup") from exc
+        made = "imported the existing key"
+    else:
+        public = create_private_key(key_path, comment=f"toast-{profile.name}")
+        made = "created a new key"
     await ctx.aws.call(
         "ec2",
         "import_key_pair",
         KeyName=name,
-        PublicKeyMaterial=key.export_public_key(),
+        PublicKeyMaterial=public,
         TagSpecifications=[{"ResourceType": "key-pair", "Tags": toast_tags(ctx)}],
     )
     await ctx.record("key_pair", name, shared=True, attributes={"key_file": str(key_path)})
-    ctx.say(f"created key pair {name} (private key {key_path})", step="shared")
+    ctx.say(f"key pair {name}: {made} ({key_path})", step="shared")
     return name
+
+
+async def _key_pair_hint(ctx: RunContext, name: str, key_path: Any) -> str:
+    """What to do about a key pair without its key. Deleting it is suggested only when no
+    instance uses it: an instance's key pair cannot be replaced under it."""
+    reservations = await ctx.aws.paginate(
+        "ec2",
+        "describe_instances",
+        "Reservations",
+        Filters=[
+            {"Name": "key-name", "Values": [name]},
+            {
+                "Name": "instance-state-name",
+                "Values": ["pending", "running", "stopping", "stopped"],
+            },
+        ],
+    )
+    users = sorted(i["InstanceId"] for r in reservations for i in r["Instances"])
+    if users:
+        return (
+            f"restore the private key to {key_path} from a backup ({', '.join(users[:5])} "
+            f"use key pair {name}), or set another key_pair in the profile"
+        )
+    return (
+        f"restore the private key to {key_path}; or, since no instance uses it, delete the key "
+        f"pair (aws ec2 delete-key-pair --key-name {name} --region {ctx.region}) and deploy "
+        "again, or set another key_pair in the profile"
+    )
 
 
 async def ensure_security_group(ctx: RunContext) -> str:
@@ -79,7 +166,10 @@ async def ensure_security_group(ctx: RunContext) -> str:
     groups = await ctx.aws.call(
         "ec2",
         "describe_security_groups",
-        Filters=[{"Name": "group-name", "Values": [SECURITY_GROUP]}],
+        Filters=[
+            {"Name": "group-name", "Values": [security_group_name()]},
+            {"Name": f"tag:{TAG}", "Values": [installation_id()]},
+        ],
     )
     if groups["SecurityGroups"]:
         group_id = str(groups["SecurityGroups"][0]["GroupId"])
@@ -87,7 +177,7 @@ async def ensure_security_group(ctx: RunContext) -> str:
         created = await ctx.aws.call(
             "ec2",
             "create_security_group",
-            GroupName=SECURITY_GROUP,
+            GroupName=security_group_name(),
             Description="Toast: HTTP and HTTPS from anywhere, SSH from the operator",
             TagSpecifications=[{"ResourceType": "security-group", "Tags": toast_tags(ctx)}],
         )
@@ -294,27 +384,17 @@ async def address(ctx: RunContext) -> dict[str, Any]:
             return dict(instance)
         return None
 
-    try:
-        instance = await poll(
-            running,
-            what=f"{instance_id} to run with a public IP",
-            timeout=300,
-            initial=1,
-            maximum=2,
-            progress=ctx.progress("address", f"{instance_id} to run with a public IP"),
-        )
-    except WaitTimeout as exc:
-        raise StepFailed(f"{exc} (state {last[0]})") from exc
+    instance = await ctx.wait(
+        running,
+        step="address",
+        what=f"{instance_id} to run with a public IP",
+        timeout=300,
+        initial=1,
+        maximum=2,
+        hint="see the EC2 console for the instance's state reason",
+    )
     ip = str(instance["PublicIpAddress"])
     await ctx.record(
         "instance", instance_id, attributes={"public_ip": ip, "type": ctx.deployment.instance_type}
     )
     return {"public_ip": ip, "_detail": f"{instance_id} at {ip}"}
-
-
-def decode_console(output: dict[str, Any]) -> str:
-    text = output.get("Output") or ""
-    try:  # botocore decodes it already; older clients did not
-        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
-    except (ValueError, TypeError):
-        return str(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import ssl
 from typing import Any
 
@@ -11,6 +12,7 @@ from core.context import RunContext, StepFailed
 from core.remote import (
     local_http_ok,
     nginx_site,
+    prune_releases,
     render,
     start_node_app,
     stop_node_app,
@@ -29,7 +31,14 @@ def target_release_id(ctx: RunContext) -> int:
     raise StepFailed("no release to switch to")
 
 
+def unchanged(ctx: RunContext) -> bool:
+    """The redeploy found its commit already live: there is nothing to switch or check."""
+    return bool(ctx.outputs.get("build", {}).get("unchanged"))
+
+
 async def switch(ctx: RunContext) -> dict[str, Any]:
+    if unchanged(ctx):
+        return {"_skipped": True, "_detail": "the live release stays"}
     release = await ctx.queries.get_release(target_release_id(ctx))
     assert release is not None
     previous = ctx.deployment.current_release_id
@@ -81,7 +90,13 @@ async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dic
     port = base + 1 if old_port == base else base
     await remote.run(stop_node_app(ctx.app, port), what=f"clear port {port}")
     started = await remote.run(
-        start_node_app(ctx.app, release.path, d.start_cmd or "npm start", port),
+        start_node_app(
+            ctx.app,
+            release.path,
+            d.start_cmd or "npm start",
+            port,
+            redact=sorted(e.name for e in d.env if e.secret),
+        ),
         what=f"start {d.start_cmd}",
     )
     pid = started.output[-1].strip() if started.output else ""
@@ -93,17 +108,19 @@ async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dic
         return True if result.status == 0 else None
 
     try:
-        await poll(
+        await ctx.wait(
             answers,
+            step="switch",
             what=f"the app to answer on port {port}",
+            report=f"the new process to answer on port {port}",
             timeout=90,
             initial=0.2,
             maximum=2,
-            progress=ctx.progress("switch", f"the new process to answer on port {port}"),
         )
-    except WaitTimeout as exc:
+    except StepFailed as exc:
         tail = await remote.run(
-            f"tail -n 20 {ctx.app.app_log} 2>/dev/null || true", what="read the app log"
+            f"tail -n 20 {shlex.quote(ctx.app.app_log)} 2>/dev/null || true",
+            what="read the app log",
         )
         await remote.run(stop_node_app(ctx.app, port), what="stop the failed process")
         raise StepFailed(
@@ -157,8 +174,10 @@ async def check_health(ctx: RunContext, *, timeout: float) -> httpx.Response:
 
 
 async def health(ctx: RunContext) -> dict[str, Any]:
+    if unchanged(ctx):
+        return {"_skipped": True, "_detail": "nothing new to check"}
     try:
-        response = await check_health(ctx, timeout=float(_health_timeout()))
+        response = await check_health(ctx, timeout=ctx.settings.health_timeout)
     except StepFailed as exc:
         previous_id = ctx.outputs.get("switch", {}).get("previous_release_id")
         previous = await ctx.queries.get_release(previous_id) if previous_id else None
@@ -169,17 +188,48 @@ async def health(ctx: RunContext) -> dict[str, Any]:
                 hint="fix the app and redeploy",
             ) from exc
         raise
+    pruned = await prune(ctx)
     return {
         "status": response.status_code,
+        "pruned": pruned,
         "_detail": f"HTTP {response.status_code} from https://{ctx.deployment.fqdn}"
-        f"{ctx.deployment.health_path}",
+        f"{ctx.deployment.health_path}"
+        + (f"; pruned {len(pruned)} old release(s)" if pruned else ""),
     }
 
 
-def _health_timeout() -> str:
-    import os
+def releases_to_prune(releases: list[Release], *, live_id: int | None, keep: int) -> list[Release]:
+    """The releases beyond the newest `keep`, never the live one nor the newest release
+    before it (the rollback target). `releases` is newest first."""
+    live = next((r for r in releases if r.id == live_id), None)
+    protected = {live_id}
+    if live is not None:
+        older = [r for r in releases if (r.built_at, r.id) < (live.built_at, live.id)]
+        if older:
+            protected.add(older[0].id)
+    kept = {r.id for r in releases[: max(keep, 1)]} | protected
+    return [r for r in releases if r.id not in kept]
 
-    return os.environ.get("TOAST_HEALTH_TIMEOUT", "120")
+
+async def prune(ctx: RunContext) -> list[str]:
+    """After a successful switch: remove old release directories so a long-lived instance's
+    disk does not fill (profile setting keep_releases, default 5)."""
+    fresh = await ctx.queries.get_deployment_by_id(ctx.deployment.id)
+    if fresh is None:
+        return []
+    releases = await ctx.queries.releases_for(fresh.id)
+    old = releases_to_prune(
+        releases, live_id=fresh.current_release_id, keep=ctx.target.profile.keep_releases
+    )
+    if not old:
+        return []
+    remote = await ctx.remote()
+    await remote.run(
+        render(prune_releases(ctx.app, [r.path for r in old])), what="remove old releases"
+    )
+    await ctx.queries.delete_releases([r.id for r in old])
+    ctx.say(f"pruned {', '.join(r.sha[:12] for r in old)}", step="health")
+    return [r.sha for r in old]
 
 
 async def pick(ctx: RunContext) -> dict[str, Any]:
@@ -188,17 +238,22 @@ async def pick(ctx: RunContext) -> dict[str, Any]:
     assert d is not None
     releases = await ctx.queries.releases_for(d.id)
     wanted = ctx.run.commit_sha
+    current = next((r for r in releases if r.id == d.current_release_id), None)
     if wanted:
+        # A commit built more than once (redeploy --force) means its newest build.
         matches = [r for r in releases if r.sha.startswith(wanted)]
-        if len(matches) != 1:
-            known = ", ".join(r.sha[:12] for r in releases) or "none"
+        if len({r.sha for r in matches}) != 1:
+            known = ", ".join(dict.fromkeys(r.sha[:12] for r in releases)) or "none"
             raise StepFailed(f"no single release matches {wanted!r} (releases: {known})")
         chosen = matches[0]
     else:
         older = [r for r in releases if r.id != d.current_release_id]
-        current = next((r for r in releases if r.id == d.current_release_id), None)
         if current is not None:
-            older = [r for r in older if (r.built_at, r.id) < (current.built_at, current.id)]
+            older = [
+                r
+                for r in older
+                if (r.built_at, r.id) < (current.built_at, current.id) and r.sha != current.sha
+            ]
         if not older:
             raise StepFailed(f"{d.name} has no earlier release to roll back to")
         chosen = older[0]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.aws import Aws, AwsError, is_not_found
+from core.config import Profile
 from core.context import RunContext, StepFailed
+from core.dns_owner import marked_names, records_at
+from core.installation import TAG, installation_id
 from core.remote import certbot_delete, render, stop_node_app
+from core.ssh import RemoteError, SshError
+from core.steps.dns import hosted_zone_id
 from core.steps.provision import MANAGED_BY
 from core.steps.web import reload
 from core.waiting import WaitTimeout, poll
@@ -20,40 +25,59 @@ ORDER = {"webhook": 0, "dns_record": 1, "instance": 2, "log_group": 3}
 
 async def host_cleanup(ctx: RunContext) -> dict[str, Any]:
     """Best effort on the host before it goes: stop the app, drop the site and certificate.
-    (On EC2 the instance is terminated anyway; on a shared host this is what frees it.)"""
+    (On EC2 the instance is terminated anyway; on a shared host this is what frees it.)
+    Nothing here may stop the cloud resources from being deleted: what cannot be done is
+    reported as left on the host."""
     if not await ctx.ledger("instance"):
         return {"_detail": "no instance"}
     try:
-        remote = await ctx.remote()
+        # A host that does not answer soon will not answer: do not hold the teardown.
+        remote = await ctx.remote(timeout=min(ctx.settings.ssh_timeout, 20))
     except StepFailed as exc:
         ctx.say(f"skipping host cleanup: {exc}", step="host-cleanup", level="warning")
-        return {"_detail": "host unreachable; skipped"}
+        rest = "the app, its nginx site, certificate and files"
+        return {"left_on_host": [rest], "_detail": f"host unreachable; left on the host: {rest}"}
     app = ctx.app
+    instance = await ctx.instance()
     ports = {
         int(r.attributes["port"])
         for r in await ctx.queries.releases_for(ctx.deployment.id)
         if "port" in r.attributes
     }
-    for port in sorted(ports):
-        await remote.run(stop_node_app(app, port), what=f"stop the app on port {port}")
-    await remote.run(
-        render((*ctx.host.sudo, "rm", "-f", app.site_conf)), what="remove the site config"
-    )
-    await reload(ctx, remote)
-    await remote.run(certbot_delete(ctx.host, ctx.deployment.fqdn), what="delete the certificate")
-    instance = await ctx.instance()
-    await remote.run(
-        render(
-            (
-                *ctx.host.sudo,
-                "rm",
-                "-rf",
-                app.app_dir,
-                f"{ctx.host.agent_config_dir}/{instance.resource_id}.json",
-            )
+    actions: list[tuple[str, str]] = [
+        (f"the app on port {port}", stop_node_app(app, port)) for port in sorted(ports)
+    ]
+    actions += [
+        ("the nginx site", render((*ctx.host.sudo, "rm", "-f", app.site_conf))),
+        ("the certificate", certbot_delete(ctx.host, ctx.deployment.fqdn)),
+        (
+            "the app directory",
+            render(
+                (
+                    *ctx.host.sudo,
+                    "rm",
+                    "-rf",
+                    app.app_dir,
+                    f"{ctx.host.agent_config_dir}/{instance.resource_id}.json",
+                )
+            ),
         ),
-        what="remove the app directory",
-    )
+    ]
+    left: list[str] = []
+    for what, command in actions:
+        try:
+            await remote.run(command, what=f"remove {what}", timeout=120)
+        except (RemoteError, SshError) as exc:
+            left.append(f"{what} ({exc})")
+            continue
+        if what == "the nginx site":
+            try:
+                await reload(ctx, remote)
+            except (RemoteError, SshError, WaitTimeout) as exc:
+                left.append(f"an nginx reload ({exc})")
+    if left:
+        ctx.say("left on the host: " + "; ".join(left), step="host-cleanup", level="warning")
+        return {"left_on_host": left, "_detail": "left on the host: " + "; ".join(left)}
     return {"_detail": "app stopped, site, certificate and files removed"}
 
 
@@ -80,14 +104,22 @@ async def release_resources(ctx: RunContext) -> dict[str, Any]:
             "could not delete: " + "; ".join(failed),
             hint=f"run `toast destroy {ctx.deployment.name} --yes` again",
         )
-    return {"deleted": deleted, "kept_shared": left, "_detail": f"deleted {len(deleted)} resources"}
+    detail = f"deleted {len(deleted)} resources"
+    on_host = ctx.outputs.get("host-cleanup", {}).get("left_on_host")
+    if on_host:
+        ctx.outcome["summary"] = (
+            f"destroy of {ctx.deployment.name} succeeded: every cloud resource is deleted; "
+            f"left on the host (it was unreachable or refused): {'; '.join(on_host)}"
+        )
+    return {"deleted": deleted, "kept_shared": left, "_detail": detail}
 
 
 async def delete_resource(aws: Aws, resource: Resource, *, say: Any) -> None:
     kind, rid = resource.kind, resource.resource_id
+    aws = await aws.in_region(resource.region)
     try:
         if kind == "dns_record":
-            await _delete_record(aws, resource)
+            await _delete_record(aws, resource, say)
         elif kind == "instance":
             await aws.call("ec2", "terminate_instances", InstanceIds=[rid])
             say(f"terminating {rid}...")
@@ -115,26 +147,31 @@ async def delete_resource(aws: Aws, resource: Resource, *, say: Any) -> None:
     say(f"deleted {kind} {rid}")
 
 
-async def _delete_record(aws: Aws, resource: Resource) -> None:
+async def _delete_record(aws: Aws, resource: Resource, say: Any) -> None:
+    """Delete the A record and its ownership marker, with exactly the values Toast wrote.
+    A record someone changed since is no longer Toast's: it is left alone, and said so."""
     zone = resource.attributes["zone_id"]
-    name = resource.resource_id.rstrip(".") + "."
-    listed = await aws.call(
-        "route53",
-        "list_resource_record_sets",
-        HostedZoneId=zone,
-        StartRecordName=name,
-        StartRecordType="A",
-        MaxItems="1",
-    )
-    records = [r for r in listed["ResourceRecordSets"] if r["Name"] == name and r["Type"] == "A"]
-    if not records:
-        return  # already gone
-    await aws.call(
-        "route53",
-        "change_resource_record_sets",
-        HostedZoneId=zone,
-        ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": records[0]}]},
-    )
+    found = await records_at(aws, zone, resource.resource_id)
+    recorded = resource.attributes.get("value")
+    changes = []
+    for record in found.pointing:
+        values = [v["Value"] for v in record.get("ResourceRecords", [])]
+        if record["Type"] == "A" and values == [recorded]:
+            changes.append({"Action": "DELETE", "ResourceRecordSet": record})
+        else:
+            say(
+                f"left {record['Type']} {resource.resource_id} -> {', '.join(values)}: it was "
+                f"changed after Toast pointed it at {recorded}, so it is no longer Toast's"
+            )
+    if found.marker is not None and found.owned_by(installation_id()):
+        changes.append({"Action": "DELETE", "ResourceRecordSet": found.marker})
+    if changes:
+        await aws.call(
+            "route53",
+            "change_resource_record_sets",
+            HostedZoneId=zone,
+            ChangeBatch={"Comment": f"toast: delete {resource.resource_id}", "Changes": changes},
+        )
 
 
 async def delete_unused_shared(ctx: RunContext) -> list[str]:
@@ -183,7 +220,8 @@ class Finding:
     kind: str
     resource_id: str
     region: str
-    problem: str  # "orphan" (tagged, not in the ledger) or "stale" (in the ledger, gone)
+    problem: str  # "orphan" (this installation's, not in the ledger) or "stale" (gone)
+    attributes: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -194,16 +232,19 @@ class Finding:
         }
 
 
-async def find_garbage(aws: Aws, queries: Queries, profile: str, region: str) -> list[Finding]:
-    ledger = {
-        (r.kind, r.resource_id)
-        for r in await queries.all_resources(profile=profile)
-        if r.deleted_at is None
-    }
+async def find_garbage(aws: Aws, queries: Queries, profile: Profile) -> list[Finding]:
+    """Resources of this installation that the ledger does not hold (orphans), and ledger
+    entries whose resource is gone (stale), each checked in its own region. Resources of
+    another installation, or made by hand, are never reported: gc does not touch them."""
+    installation = installation_id()
+    region = profile.region
+    entries = [r for r in await queries.all_resources(profile=profile.name) if r.deleted_at is None]
+    ledger = {(r.kind, r.resource_id) for r in entries}
     findings: list[Finding] = []
     tag_filters = [
         {"Name": f"tag:{MANAGED_BY[0]}", "Values": [MANAGED_BY[1]]},
-        {"Name": "tag:toast:profile", "Values": [profile]},
+        {"Name": "tag:toast:profile", "Values": [profile.name]},
+        {"Name": f"tag:{TAG}", "Values": [installation]},
     ]
     reservations = await aws.paginate(
         "ec2",
@@ -217,8 +258,7 @@ async def find_garbage(aws: Aws, queries: Queries, profile: str, region: str) ->
             },
         ],
     )
-    live_instances = {i["InstanceId"] for r in reservations for i in r["Instances"]}
-    for instance_id in sorted(live_instances):
+    for instance_id in sorted({i["InstanceId"] for r in reservations for i in r["Instances"]}):
         if ("instance", instance_id) not in ledger:
             findings.append(Finding("instance", instance_id, region, "orphan"))
     groups = await aws.paginate(
@@ -227,20 +267,84 @@ async def find_garbage(aws: Aws, queries: Queries, profile: str, region: str) ->
     for group in groups:
         if ("security_group", group["GroupId"]) not in ledger:
             findings.append(Finding("security_group", group["GroupId"], region, "orphan"))
-    for kind, rid in sorted(ledger):
-        if kind == "instance" and rid not in live_instances:
-            findings.append(Finding(kind, rid, region, "stale"))
+    try:
+        zone = await hosted_zone_id(aws, profile)
+    except StepFailed:
+        zone = None
+    if zone is not None:
+        for fqdn, deployment in sorted((await marked_names(aws, zone, installation)).items()):
+            if ("dns_record", fqdn) not in ledger:
+                findings.append(
+                    Finding(
+                        "dns_record",
+                        fqdn,
+                        "global",
+                        "orphan",
+                        {"zone_id": zone, "deployment": deployment},
+                    )
+                )
+    for entry in entries:
+        if await exists(await aws.in_region(entry.region), entry) is False:
+            findings.append(Finding(entry.kind, entry.resource_id, entry.region, "stale"))
     return findings
 
 
+async def exists(aws: Aws, resource: Resource) -> bool | None:
+    """Whether a ledger entry's resource is still there (None: Toast cannot tell)."""
+    kind, rid = resource.kind, resource.resource_id
+    try:
+        if kind == "instance":
+            found = await aws.call("ec2", "describe_instances", InstanceIds=[rid])
+            states = [i["State"]["Name"] for r in found["Reservations"] for i in r["Instances"]]
+            return bool(states) and states[0] not in ("terminated", "shutting-down")
+        if kind == "security_group":
+            await aws.call("ec2", "describe_security_groups", GroupIds=[rid])
+            return True
+        if kind == "key_pair":
+            await aws.call("ec2", "describe_key_pairs", KeyNames=[rid])
+            return True
+        if kind == "log_group":
+            groups = await aws.call("logs", "describe_log_groups", logGroupNamePrefix=rid)
+            return any(g["logGroupName"] == rid for g in groups["logGroups"])
+        if kind == "instance_profile":
+            await aws.call("iam", "get_instance_profile", InstanceProfileName=rid)
+            return True
+        if kind == "dns_record" and "zone_id" in resource.attributes:
+            found_records = await records_at(aws, resource.attributes["zone_id"], rid)
+            return bool(found_records.pointing)
+    except AwsError as exc:
+        if is_not_found(exc):
+            return False
+        raise
+    return None
+
+
 async def collect_garbage(
-    aws: Aws, queries: Queries, profile: str, region: str, findings: list[Finding]
+    aws: Aws, queries: Queries, profile: Profile, findings: list[Finding]
 ) -> list[str]:
     done = []
     for finding in findings:
         if finding.problem == "orphan":
+            attributes = dict(finding.attributes)
+            if finding.kind == "dns_record":
+                # Not in the ledger, but its marker proves it is this installation's: delete
+                # it with the values the zone holds now.
+                found = await records_at(aws, attributes["zone_id"], finding.resource_id)
+                a_records = [r for r in found.pointing if r["Type"] == "A"]
+                if a_records:
+                    values = [v["Value"] for v in a_records[0].get("ResourceRecords", [])]
+                    attributes["value"] = values[0] if len(values) == 1 else None
             resource = Resource(
-                0, None, None, profile, finding.kind, finding.resource_id, finding.region, 0.0, None
+                0,
+                None,
+                None,
+                profile.name,
+                finding.kind,
+                finding.resource_id,
+                finding.region,
+                0.0,
+                None,
+                attributes,
             )
             await delete_resource(aws, resource, say=lambda _m: None)
             done.append(f"deleted orphan {finding.kind} {finding.resource_id}")

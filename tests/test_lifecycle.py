@@ -1,0 +1,258 @@
+"""A deployment's whole life on the sandbox: names re-created, DNS owned and never taken
+over, checks before spending, shared setup under concurrency, and a destroy that finishes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.dns_owner import marker_name, marker_value
+from core.installation import installation_id
+from core.keyfiles import matches, public_key_of
+from core.sandbox import SandboxInfo
+
+from .conftest import PROJECT_ROOT
+from .deploy_helpers import ENGINE_ENV, deploy, https_get, show, toast
+from .sandbox_helpers import upsert_a, zone_id
+
+Clients = Callable[[str], Any]
+
+
+def live_instances(aws: Clients) -> list[str]:
+    reservations = aws("ec2").describe_instances(
+        Filters=[
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
+        ]
+    )["Reservations"]
+    return [i["InstanceId"] for r in reservations for i in r["Instances"]]
+
+
+def record_sets(aws: Clients, sandbox: SandboxInfo) -> dict[tuple[str, str], list[str]]:
+    """(name, type) -> values for every record in the sandbox zone."""
+    sets = aws("route53").list_resource_record_sets(HostedZoneId=zone_id(aws, sandbox.base_domain))
+    return {
+        (r["Name"], r["Type"]): [v["Value"] for v in r.get("ResourceRecords", [])]
+        for r in sets["ResourceRecordSets"]
+    }
+
+
+def open_ledger(data_dir: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(data_dir / "toast.db") as db:
+        return db.execute(
+            "SELECT kind, resource_id FROM resources WHERE deleted_at IS NULL "
+            "AND deployment_id IS NOT NULL"
+        ).fetchall()
+
+
+def add_records(aws: Clients, sandbox: SandboxInfo, changes: list[dict[str, Any]]) -> None:
+    aws("route53").change_resource_record_sets(
+        HostedZoneId=zone_id(aws, sandbox.base_domain),
+        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": c} for c in changes]},
+    )
+
+
+def marked(name: str, ip: str, owner: str) -> list[dict[str, Any]]:
+    return [
+        {"Name": name, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": ip}]},
+        {
+            "Name": marker_name(name),
+            "Type": "TXT",
+            "TTL": 60,
+            "ResourceRecords": [{"Value": marker_value(owner, name.split(".")[0])}],
+        },
+    ]
+
+
+def test_deploy_destroy_cycles_of_one_name_leave_nothing_behind(
+    sandbox: SandboxInfo, aws: Clients, isolated_toast: Path
+) -> None:
+    fqdn = "hello.sandbox.test."
+    for cycle in range(3):
+        deployed = deploy("static-site", "hello")
+        assert deployed["state"] == "live", cycle
+        owner = record_sets(aws, sandbox)[("_toast." + fqdn, "TXT")]
+        assert owner == [f'"toast-owner={installation_id()},deployment=hello"']
+        destroyed = toast("destroy", "hello", "--yes", "--wait")
+        assert destroyed.returncode == 0, destroyed.stderr
+        assert live_instances(aws) == [], cycle
+        names = {name for name, _ in record_sets(aws, sandbox)}
+        assert fqdn not in names and "_toast." + fqdn not in names, cycle
+        assert open_ledger(isolated_toast) == [], cycle
+    assert json.loads(toast("--sandbox", "gc", "--json").stdout)["findings"] == []
+
+
+def test_gc_finds_a_marked_leftover_record_and_never_touches_another_installation(
+    sandbox: SandboxInfo, aws: Clients
+) -> None:
+    ours = installation_id()
+    add_records(aws, sandbox, marked("left.sandbox.test.", "192.0.2.10", ours))
+    add_records(aws, sandbox, marked("theirs.sandbox.test.", "192.0.2.11", "f0f0f0f0f0f0f0f0"))
+    ec2 = aws("ec2")
+    ami = aws("ssm").get_parameter(
+        Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+    )["Parameter"]["Value"]
+    foreign = ec2.run_instances(
+        ImageId=ami,
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "toast:managed-by", "Value": "toast"},
+                    {"Key": "toast:profile", "Value": "sandbox"},
+                    {"Key": "toast:installation", "Value": "f0f0f0f0f0f0f0f0"},
+                ],
+            }
+        ],
+    )["Instances"][0]["InstanceId"]
+    found = json.loads(toast("--sandbox", "gc", "--json").stdout)["findings"]
+    assert found == [
+        {"kind": "dns_record", "id": "left.sandbox.test", "region": "global", "problem": "orphan"}
+    ]
+    removed = json.loads(toast("--sandbox", "gc", "--delete", "--json").stdout)
+    assert removed["done"] == ["deleted orphan dns_record left.sandbox.test"]
+    sets = record_sets(aws, sandbox)
+    assert ("left.sandbox.test.", "A") not in sets
+    assert ("_toast.left.sandbox.test.", "TXT") not in sets
+    assert sets[("theirs.sandbox.test.", "A")] == ["192.0.2.11"]
+    assert ("_toast.theirs.sandbox.test.", "TXT") in sets
+    assert foreign in live_instances(aws)
+
+
+def test_a_foreign_record_refuses_the_deploy_before_anything_is_created(
+    sandbox: SandboxInfo, aws: Clients
+) -> None:
+    upsert_a(aws, sandbox, "www.sandbox.test", "192.0.2.55")
+    result = toast(
+        "--sandbox", "deploy", "toast-samples/static-site", "--subdomain", "www", "--wait"
+    )
+    assert result.returncode == 1
+    assert "deploy of www failed at step check" in result.stderr
+    assert "www.sandbox.test already points at 192.0.2.55 (A record) and was not made by Toast" in (
+        result.stderr
+    )
+    assert "Nothing of this deployment's own was created" in result.stderr
+    assert live_instances(aws) == []
+    assert aws("ec2").describe_key_pairs()["KeyPairs"] == []
+    assert record_sets(aws, sandbox)[("www.sandbox.test.", "A")] == ["192.0.2.55"]
+    # Destroying the failed deployment does not touch the record either.
+    assert toast("destroy", "www", "--yes", "--wait").returncode == 0
+    assert record_sets(aws, sandbox)[("www.sandbox.test.", "A")] == ["192.0.2.55"]
+
+
+def test_a_missing_repo_or_branch_fails_before_any_resource_exists(
+    sandbox: SandboxInfo, aws: Clients, session_sandbox: Any
+) -> None:
+    url = "file://" + str(session_sandbox.layout.bare_repo("toast-samples/static-site"))
+    cases = [
+        (("toast-samples/no-such-app",), "repository toast-samples/no-such-app was not found"),
+        (("toast-samples/static-site", "--branch", "nope"), "branch 'nope' does not exist in"),
+        ((url, "--branch", "nope"), f"branch 'nope' does not exist in {url}"),
+        (("file:///nowhere/at/all.git",), "repository file:///nowhere/at/all.git cannot be read"),
+    ]
+    for index, (args, says) in enumerate(cases):
+        result = toast("--sandbox", "deploy", *args, "--subdomain", f"typo{index}", "--wait")
+        assert result.returncode == 1, result.stdout
+        assert f"deploy of typo{index} failed at step check" in result.stderr
+        assert says in result.stderr
+    assert live_instances(aws) == []
+    assert aws("ec2").describe_key_pairs()["KeyPairs"] == []
+    assert (
+        aws("ec2").describe_security_groups(
+            Filters=[{"Name": "tag:toast:managed-by", "Values": ["toast"]}]
+        )["SecurityGroups"]
+        == []
+    )
+
+
+def test_two_first_deploys_at_once_share_one_key_pair_with_an_intact_key_file(
+    sandbox: SandboxInfo, aws: Clients, isolated_toast: Path
+) -> None:
+    import os
+
+    env = {**os.environ, **ENGINE_ENV}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "--sandbox",
+                "deploy",
+                "toast-samples/static-site",
+                "--subdomain",
+                name,
+                "--wait",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("twin-a", "twin-b")
+    ]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    pairs = aws("ec2").describe_key_pairs()["KeyPairs"]
+    assert len(pairs) == 1
+    key_files = list((isolated_toast / "keys").glob("*.pem"))
+    assert len(key_files) == 1
+    assert matches(public_key_of(key_files[0]), pairs[0]["KeyFingerprint"])
+    groups = aws("ec2").describe_security_groups(
+        Filters=[{"Name": "tag:toast:managed-by", "Values": ["toast"]}]
+    )["SecurityGroups"]
+    assert len(groups) == 1
+    for name in ("twin-a", "twin-b"):
+        assert (
+            "Hello from the Toast static sample" in https_get(sandbox, f"{name}.sandbox.test").text
+        )
+
+
+def test_destroy_with_ssh_down_deletes_the_cloud_and_says_what_it_left_on_the_host(
+    sandbox: SandboxInfo, aws: Clients, isolated_toast: Path
+) -> None:
+    deploy("static-site", "cutoff")
+    result = toast("destroy", "cutoff", "--yes", "--wait", env={"TOAST_FAULTS": "ssh:refuse"})
+    assert result.returncode == 0, result.stderr
+    said = result.stdout + result.stderr
+    assert "left on the host" in said
+    assert "the app, its nginx site, certificate and files" in said
+    assert live_instances(aws) == []
+    assert ("cutoff.sandbox.test.", "A") not in record_sets(aws, sandbox)
+    assert open_ledger(isolated_toast) == []
+    assert show("cutoff")["state"] == "destroyed"
+
+
+def test_a_run_uses_the_settings_it_was_queued_with_not_the_engines(
+    sandbox: SandboxInfo, aws: Clients
+) -> None:
+    # The first command's fault and AWS profile must not leak into the engine it starts.
+    first = toast(
+        "--sandbox",
+        "deploy",
+        "toast-samples/static-site",
+        "--subdomain",
+        "leaky",
+        "--wait",
+        env={
+            "TOAST_FAULTS": "certbot:fail",
+            "AWS_PROFILE": "no-such-profile",
+            "TOAST_ENGINE_IDLE_EXIT": "60",
+        },
+    )
+    assert first.returncode == 1 and "certbot could not get a certificate" in first.stderr
+    from core.engine import engine_running
+
+    assert engine_running()  # the same engine picks up the next run
+    second = deploy("static-site", "clean")
+    assert second["state"] == "live"
+    assert "Hello from the Toast static sample" in https_get(sandbox, "clean.sandbox.test").text
