@@ -168,6 +168,8 @@ class Engine:
             message = f"the engine failed while running it: {type(exc).__name__}: {exc}"
             self.say(f"run {job.run_id} failed: {message}")
             await queries.run_ended(job.run_id, "failed", error=message)
+            failed = await queries.get_run(job.run_id)
+            drop_secrets(failed.secrets_spool if failed else None)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -224,8 +226,6 @@ async def run_job(
     outcome: dict[str, Any] = {}
     try:
         try:
-            if give_up:
-                raise RunFailed("engine", StepFailed(give_up))
             if run.secrets_spool and secrets is None and not await _built(queries, run.id):
                 raise RunFailed(
                     "setup",
@@ -259,6 +259,11 @@ async def run_job(
                 owner=owner,
                 lease_lost=lost or asyncio.Event(),
             )
+            if give_up:
+                # Failed like any other run, rolled back included, at the step that kept dying.
+                steps = await queries.steps_for(run.id)
+                dying = next((st.name for st in steps if st.state == "running"), "engine")
+                raise RunFailed(dying, StepFailed(give_up))
             await execute(GRAPHS[run.kind], ctx)
             outcome = ctx.outcome
         except RunFailed as failure:

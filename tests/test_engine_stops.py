@@ -174,7 +174,8 @@ def test_a_job_that_keeps_dying_is_given_up_after_three_attempts(
     details = show("doomed")
     assert details["state"] == "failed"
     error = details["last_run"]["error"]
-    assert "gave up after 3 attempts: the engine running it" in error and "died" in error
+    assert "failed at step build: gave up after 3 attempts: the engine running it" in error
+    assert "died" in error
     assert "Rolled back: instance" in error
     assert live_instances(aws) == []
     assert ("doomed.sandbox.test.", "A") not in record_sets(aws, sandbox)

@@ -76,3 +76,16 @@ asyncio.run(main())
         timeout=60,
     )
     assert result.stdout.strip().splitlines()[-1] == "[False, True]"
+
+
+def test_the_run_context_does_not_depend_on_the_steps() -> None:
+    """Steps build on the run context, never the reverse: connecting to an instance takes
+    plain values, so importing the context loads no step module (no import cycle)."""
+    code = (
+        "import sys, core.context, core.connect\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith('core.steps'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "", f"step modules loaded: {result.stdout}"
