@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from core.aws import Aws
+from core.commands.layout import AppPaths
 from core.connect import ConnectError, InstanceAddress, connect_instance
 from core.hosts import HostProfile
 from core.instance_keys import printed_host_keys
 from core.redact import Redactor
-from core.remote import AppPaths
 from core.settings import RunSettings
 from core.ssh import Remote
 from core.targets import Target

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from core.aws import Aws, AwsError
+from core.commands.agent import LOG_SOURCES, log_group
 from core.redact import Redactor
-from core.remote import LOG_SOURCES, log_group
 
 THROTTLED = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequests"}
 

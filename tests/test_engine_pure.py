@@ -8,22 +8,16 @@ import subprocess
 
 import pytest
 
+from core.commands import chain, render
+from core.commands.certbot import cert_enddate, certbot_certonly, certbot_delete, has_certificate
+from core.commands.git import fetch_source
+from core.commands.layout import AppPaths
+from core.commands.nginx import nginx_site
+from core.commands.node import start_node_app, stop_node_app
+from core.commands.releases import prune_releases, switch_current
+from core.commands.runner import run_in_release, start_log
 from core.hosts import ec2_host_profile
 from core.redact import Redactor
-from core.remote import (
-    AppPaths,
-    certbot_certonly,
-    chain,
-    fetch_source,
-    nginx_site,
-    prune_releases,
-    render,
-    run_in_release,
-    start_log,
-    start_node_app,
-    stop_node_app,
-    switch_current,
-)
 from core.spec import DeploySpec, EnvSetting, SpecError, parse_env, validate
 from core.userdata import render_userdata
 
@@ -153,7 +147,16 @@ def test_node_app_start_and_stop_commands() -> None:
 
 def test_certbot_is_serialised_and_keeps_renewal_reloading_nginx() -> None:
     command = certbot_certonly(EC2, "blog.apps.example.com")
-    assert command.startswith("env flock /etc/letsencrypt/toast-certbot.lock certbot certonly")
+    # /etc/letsencrypt is root's on Amazon Linux: certbot and every certificate read use sudo.
+    assert command.startswith("sudo env flock /etc/letsencrypt/toast-certbot.lock certbot certonly")
+    assert certbot_delete(EC2, "blog.x.com").startswith("sudo flock /etc/letsencrypt/")
+    assert cert_enddate(EC2, "blog.x.com")[:2] == ("sudo", "openssl")
+    assert has_certificate(EC2, "blog.x.com") == (
+        "sudo",
+        "test",
+        "-f",
+        "/etc/letsencrypt/live/blog.x.com/fullchain.pem",
+    )
     assert "--webroot -w /var/lib/toast/acme -d blog.apps.example.com" in command
     assert "--deploy-hook 'sudo systemctl reload nginx'" in command
     assert "--server" not in command  # production Let's Encrypt on AWS

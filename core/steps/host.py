@@ -7,21 +7,12 @@ import json
 import shlex
 from typing import Any
 
+from core.commands import mkdirs, render
+from core.commands.agent import LOG_SOURCES, agent_config, log_group
+from core.commands.git import adopt_release, fetch_source
+from core.commands.runner import RUNNER_JS, env_json, run_in_release, start_log
 from core.context import RunContext, StepFailed
 from core.installation import TAG, installation_id
-from core.remote import (
-    LOG_SOURCES,
-    RUNNER_JS,
-    adopt_release,
-    agent_config,
-    env_json,
-    fetch_source,
-    log_group,
-    mkdirs,
-    render,
-    run_in_release,
-    start_log,
-)
 from core.repo_check import is_git_url
 from core.ssh import Remote
 from storage.records import Release

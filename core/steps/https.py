@@ -7,8 +7,10 @@ from typing import Any
 
 import httpx
 
+from core.commands import render
+from core.commands.certbot import cert_enddate, certbot_certonly, has_certificate
+from core.commands.nginx import nginx_site
 from core.context import RunContext, StepFailed
-from core.remote import cert_enddate, certbot_certonly, nginx_site, render
 from core.steps.web import write_site
 
 
@@ -17,7 +19,7 @@ async def https(ctx: RunContext) -> dict[str, Any]:
     fqdn = ctx.deployment.fqdn
     # Until a certificate exists, the site answers ACME challenges only.
     have_cert = await remote.run(
-        render(("test", "-f", f"{ctx.host.certbot_dir}/live/{fqdn}/fullchain.pem")),
+        render(has_certificate(ctx.host, fqdn)),
         what="look for a certificate",
         check=False,
     )

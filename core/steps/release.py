@@ -8,16 +8,11 @@ from typing import Any
 
 import httpx
 
+from core.commands import render
+from core.commands.nginx import nginx_site
+from core.commands.node import local_http_ok, start_node_app, stop_node_app
+from core.commands.releases import prune_releases, switch_current
 from core.context import RunContext, StepFailed
-from core.remote import (
-    local_http_ok,
-    nginx_site,
-    prune_releases,
-    render,
-    start_node_app,
-    stop_node_app,
-    switch_current,
-)
 from core.ssh import Remote
 from core.steps.web import write_site
 from core.waiting import WaitTimeout, poll

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.aws import Aws, AwsError, is_not_found
+from core.commands import render
+from core.commands.certbot import certbot_delete
+from core.commands.node import stop_node_app
 from core.config import Profile
 from core.context import RunContext, StepFailed
 from core.dns_owner import marked_names, records_at
 from core.installation import TAG, installation_id
-from core.remote import certbot_delete, render, stop_node_app
 from core.ssh import RemoteError, SshError
 from core.steps.dns import hosted_zone_id
 from core.steps.provision import MANAGED_BY

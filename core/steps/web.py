@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import shlex
 
+from core.commands import render
+from core.commands.nginx import nginx_workers, reload_nginx
 from core.context import RunContext
-from core.remote import nginx_workers, reload_nginx, render
 from core.ssh import Remote
 from core.waiting import poll
 

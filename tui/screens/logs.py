@@ -13,8 +13,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
+from core.commands.agent import LOG_SOURCES
 from core.logs import LogLine, TailState
-from core.remote import LOG_SOURCES
 from tui.widgets.log_pane import LogPane
 
 
@@ -81,7 +81,7 @@ class LogsScreen(Screen[None]):
         except Exception as exc:
             self.post_message(TailChanged(source, f"failed: {exc}"))
             return
-        from core.remote import log_group
+        from core.commands.agent import log_group
 
         tail = LogTail(
             aws,

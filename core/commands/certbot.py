@@ -1,0 +1,71 @@
+"""certbot on the host. /etc/letsencrypt is root's on EC2: every certbot command and every
+read of a certificate goes through the host profile's sudo."""
+
+from __future__ import annotations
+
+import posixpath
+
+from core.commands import Argv, render
+from core.hosts import HostProfile
+
+
+def certbot_certonly(host: HostProfile, fqdn: str, acme_server: str | None = None) -> str:
+    """Issue (or keep) a certificate through HTTP-01 on the webroot; serialised per host,
+    because two certbot runs at once fail."""
+    argv: Argv = (
+        "certbot",
+        "certonly",
+        "--webroot",
+        "-w",
+        host.acme_webroot,
+        "-d",
+        fqdn,
+        "--non-interactive",
+        "--agree-tos",
+        "--register-unsafely-without-email",
+        "--keep-until-expiring",
+        "--no-random-sleep-on-renew",
+        "--config-dir",
+        host.certbot_dir,
+        "--work-dir",
+        posixpath.join(host.certbot_dir, "work"),
+        "--logs-dir",
+        posixpath.join(host.certbot_dir, "logs"),
+        "--deploy-hook",
+        render(host.nginx_reload),
+    )
+    server = acme_server or host.acme_server
+    if server:
+        argv = (*argv, "--server", server)
+    env: Argv = ("env", *(f"{k}={v}" for k, v in sorted(host.certbot_env.items())))
+    lock = posixpath.join(host.certbot_dir, "toast-certbot.lock")
+    return render((*host.sudo, *env, "flock", lock, *argv))
+
+
+def certbot_delete(host: HostProfile, fqdn: str) -> str:
+    argv: Argv = (
+        "certbot",
+        "delete",
+        "--non-interactive",
+        "--cert-name",
+        fqdn,
+        "--config-dir",
+        host.certbot_dir,
+        "--work-dir",
+        posixpath.join(host.certbot_dir, "work"),
+        "--logs-dir",
+        posixpath.join(host.certbot_dir, "logs"),
+    )
+    lock = posixpath.join(host.certbot_dir, "toast-certbot.lock")
+    return render((*host.sudo, "flock", lock, *argv)) + " || true"
+
+
+def cert_enddate(host: HostProfile, fqdn: str) -> Argv:
+    cert = posixpath.join(host.certbot_dir, "live", fqdn, "cert.pem")
+    return (*host.sudo, "openssl", "x509", "-enddate", "-noout", "-in", cert)
+
+
+def has_certificate(host: HostProfile, fqdn: str) -> Argv:
+    """Exit 0 when a certificate for fqdn exists (live/ is readable by root only)."""
+    chain_file = posixpath.join(host.certbot_dir, "live", fqdn, "fullchain.pem")
+    return (*host.sudo, "test", "-f", chain_file)

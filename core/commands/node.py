@@ -1,0 +1,59 @@
+"""Node app processes: started detached on a port, probed, stopped."""
+
+from __future__ import annotations
+
+import shlex
+
+from core.commands import Argv, mkdirs, render
+from core.commands.layout import AppPaths
+from core.commands.runner import secret_list
+
+
+def start_node_app(
+    paths: AppPaths,
+    release: str,
+    start_cmd: str,
+    port: int,
+    redact: list[str] | tuple[str, ...] = (),
+) -> str:
+    """Start the app detached in its own session; prints its PID (the process group id)."""
+    argv = tuple(shlex.split(start_cmd))
+    run = render(
+        (
+            "env",
+            f"PORT={port}",
+            "NODE_ENV=production",
+            "setsid",
+            "node",
+            paths.runner,
+            paths.env_file,
+            paths.app_log,
+            release,
+            secret_list(redact),
+            "--",
+            *argv,
+        )
+    )
+    pid_file = shlex.quote(paths.pid_file(port))
+    return (
+        f"{render(mkdirs(paths.run_dir))} && {{ {run} </dev/null >/dev/null 2>&1 & "
+        f"echo $! > {pid_file}; cat {pid_file}; }}"
+    )
+
+
+def stop_node_app(paths: AppPaths, port: int) -> str:
+    """Stop the app started on `port` (its whole process group); fine if it already exited."""
+    pid_file = shlex.quote(paths.pid_file(port))
+    return (
+        f'if [ -f {pid_file} ]; then kill -TERM -- -"$(cat {pid_file})" 2>/dev/null; '
+        f"rm -f {pid_file}; fi; true"
+    )
+
+
+def local_http_ok(port: int, path: str = "/") -> Argv:
+    """Exit 0 when the app answers on 127.0.0.1:port with a status below 500."""
+    script = (
+        "fetch(process.argv[1]).then(r => process.exit(r.status < 500 ? 0 : 1))"
+        ".catch(() => process.exit(1))"
+    )
+    return ("node", "-e", script, f"http://127.0.0.1:{port}{path}")

@@ -1,0 +1,119 @@
+"""toast-run: runs install, build and app commands with the deployment's environment,
+copying their output to a log with the secret values filtered out."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import shlex
+
+from core.commands import Argv, render
+from core.commands.layout import AppPaths
+
+RUNNER_JS = r"""'use strict';
+// toast-run ENV_JSON LOG_FILE CWD SECRET_NAMES -- COMMAND [ARGS...]   (written by Toast)
+// SECRET_NAMES: comma-separated names in ENV_JSON whose values never reach the output or
+// the log (each line is filtered before it is written), or '-' for none.
+const fs = require('fs');
+const os = require('os');
+const { spawn } = require('child_process');
+const args = process.argv.slice(2);
+const sep = args.indexOf('--');
+if (sep !== 4 || args.length < 6) {
+  console.error('usage: toast-run ENV LOG CWD SECRET_NAMES -- CMD...');
+  process.exit(64);
+}
+const [envFile, logFile, cwd, secretNames] = args;
+const argv = args.slice(5);
+const extra = envFile === '-' ? {} : JSON.parse(fs.readFileSync(envFile, 'utf8'));
+const secrets = [];
+for (const name of secretNames === '-' ? [] : secretNames.split(',')) {
+  const value = extra[name];
+  if (typeof value !== 'string') continue;
+  for (const part of [value, ...value.split('\n')]) {
+    if (part.length >= 4 && !secrets.includes(part)) secrets.push(part);
+  }
+}
+secrets.sort((a, b) => b.length - a.length);
+const redact = (text) => {
+  for (const secret of secrets) text = text.split(secret).join('[REDACTED]');
+  return text;
+};
+const log = logFile === '-' ? null : fs.openSync(logFile, 'a', 0o640);
+const child = spawn(argv[0], argv.slice(1), {
+  cwd, env: { ...process.env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'],
+});
+const emit = (text) => {
+  if (!text) return;
+  process.stdout.write(text);
+  if (log !== null) fs.writeSync(log, text);
+};
+// Whole lines only: a secret split across two chunks is still one line. A secret with
+// newlines in it is caught line by line.
+const pending = { out: '', err: '' };
+const copy = (key) => (chunk) => {
+  pending[key] += chunk.toString('utf8');
+  const cut = pending[key].lastIndexOf('\n');
+  if (cut < 0 && pending[key].length < 65536) return;
+  const upto = cut < 0 ? pending[key].length : cut + 1;
+  emit(redact(pending[key].slice(0, upto)));
+  pending[key] = pending[key].slice(upto);
+};
+child.stdout.on('data', copy('out'));
+child.stderr.on('data', copy('err'));
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
+child.on('error', (err) => {
+  emit(`toast-run: cannot start ${argv[0]}: ${err.message}\n`);
+  process.exit(127);
+});
+child.on('close', (code, signal) => {
+  emit(redact(pending.out) + redact(pending.err));
+  process.exit(code === null ? 128 + (os.constants.signals[signal] || 1) : code);
+});
+"""
+
+
+def env_json(values: dict[str, str]) -> bytes:
+    return json.dumps(values, ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+
+def secret_list(names: list[str] | tuple[str, ...]) -> str:
+    return ",".join(names) or "-"
+
+
+def start_log(log: str, header: str) -> str:
+    """Append a header line to a log that only its owner (and root) may read."""
+    quoted = shlex.quote(log)
+    return (
+        f"mkdir -p {shlex.quote(posixpath.dirname(log))} && (umask 027; "
+        f"echo {shlex.quote(header)} >> {quoted}) && chmod 0640 {quoted}"
+    )
+
+
+def run_in_release(
+    paths: AppPaths,
+    release: str,
+    command: str,
+    *,
+    env_file: str | None,
+    log: str,
+    redact: list[str] | tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+) -> str:
+    """Run a validated single command (install or build) through the runner, which keeps
+    the values of the `redact` env names out of its output and the log."""
+    argv = tuple(shlex.split(command))
+    prefix: Argv = ("env", *(f"{k}={v}" for k, v in sorted((extra_env or {}).items())))
+    return render(
+        (
+            *prefix,
+            "node",
+            paths.runner,
+            env_file or "-",
+            log,
+            release,
+            secret_list(redact),
+            "--",
+            *argv,
+        )
+    )
