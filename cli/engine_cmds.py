@@ -93,7 +93,12 @@ def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -
     show_default=True,
     help="static: serve the build output; node: run a server.",
 )
-@click.option("--node", "node_version", default=None, help="Node.js LTS major (22, 24, 26).")
+@click.option(
+    "--node",
+    "node_version",
+    default=None,
+    help="Node.js major: 20, 22 or 24 (the lines Amazon Linux 2023 packages; default 24).",
+)
 @click.option("--install", "install_cmd", default="npm install", show_default=True)
 @click.option("--build", "build_cmd", default="npm run build", show_default=True)
 @click.option(

@@ -1,7 +1,9 @@
 """Fault injection at the network edge, for tests and rehearsals.
 
 TOAST_FAULTS is a comma-separated list of rules:
-  aws:<service>.<Operation>:<ErrorCode>[:<times>]   answer that call with an AWS error
+  aws:<service>.<Operation>:<ErrorCode>[:<times>[:<text>]]
+                                                    answer that call with an AWS error
+                                                    (only requests whose body holds <text>)
   kill-after:<step>                                 SIGKILL the engine after a step succeeds
   ssh:refuse                                        SSH to instances is refused
   certbot:fail                                      certbot talks to an ACME server that is down
@@ -19,6 +21,13 @@ import signal
 import sys
 from collections.abc import Iterator
 from typing import Any
+
+#: AWS's own wording, where the engine tells errors apart by it.
+_MESSAGE = {
+    "InvalidParameterValue": "Value (toast-instance) for parameter iamInstanceProfile.name is "
+    "invalid. Invalid IAM Instance Profile name (injected fault)",
+    "InvalidInstanceID.NotFound": "The instance ID does not exist (injected fault)",
+}
 
 _STATUS = {
     "Throttling": 400,
@@ -56,9 +65,10 @@ class Faults:
         for rule in self.rules("aws"):
             target, code = rule[0], rule[1]
             times = int(rule[2]) if len(rule) > 2 else 10**9
+            only_if = rule[3] if len(rule) > 3 else None
             service, _, operation = target.partition(".")
             if service in clients:
-                _inject(clients[service], service, operation, code, times)
+                _inject(clients[service], service, operation, code, times, only_if)
 
     def kill_after(self, step: str) -> None:
         if self.active("kill-after", step):
@@ -89,14 +99,22 @@ def install(clients: dict[str, Any]) -> None:
     Faults.from_env().install(clients)
 
 
-def _inject(client: Any, service: str, operation: str, code: str, times: int) -> None:
+def _inject(
+    client: Any, service: str, operation: str, code: str, times: int, only_if: str | None
+) -> None:
     from botocore.awsrequest import AWSResponse, HTTPHeaders
 
     remaining = [times]
     status = _STATUS.get(code, 400)
+    message = _MESSAGE.get(code, "injected fault")
 
     def before_send(request: Any, **_: Any) -> Any:
         if remaining[0] <= 0:
+            return None
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        if only_if is not None and only_if.encode() not in body:
             return None
         remaining[0] -= 1
         print(
@@ -104,7 +122,7 @@ def _inject(client: Any, service: str, operation: str, code: str, times: int) ->
         )
         if service in ("ec2",):
             body = (
-                f"<Response><Errors><Error><Code>{code}</Code><Message>injected fault"
+                f"<Response><Errors><Error><Code>{code}</Code><Message>{message}"
                 f"</Message></Error></Errors><RequestID>fault</RequestID></Response>"
             )
         elif service == "route53":

@@ -11,9 +11,9 @@ import shlex
 from dataclasses import dataclass, field
 
 from core.config import is_dns_label
+from core.node_versions import AL2023_NODE, DEFAULT_NODE
 
-NODE_LTS = ("22", "24", "26")
-DEFAULT_NODE = "24"
+NODE_LTS = tuple(AL2023_NODE)
 PACKAGE_MANAGERS = ("npm", "yarn", "pnpm", "bun")
 BUILD_TYPES = ("static", "node")
 
@@ -83,7 +83,10 @@ def validate(spec: DeploySpec) -> DeploySpec:
     if spec.build_type not in BUILD_TYPES:
         problems["build_type"] = "must be 'static' or 'node' (Next.js is 'node' with next start)"
     if spec.node_version not in NODE_LTS:
-        problems["node_version"] = f"must be a current Node LTS line: {', '.join(NODE_LTS)}"
+        problems["node_version"] = (
+            f"Node.js {spec.node_version} is not packaged for Amazon Linux 2023; use one of "
+            f"{', '.join(NODE_LTS)}"
+        )
     for name, command in (("install_cmd", spec.install_cmd), ("build_cmd", spec.build_cmd)):
         rule = _package_manager_rule(command)
         if rule:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 
 from core.hosts import HostProfile
+from core.node_versions import packages
 
 USERDATA_LIMIT = 16 * 1024
 
@@ -37,7 +38,8 @@ def render_userdata(host: HostProfile, *, node_version: str, instance_tag: str) 
 # Toast host preparation ({instance_tag}). No secrets here: UserData is readable by anyone
 # who may describe the instance and by every process on it.
 set -euo pipefail
-dnf install -y nginx certbot nodejs{q(node_version)} amazon-cloudwatch-agent git cronie
+dnf install -y nginx certbot {" ".join(q(p) for p in packages(node_version))} \\
+  amazon-cloudwatch-agent git cronie
 alternatives --set node /usr/bin/node-{q(node_version)} 2>/dev/null || true
 mkdir -p {dirs}
 chown -R ec2-user: {q(host.root)} {q(host.log_dir)} {q(host.acme_webroot)}

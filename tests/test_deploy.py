@@ -243,6 +243,21 @@ def test_throttling_is_retried_through(sandbox: SandboxInfo, isolated_toast: Pat
     assert log.count("injected Throttling into route53.ChangeResourceRecordSets") == 2
 
 
+def test_aws_eventual_consistency_is_waited_out(sandbox: SandboxInfo, isolated_toast: Path) -> None:
+    """A new instance unknown to DescribeInstances for a moment, and a new instance profile
+    that RunInstances calls invalid for a while, are retried through, as on AWS."""
+    faults = (
+        "aws:ec2.DescribeInstances:InvalidInstanceID.NotFound:2:InstanceId.1,"
+        "aws:ec2.RunInstances:InvalidParameterValue:2"
+    )
+    result = deploy("static-site", "settle", env={"TOAST_FAULTS": faults})
+    assert result["state"] == "live"
+    wait_engine_exit()
+    log = engine_log(isolated_toast)
+    assert log.count("injected InvalidInstanceID.NotFound into ec2.DescribeInstances") == 2
+    assert log.count("injected InvalidParameterValue into ec2.RunInstances") == 2
+
+
 @pytest.mark.parametrize(
     ("fault", "step", "says"),
     [

@@ -10,7 +10,7 @@ import pytest
 
 from core.commands import chain, render
 from core.commands.certbot import cert_enddate, certbot_certonly, certbot_delete, has_certificate
-from core.commands.git import fetch_source
+from core.commands.git import fetch_source, token_for
 from core.commands.layout import AppPaths
 from core.commands.nginx import nginx_site
 from core.commands.node import start_node_app, stop_node_app
@@ -49,7 +49,8 @@ def test_a_good_spec_passes() -> None:
         ("subdomain", "-blog", "DNS label"),
         ("branch", "feature/../x", "git branch name"),
         ("build_type", "php", "'static' or 'node'"),
-        ("node_version", "18", "current Node LTS line"),
+        ("node_version", "18", "not packaged for Amazon Linux 2023; use one of 20, 22, 24"),
+        ("node_version", "26", "not packaged for Amazon Linux 2023"),
         ("install_cmd", "curl x | sh", "'curl' is not allowed"),
         ("build_cmd", "npm run build && rm -rf /", "single command"),
         ("build_cmd", "", "must not be empty"),
@@ -126,7 +127,8 @@ def test_commands_render_each_user_value_quoted_once() -> None:
 def test_token_reaches_git_through_stdin_and_environment_only() -> None:
     command = fetch_source("https://github.com/a/b.git", "main", "/in")
     assert command.startswith("IFS= read -r TOAST_TOKEN")
-    assert 'GIT_CONFIG_VALUE_0="Authorization: Bearer $TOAST_TOKEN"' in command
+    assert 'GIT_CONFIG_VALUE_0="Authorization: Basic $TOAST_BASIC"' in command
+    assert 'printf "x-access-token:%s" "$TOAST_TOKEN"' in command
     assert "unset TOAST_TOKEN" in command
 
 
@@ -180,7 +182,7 @@ def test_nginx_site_serves_acme_then_https() -> None:
 def test_userdata_is_small_has_no_secrets_and_passes_shellcheck(tmp_path: object) -> None:
     script = render_userdata(EC2, node_version="24", instance_tag="toast-blog")
     assert len(script.encode()) < 16 * 1024
-    assert "nodejs24" in script and "/var/lib/toast/ready" in script
+    assert "nodejs24 nodejs24-npm" in script and "/var/lib/toast/ready" in script
     # The only token in it is the instance's own short-lived IMDSv2 session token.
     for word in ("Bearer", "GITHUB", "password", "env.json", "API_KEY"):
         assert word not in script
@@ -258,3 +260,33 @@ def test_every_rendered_remote_command_passes_shellcheck() -> None:
             check=False,
         )
         assert result.returncode == 0, f"{command}\n{result.stdout}"
+
+
+def test_the_github_token_reaches_only_githubs_own_host() -> None:
+    api = "https://api.github.com"
+    assert token_for("https://github.com/a/b.git", api, "t0k") == "t0k"
+    assert token_for("https://GitHub.com/a/b.git", api, "t0k") == "t0k"
+    for other in (
+        "https://gitlab.com/a/b.git",
+        "https://github.com.evil.example/a/b.git",
+        "http://github.com/a/b.git",
+        "git@github.com:a/b.git",
+        "file:///srv/git/a.git",
+    ):
+        assert token_for(other, api, "t0k") is None, other
+    assert token_for("https://ghe.corp/a/b.git", "https://ghe.corp/api/v3", "t0k") == "t0k"
+    assert token_for("https://github.com/a/b.git", api, None) is None
+
+
+def test_the_token_header_is_the_basic_auth_github_documents() -> None:
+    command = fetch_source("https://github.com/a/b.git", "main", "/in").split("; git init")[0]
+    script = command.split("; rm -rf")[0] + '; printf "%s" "$GIT_CONFIG_VALUE_0"'
+    result = subprocess.run(
+        ["sh", "-c", script], input="s3cr3t\n", text=True, capture_output=True, check=True
+    )
+    import base64
+
+    assert (
+        result.stdout
+        == "Authorization: Basic " + base64.b64encode(b"x-access-token:s3cr3t").decode()
+    )

@@ -9,12 +9,15 @@ def fetch_source(repo_url: str, branch: str, into: str) -> str:
     """Shallow-fetch the branch head into a fresh directory and print its sha and subject.
 
     A token, when there is one, arrives on stdin and is handed to git through its
-    environment (GIT_CONFIG_*): never on a command line, on disk or in a log.
+    environment (GIT_CONFIG_*): never on a command line, on disk or in a log. It goes as
+    HTTP Basic auth with the user `x-access-token`, as GitHub documents for git over HTTPS.
     """
     token_env = (
         'IFS= read -r TOAST_TOKEN || true; if [ -n "$TOAST_TOKEN" ]; then '
+        'TOAST_BASIC=$(printf "x-access-token:%s" "$TOAST_TOKEN" | base64 | tr -d "\\n"); '
         "export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.extraHeader "
-        'GIT_CONFIG_VALUE_0="Authorization: Bearer $TOAST_TOKEN"; fi; unset TOAST_TOKEN'
+        'GIT_CONFIG_VALUE_0="Authorization: Basic $TOAST_BASIC"; fi; '
+        "unset TOAST_TOKEN TOAST_BASIC"
     )
     return "; ".join(
         [
@@ -38,6 +41,21 @@ def fetch_source(repo_url: str, branch: str, into: str) -> str:
             ),
         ]
     )
+
+
+def token_for(url: str, github_api: str, token: str | None) -> str | None:
+    """The GitHub token only for GitHub's own git host over HTTPS (github.com for the public
+    API, the API's own host for GitHub Enterprise); never for any other host."""
+    from urllib.parse import urlsplit
+
+    if not token:
+        return None
+    target = urlsplit(url)
+    api_host = (urlsplit(github_api).hostname or "").lower()
+    git_host = "github.com" if api_host == "api.github.com" else api_host
+    if target.scheme == "https" and (target.hostname or "").lower() == git_host:
+        return token
+    return None
 
 
 def adopt_release(incoming: str, release: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from core.commands import mkdirs, render
 from core.commands.agent import LOG_SOURCES, agent_config, log_group
-from core.commands.git import adopt_release, fetch_source
+from core.commands.git import adopt_release, fetch_source, token_for
 from core.commands.runner import RUNNER_JS, env_json, run_in_release, start_log
 from core.context import RunContext, StepFailed
 from core.installation import TAG, installation_id
@@ -135,8 +135,8 @@ async def build(ctx: RunContext) -> dict[str, Any]:
     app, d = ctx.app, ctx.deployment
     incoming = app.incoming(ctx.run.id)
     url = await repo_url(ctx, d.repo)
-    # The token only helps GitHub over HTTPS; it reaches git on stdin, never argv or disk.
-    token = ctx.target.github_token if url.startswith("https://") else None
+    # The token goes only to GitHub's own host; it reaches git on stdin, never argv or disk.
+    token = token_for(url, ctx.target.github_api, ctx.target.github_token)
     fetched = await remote.run(
         fetch_source(url, d.branch, incoming),
         what=f"fetch {d.repo}@{d.branch}",

@@ -372,7 +372,14 @@ async def address(ctx: RunContext) -> dict[str, Any]:
     last = ["pending"]
 
     async def running() -> dict[str, Any] | None:
-        found = await ctx.aws.call("ec2", "describe_instances", InstanceIds=[instance_id])
+        try:
+            found = await ctx.aws.call("ec2", "describe_instances", InstanceIds=[instance_id])
+        except AwsError as exc:
+            # EC2 is eventually consistent: a new instance may be unknown for a few seconds.
+            if exc.code == "InvalidInstanceID.NotFound":
+                last[0] = "not yet visible"
+                return None
+            raise
         instance = found["Reservations"][0]["Instances"][0]
         last[0] = instance["State"]["Name"]
         if last[0] in ("terminated", "shutting-down"):
