@@ -172,7 +172,9 @@ async def ensure_security_group(ctx: RunContext) -> str:
         ],
     )
     if groups["SecurityGroups"]:
-        group_id = str(groups["SecurityGroups"][0]["GroupId"])
+        group = groups["SecurityGroups"][0]
+        group_id = str(group["GroupId"])
+        await reconcile_ssh_rule(ctx, group)
     else:
         created = await ctx.aws.call(
             "ec2",
@@ -208,6 +210,53 @@ async def ensure_security_group(ctx: RunContext) -> str:
         )
     await ctx.record("security_group", group_id, shared=True)
     return group_id
+
+
+async def reconcile_ssh_rule(ctx: RunContext, group: dict[str, Any]) -> None:
+    """SSH stays open to exactly the profile's operator_cidr: a changed operator_cidr
+    replaces the old rule on the next deploy."""
+    wanted = ctx.target.profile.operator_cidr
+    ssh = [
+        p
+        for p in group.get("IpPermissions", [])
+        if p.get("IpProtocol") == "tcp" and p.get("FromPort") == 22 and p.get("ToPort") == 22
+    ]
+    present = {r["CidrIp"] for p in ssh for r in p.get("IpRanges", [])}
+    stale = sorted(present - {wanted})
+    if stale:
+        await ctx.aws.call(
+            "ec2",
+            "revoke_security_group_ingress",
+            GroupId=group["GroupId"],
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "IpRanges": [{"CidrIp": cidr} for cidr in stale],
+                }
+            ],
+        )
+    if wanted not in present:
+        await ctx.aws.call(
+            "ec2",
+            "authorize_security_group_ingress",
+            GroupId=group["GroupId"],
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "IpRanges": [{"CidrIp": wanted, "Description": "SSH from the operator"}],
+                }
+            ],
+        )
+    if stale or wanted not in present:
+        ctx.say(
+            f"security group {group['GroupId']}: SSH now from {wanted} only"
+            + (f" (removed {', '.join(stale)})" if stale else ""),
+            step="shared",
+        )
 
 
 async def ensure_instance_profile(ctx: RunContext) -> str:
