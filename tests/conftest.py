@@ -50,6 +50,8 @@ def session_sandbox(sandbox_dir: Path) -> Iterator[Sandbox]:
     try:
         yield box
     finally:
+        # Apps the last test left running would hold their ports for the next session.
+        box.reset_host()
         box.down()
 
 
