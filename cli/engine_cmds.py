@@ -78,121 +78,6 @@ def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -
     return go()
 
 
-@click.command()
-@click.argument("repo")
-@click.option(
-    "--subdomain",
-    required=True,
-    help="DNS label; the app is served at <subdomain>.<base_domain>. Also the deployment's name.",
-)
-@click.option("--branch", default="main", show_default=True)
-@click.option(
-    "--build-type",
-    type=click.Choice(["static", "node"]),
-    default="static",
-    show_default=True,
-    help="static: serve the build output; node: run a server.",
-)
-@click.option(
-    "--node",
-    "node_version",
-    default=None,
-    help="Node.js major: 20, 22 or 24 (the lines Amazon Linux 2023 packages; default 24).",
-)
-@click.option("--install", "install_cmd", default="npm install", show_default=True)
-@click.option("--build", "build_cmd", default="npm run build", show_default=True)
-@click.option(
-    "--output-dir", default="dist", show_default=True, help="Static builds: the directory to serve."
-)
-@click.option(
-    "--start",
-    "start_cmd",
-    default="npm start",
-    show_default=True,
-    help="Node apps: the command that serves on $PORT.",
-)
-@click.option("--port", default=3000, show_default=True, help="Node apps: base port ($PORT).")
-@click.option(
-    "--env",
-    "env_pairs",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Environment for build and app (repeatable).",
-)
-@click.option(
-    "--secret",
-    "secret_pairs",
-    multiple=True,
-    metavar="NAME[=VALUE]",
-    help="Secret environment: never stored locally or shown; NAME alone reads it "
-    "from your environment (repeatable).",
-)
-@click.option("--instance-type", default=None, help="EC2 instance type (default: the profile's).")
-@click.option("--health-path", default="/", show_default=True)
-@click.option("--wait", is_flag=True, help="Follow the deploy until it ends.")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.pass_obj
-def deploy(
-    obj: Any,
-    repo: str,
-    subdomain: str,
-    branch: str,
-    build_type: str,
-    node_version: str | None,
-    install_cmd: str,
-    build_cmd: str,
-    output_dir: str,
-    start_cmd: str,
-    port: int,
-    env_pairs: tuple[str, ...],
-    secret_pairs: tuple[str, ...],
-    instance_type: str | None,
-    health_path: str,
-    wait: bool,
-    as_json: bool,
-) -> None:
-    """Deploy REPO (GitHub owner/name or a git URL) to a new instance."""
-    from core.operations import OperationError, queue_deploy
-    from core.spec import DEFAULT_NODE, DeploySpec, SpecError, parse_env
-
-    profile = obj.profile()
-    try:
-        env = parse_env(list(env_pairs), list(secret_pairs), dict(os.environ))
-        spec = DeploySpec(
-            repo=repo,
-            subdomain=subdomain,
-            branch=branch,
-            build_type=build_type,
-            node_version=node_version or DEFAULT_NODE,
-            install_cmd=install_cmd,
-            build_cmd=build_cmd,
-            output_dir=output_dir,
-            start_cmd=start_cmd,
-            port=port,
-            env=tuple(env),
-            instance_type=instance_type or profile.instance_type,
-            health_path=health_path,
-        )
-        from core.spec import validate
-
-        validate(spec)
-    except SpecError as exc:
-        fail(
-            "invalid deploy: " + "; ".join(f"{k}: {v}" for k, v in exc.problems.items()), EXIT_USAGE
-        )
-    if profile.is_sandbox:
-        _ensure_sandbox()
-
-    async def work(queries: Any) -> int:
-        try:
-            deployment, run = await queue_deploy(queries, profile, spec, actor=actor())
-        except OperationError as exc:
-            fail(str(exc))
-        return await _after_queue(queries, run, deployment.name, wait, as_json)
-
-    raise SystemExit(with_queries(work))
-
-
 def _ensure_sandbox() -> None:
     from core.sandbox import Sandbox, SandboxError
 
@@ -445,7 +330,7 @@ def engine(idle_exit: float | None) -> None:
         os.close(lock)
 
 
-COMMANDS = [deploy, show, redeploy, rollback, destroy, gc, engine]
+COMMANDS = [show, redeploy, rollback, destroy, gc, engine]
 
 
 @click.command()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from cli.output import emit_json, fail
 from core import paths
 
+if TYPE_CHECKING:
+    from core.sandbox import Sandbox
 
-def _sandbox():  # type: ignore[no-untyped-def]
+
+def _sandbox() -> Sandbox:
     from core.sandbox import Sandbox
 
     return Sandbox(paths.sandbox_dir())

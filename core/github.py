@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,34 @@ class GitHub:
             await self._get(f"head of {full_name}@{branch}", f"/repos/{full_name}/commits/{branch}")
         ).json()
         return data["sha"], data["commit"]["message"].splitlines()[0]
+
+    async def list_dir(self, full_name: str, path: str, ref: str) -> list[str]:
+        """Names in a directory at `ref`; [] when the directory does not exist."""
+        try:
+            response = await self._get(
+                f"contents of {full_name}/{path}", f"/repos/{full_name}/contents/{path}", ref=ref
+            )
+        except GitHubError as exc:
+            if exc.status == 404:
+                return []
+            raise
+        data = response.json()
+        return [item["name"] for item in data] if isinstance(data, list) else []
+
+    async def file_text(self, full_name: str, path: str, ref: str) -> str | None:
+        """A small file's text at `ref` (the contents API: base64, up to 1 MB)."""
+        try:
+            response = await self._get(
+                f"file {full_name}/{path}", f"/repos/{full_name}/contents/{path}", ref=ref
+            )
+        except GitHubError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data = response.json()
+        if not isinstance(data, dict) or data.get("encoding") != "base64":
+            return None
+        return base64.b64decode(data.get("content", "")).decode("utf-8", errors="replace")
 
     async def my_repos(self) -> list[Repo]:
         """Every repo of the authenticated user, following Link rel="next"."""

@@ -114,6 +114,9 @@ async def queue_deploy(
         instance_type=spec.instance_type,
         env=env,
         health_path=spec.health_path,
+        root_dir=spec.root_dir,
+        install_dir=spec.install_dir,
+        plan=dict(spec.plan) if spec.plan is not None else None,
     )
     secret_values = {e.name: e.value for e in spec.env if e.secret}
     spool = spool_secrets(secret_values) if secret_values else None

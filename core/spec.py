@@ -59,6 +59,11 @@ class DeploySpec:
     env: tuple[EnvSetting, ...] = field(default=())
     instance_type: str = "t3.small"
     health_path: str = "/"
+    #: The app's directory in the repository, and where its install runs ("" = the root).
+    root_dir: str = ""
+    install_dir: str = ""
+    #: The detected plan this spec was filled from (values and sources), if any.
+    plan: dict[str, object] | None = None
 
     @property
     def secrets(self) -> list[str]:
@@ -87,16 +92,29 @@ def validate(spec: DeploySpec) -> DeploySpec:
             f"Node.js {spec.node_version} is not packaged for Amazon Linux 2023; use one of "
             f"{', '.join(NODE_LTS)}"
         )
-    for name, command in (("install_cmd", spec.install_cmd), ("build_cmd", spec.build_cmd)):
-        rule = _package_manager_rule(command)
+    rule = _package_manager_rule(spec.install_cmd)
+    if rule:
+        problems["install_cmd"] = rule
+    # A node server may have nothing to build; a static site is its build's output.
+    if spec.build_cmd or spec.build_type == "static":
+        rule = _package_manager_rule(spec.build_cmd)
         if rule:
-            problems[name] = rule
-    if spec.build_type == "static":
-        out = spec.output_dir
-        if not out or out.startswith("/") or ".." in out.split("/") or "\0" in out:
-            problems["output_dir"] = "must be a relative path inside the repository, like dist"
+            problems["build_cmd"] = rule
+    for name, directory in (("root_dir", spec.root_dir), ("install_dir", spec.install_dir)):
+        if directory and not _inside(directory):
+            problems[name] = "must be a relative path inside the repository, like apps/web"
+    if (
+        spec.install_dir
+        and spec.root_dir
+        and not (
+            spec.root_dir == spec.install_dir or spec.root_dir.startswith(spec.install_dir + "/")
+        )
+    ):
+        problems["install_dir"] = "must be the app's directory or one of its parents"
+    if spec.build_type == "static" and (not spec.output_dir or not _inside(spec.output_dir)):
+        problems["output_dir"] = "must be a relative path inside the repository, like dist"
     if spec.build_type == "node":
-        rule = _package_manager_rule(spec.start_cmd)
+        rule = _package_manager_rule(spec.start_cmd, also=("node",))
         if rule:
             problems["start_cmd"] = rule
         if not 1024 <= spec.port <= 65000:
@@ -122,17 +140,23 @@ def validate(spec: DeploySpec) -> DeploySpec:
     return spec
 
 
-def _package_manager_rule(command: str) -> str | None:
+def _inside(path: str) -> bool:
+    return not (path.startswith("/") or ".." in path.split("/") or "\0" in path)
+
+
+def _package_manager_rule(command: str, also: tuple[str, ...] = ()) -> str | None:
     try:
         words = shlex.split(command)
     except ValueError as exc:
         return f"is not a valid command line ({exc})"
     if not words:
         return "must not be empty"
-    if words[0] not in PACKAGE_MANAGERS:
+    allowed = (*PACKAGE_MANAGERS, *also)
+    if words[0] not in allowed:
         return (
-            f"must start with a package manager ({', '.join(PACKAGE_MANAGERS)}); "
-            f"{words[0]!r} is not allowed, so builds stay reproducible and reviewable"
+            f"must start with {' or '.join(also) + ' or ' if also else ''}a package manager "
+            f"({', '.join(PACKAGE_MANAGERS)}); {words[0]!r} is not allowed, so builds stay "
+            "reproducible and reviewable"
         )
     if any(ch in command for ch in (";", "&&", "||", "|", "`", "$(", ">", "<", "\n")):
         return "must be a single command: no ; && || | ` $( > < or newlines"

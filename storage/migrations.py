@@ -165,6 +165,14 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN secrets_spool TEXT",
         "ALTER TABLE jobs ADD COLUMN last_error TEXT",
     ],
+    # 5: real projects. An app may live in a subdirectory (root_dir) of a monorepo whose
+    # install runs at the workspace root (install_dir); the detected build plan, with where
+    # each value came from, is kept as it was when the deployment was made.
+    [
+        "ALTER TABLE deployments ADD COLUMN root_dir TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE deployments ADD COLUMN install_dir TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE deployments ADD COLUMN plan_json TEXT",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

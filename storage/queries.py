@@ -13,7 +13,7 @@ from storage.records import Deployment, Event, Job, NewDeployment, Release, Reso
 _DEPLOYMENT_COLUMNS = (
     "name, profile, repo, branch, subdomain, fqdn, build_type, node_version, install_cmd, "
     "build_cmd, output_dir, start_cmd, port, instance_type, env_json, health_path, "
-    "created_at, updated_at"
+    "root_dir, install_dir, plan_json, created_at, updated_at"
 )
 
 
@@ -200,7 +200,24 @@ class Queries:
 
     async def update_deployment(self, deployment_id: int, **values: Any) -> None:
         """Set columns of a deployment (names are checked against the table's columns)."""
-        allowed = {"state", "current_release_id", "cert_expires_at", "branch", "env_json"}
+        allowed = {
+            "state",
+            "current_release_id",
+            "cert_expires_at",
+            "branch",
+            "env_json",
+            # a redeploy --redetect replaces the build plan
+            "build_type",
+            "node_version",
+            "install_cmd",
+            "build_cmd",
+            "output_dir",
+            "start_cmd",
+            "port",
+            "root_dir",
+            "install_dir",
+            "plan_json",
+        }
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"cannot update deployment columns {sorted(unknown)}")
@@ -598,6 +615,9 @@ def _deployment_values(new: NewDeployment, now: float) -> tuple[Any, ...]:
         new.instance_type,
         env_json,
         new.health_path,
+        new.root_dir,
+        new.install_dir,
+        json.dumps(new.plan) if new.plan is not None else None,
         now,
         now,
     )

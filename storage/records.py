@@ -39,6 +39,11 @@ class NewDeployment:
     port: int | None = None
     env: tuple[EnvVar, ...] = ()
     health_path: str = "/"
+    #: The app's directory in the repository ("" is the root), and where its install runs.
+    root_dir: str = ""
+    install_dir: str = ""
+    #: The detected build plan (values and their sources), None when every value was given.
+    plan: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,8 @@ class Deployment(NewDeployment):
     def from_row(cls, row: sqlite3.Row) -> Deployment:
         data = dict(row)
         env = tuple(EnvVar(**item) for item in json.loads(data.pop("env_json")))
-        return cls(env=env, **data)
+        plan = json.loads(data.pop("plan_json", None) or "null")
+        return cls(env=env, plan=plan, **data)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from core.installation import installation_id
 from core.sandbox import Sandbox, SandboxInfo, githost
 
 from .deploy_helpers import (
+    STATIC_FLAGS,
     Hammer,
     deploy,
     engine_log,
@@ -205,6 +206,7 @@ def test_sigkill_at_every_step_boundary_still_launches_exactly_one_instance(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
+        *STATIC_FLAGS,
         "--subdomain",
         "tough",
         env={"TOAST_ENGINE_AUTOSTART": "0"},
@@ -273,6 +275,7 @@ def test_hard_errors_fail_clearly_and_leave_nothing_orphaned(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
+        *STATIC_FLAGS,
         "--subdomain",
         "doomed",
         "--wait",

@@ -15,7 +15,7 @@ from typing import Any
 from core.sandbox import SandboxInfo
 from core.waiting import poll_sync
 
-from .deploy_helpers import https_get, show, start_engine, toast
+from .deploy_helpers import STATIC_FLAGS, https_get, show, start_engine, toast
 from .test_lifecycle import live_instances, record_sets
 
 Clients = Callable[[str], Any]
@@ -26,6 +26,7 @@ def queue(name: str) -> None:
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
+        *STATIC_FLAGS,
         "--subdomain",
         name,
         env={"TOAST_ENGINE_AUTOSTART": "0"},
@@ -108,6 +109,7 @@ def test_an_unexpected_exception_fails_the_run_cleanly_with_nothing_orphaned(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
+        *STATIC_FLAGS,
         "--subdomain",
         "oops",
         "--wait",

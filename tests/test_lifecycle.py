@@ -17,7 +17,7 @@ from core.keyfiles import matches, public_key_of
 from core.sandbox import SandboxInfo
 
 from .conftest import PROJECT_ROOT
-from .deploy_helpers import ENGINE_ENV, deploy, https_get, show, toast
+from .deploy_helpers import ENGINE_ENV, STATIC_FLAGS, deploy, https_get, show, toast
 from .sandbox_helpers import upsert_a, zone_id
 
 Clients = Callable[[str], Any]
@@ -131,7 +131,13 @@ def test_a_foreign_record_refuses_the_deploy_before_anything_is_created(
 ) -> None:
     upsert_a(aws, sandbox, "www.sandbox.test", "192.0.2.55")
     result = toast(
-        "--sandbox", "deploy", "toast-samples/static-site", "--subdomain", "www", "--wait"
+        "--sandbox",
+        "deploy",
+        "toast-samples/static-site",
+        *STATIC_FLAGS,
+        "--subdomain",
+        "www",
+        "--wait",
     )
     assert result.returncode == 1
     assert "deploy of www failed at step check" in result.stderr
@@ -160,8 +166,9 @@ def test_a_missing_repo_or_branch_fails_before_any_resource_exists(
     for index, (args, says) in enumerate(cases):
         result = toast("--sandbox", "deploy", *args, "--subdomain", f"typo{index}", "--wait")
         assert result.returncode == 1, result.stdout
-        assert f"deploy of typo{index} failed at step check" in result.stderr
+        # Refused while reading the build plan, before a run or a deployment exists.
         assert says in result.stderr
+        assert f"typo{index}" not in toast("ls", "--all").stdout
     assert live_instances(aws) == []
     assert aws("ec2").describe_key_pairs()["KeyPairs"] == []
     assert (
@@ -187,6 +194,7 @@ def test_two_first_deploys_at_once_share_one_key_pair_with_an_intact_key_file(
                 "--sandbox",
                 "deploy",
                 "toast-samples/static-site",
+                *STATIC_FLAGS,
                 "--subdomain",
                 name,
                 "--wait",
@@ -240,6 +248,7 @@ def test_a_run_uses_the_settings_it_was_queued_with_not_the_engines(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
+        *STATIC_FLAGS,
         "--subdomain",
         "leaky",
         "--wait",

@@ -11,16 +11,19 @@ from core.commands.runner import secret_list
 
 def start_node_app(
     paths: AppPaths,
-    release: str,
+    cwd: str,
     start_cmd: str,
     port: int,
     redact: list[str] | tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> str:
-    """Start the app detached in its own session; prints its PID (the process group id)."""
+    """Start the app in `cwd`, detached in its own session; prints its PID (the process
+    group id)."""
     argv = tuple(shlex.split(start_cmd))
     run = render(
         (
             "env",
+            *(f"{k}={v}" for k, v in sorted((extra_env or {}).items())),
             f"PORT={port}",
             "NODE_ENV=production",
             "setsid",
@@ -28,7 +31,7 @@ def start_node_app(
             paths.runner,
             paths.env_file,
             paths.app_log,
-            release,
+            cwd,
             secret_list(redact),
             "--",
             *argv,

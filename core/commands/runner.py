@@ -40,9 +40,11 @@ const redact = (text) => {
   return text;
 };
 const log = logFile === '-' ? null : fs.openSync(logFile, 'a', 0o640);
-const child = spawn(argv[0], argv.slice(1), {
-  cwd, env: { ...process.env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'],
-});
+const env = { ...process.env, ...extra };
+// Toast's own tools (pnpm and yarn shims, bun) come before the system's.
+if (process.env.TOAST_PATH_PREFIX) env.PATH = `${process.env.TOAST_PATH_PREFIX}:${env.PATH || ''}`;
+delete env.TOAST_PATH_PREFIX;
+const child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
 const emit = (text) => {
   if (!text) return;
   process.stdout.write(text);
@@ -92,7 +94,7 @@ def start_log(log: str, header: str) -> str:
 
 def run_in_release(
     paths: AppPaths,
-    release: str,
+    cwd: str,
     command: str,
     *,
     env_file: str | None,
@@ -100,8 +102,8 @@ def run_in_release(
     redact: list[str] | tuple[str, ...] = (),
     extra_env: dict[str, str] | None = None,
 ) -> str:
-    """Run a validated single command (install or build) through the runner, which keeps
-    the values of the `redact` env names out of its output and the log."""
+    """Run a validated single command (install or build) in `cwd` through the runner, which
+    keeps the values of the `redact` env names out of its output and the log."""
     argv = tuple(shlex.split(command))
     prefix: Argv = ("env", *(f"{k}={v}" for k, v in sorted((extra_env or {}).items())))
     return render(
@@ -111,7 +113,7 @@ def run_in_release(
             paths.runner,
             env_file or "-",
             log,
-            release,
+            cwd,
             secret_list(redact),
             "--",
             *argv,

@@ -187,6 +187,28 @@ def head_commit(layout: Layout, full_name: str, ref: str) -> Commit | None:
     return Commit(sha, message.strip(), timestamp, name, email)
 
 
+def tree_entry(layout: Layout, full_name: str, ref: str, path: str) -> Any:
+    """GitHub's view of `path` at `ref`: a list of (name, type) for a directory, the bytes of
+    a file, or None when it does not exist."""
+    repo = layout.bare_repo(full_name)
+    spec = f"{ref}:{path}" if path else f"{ref}:"
+    try:
+        kind = git("cat-file", "-t", spec, cwd=repo).strip()
+    except RuntimeError:
+        return None
+    if kind == "tree":
+        out = git("ls-tree", spec, cwd=repo)
+        entries = []
+        for line in out.splitlines():
+            meta, _, name = line.partition("\t")
+            entries.append((name, "dir" if meta.split()[1] == "tree" else "file"))
+        return entries
+    result = subprocess.run(
+        ["git", "cat-file", "blob", spec], cwd=repo, capture_output=True, check=False
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
 def install_post_receive(layout: Layout, full_name: str) -> None:
     hook = layout.bare_repo(full_name) / "hooks" / "post-receive"
     argv = [sys.executable, "-m", "core.sandbox.push_hook", str(layout.root), full_name]

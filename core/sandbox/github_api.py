@@ -5,6 +5,7 @@ Shapes, status codes, Link pagination and rate-limit headers follow GitHub's.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -172,6 +173,33 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
+    def contents(self, query: dict[str, str], owner: str, name: str, path: str = "") -> None:
+        full = f"{owner}/{name}"
+        if full not in githost.list_repos(self.server.layout):
+            self._error(404, "Not Found")
+            return
+        path = path.strip("/")
+        found = githost.tree_entry(self.server.layout, full, query.get("ref", "HEAD"), path)
+        if found is None:
+            self._error(404, "Not Found")
+        elif isinstance(found, list):
+            self._send(
+                200,
+                [{"name": n, "path": f"{path}/{n}" if path else n, "type": t} for n, t in found],
+            )
+        else:
+            self._send(
+                200,
+                {
+                    "type": "file",
+                    "name": path.rsplit("/", 1)[-1],
+                    "path": path,
+                    "size": len(found),
+                    "encoding": "base64",
+                    "content": base64.encodebytes(found).decode(),
+                },
+            )
+
     def list_hooks(self, query: dict[str, str], owner: str, name: str) -> None:
         full = f"{owner}/{name}"
         if full not in githost.list_repos(self.server.layout):
@@ -267,6 +295,8 @@ _ROUTES: list[tuple[str, str, Callable[..., None]]] = [
     (rf"/repos/{_SEG}/{_SEG}", "GET", _Handler.repo),
     (rf"/repos/{_SEG}/{_SEG}/branches", "GET", _Handler.branches),
     (rf"/repos/{_SEG}/{_SEG}/commits/(.+)", "GET", _Handler.commit),
+    (rf"/repos/{_SEG}/{_SEG}/contents/?", "GET", _Handler.contents),
+    (rf"/repos/{_SEG}/{_SEG}/contents/(.+)", "GET", _Handler.contents),
     (rf"/repos/{_SEG}/{_SEG}/hooks", "GET", _Handler.list_hooks),
     (rf"/repos/{_SEG}/{_SEG}/hooks", "POST", _Handler.create_hook),
     (rf"/repos/{_SEG}/{_SEG}/hooks/(\d+)", "DELETE", _Handler.delete_hook),

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import posixpath
 import shlex
+import time
 from typing import Any
 
 from core.commands import mkdirs, render
 from core.commands.agent import LOG_SOURCES, agent_config, log_group
 from core.commands.git import adopt_release, fetch_source, token_for
 from core.commands.runner import RUNNER_JS, env_json, run_in_release, start_log
+from core.commands.toolchain import (
+    build_env,
+    deps_fingerprint,
+    enable_package_managers,
+    ensure_bun,
+    reuse_node_modules,
+)
 from core.context import RunContext, StepFailed
 from core.installation import TAG, installation_id
 from core.repo_check import is_git_url
@@ -50,6 +60,7 @@ async def ssh(ctx: RunContext) -> dict[str, Any]:
         what="create app directories",
     )
     await remote.write_file(app.runner, RUNNER_JS.encode(), mode=0o644)
+    await remote.run(enable_package_managers(ctx.host), what="enable pnpm and yarn (corepack)")
     await install_agent_config(ctx, remote, instance_id)
     await create_log_groups(ctx)
     return {"instance_id": instance_id, "_detail": f"{remote.where}, host key verified"}
@@ -167,19 +178,28 @@ async def build(ctx: RunContext) -> dict[str, Any]:
         )
         await learn_secrets(ctx, remote)
     try:
-        await _install_and_build(ctx, remote, release, sha, subject)
+        built = await _install_and_build(ctx, remote, release, sha, subject)
     except Exception:
         # A failed build leaves nothing behind: its directory was never live.
         with contextlib.suppress(Exception):
             await remote.run(render(("rm", "-rf", "--", release)), what="remove the failed build")
         raise
     rel = await ctx.queries.add_release(d.id, sha, release, run_id=ctx.run.id)
+    if built["release"]:
+        await ctx.queries.set_release_attributes(rel.id, built["release"])
+    install = built["install"]
+    how = (
+        f"node_modules reused from {install['reused_from'][:12]}"
+        if install["reused_from"]
+        else f"installed in {install['seconds']:.1f} s"
+    )
     return {
         "sha": sha,
         "message": subject,
         "release_id": rel.id,
         "path": release,
-        "_detail": f"{sha[:12]} {subject}",
+        "install": install,
+        "_detail": f"{sha[:12]} {subject}; {how}",
     }
 
 
@@ -192,30 +212,27 @@ async def live_release(ctx: RunContext) -> Release | None:
 
 async def _install_and_build(
     ctx: RunContext, remote: Remote, release: str, sha: str, subject: str
-) -> None:
+) -> dict[str, Any]:
+    """Install (or reuse the live release's node_modules when nothing that decides them
+    changed) and build; returns what the build output and the release keep."""
     app, d = ctx.app, ctx.deployment
+    install_cwd = posixpath.join(release, d.install_dir)
+    build_cwd = posixpath.join(release, d.root_dir)
     header = f"==> toast: building {d.repo}@{sha[:12]} ({subject}) for {d.fqdn}"
     await remote.run(start_log(app.build_log, header), what="start the build log")
-    for label, command in (("install", d.install_cmd), ("build", d.build_cmd)):
-        ctx.say(f"$ {command}", step="build")
-        await remote.run(
-            run_in_release(
-                app,
-                release,
-                command,
-                env_file=app.env_file,
-                log=app.build_log,
-                redact=secret_names(ctx),
-                extra_env={"CI": "true", "NODE_ENV": "production"}
-                if label == "build"
-                else {"CI": "true"},
-            ),
-            what=f"{label} ({command})",
-            on_line=lambda line: ctx.say(line, step="build", level="output"),
-            timeout=1800,
-        )
+    if d.install_cmd.split()[0] == "bun":
+        await remote.run(ensure_bun(ctx.host), what="install bun")
+    key = await _deps_key(ctx, remote, release)
+    kept: dict[str, Any] = {"deps_key": key} if key else {}
+    started = time.monotonic()
+    reused = await _reuse_deps(ctx, remote, install_cwd, key)
+    if reused is None:
+        await _run_logged(ctx, remote, "install", d.install_cmd, install_cwd, production=False)
+    install_seconds = round(time.monotonic() - started, 2)
+    if d.build_cmd:
+        await _run_logged(ctx, remote, "build", d.build_cmd, build_cwd, production=True)
     if d.build_type == "static":
-        served = f"{release}/{d.output_dir}"
+        served = posixpath.join(build_cwd, d.output_dir or "dist")
         check = await remote.run(
             render(("test", "-f", f"{served}/index.html")),
             what="check the build output",
@@ -223,6 +240,85 @@ async def _install_and_build(
         )
         if check.status != 0:
             raise StepFailed(
-                f"the build did not produce {d.output_dir}/index.html",
+                f"the build did not produce {posixpath.join(d.root_dir, d.output_dir or '')}"
+                "/index.html".lstrip("/"),
                 hint="check the output dir (--output-dir) and the build command",
             )
+    return {
+        "release": kept,
+        "install": {"seconds": install_seconds, "reused_from": reused},
+    }
+
+
+async def _run_logged(
+    ctx: RunContext, remote: Remote, label: str, command: str, cwd: str, *, production: bool
+) -> None:
+    env = {**build_env(ctx.host), "CI": "true"}
+    if production:
+        env["NODE_ENV"] = "production"
+    ctx.say(f"$ {command}", step="build")
+    result = await remote.run(
+        run_in_release(
+            ctx.app,
+            cwd,
+            command,
+            env_file=ctx.app.env_file,
+            log=ctx.app.build_log,
+            redact=secret_names(ctx),
+            extra_env=env,
+        ),
+        what=f"{label} ({command})",
+        on_line=lambda line: ctx.say(line, step="build", level="output"),
+        timeout=1800,
+        check=False,
+    )
+    if result.status != 0:
+        tail = " | ".join(line for line in result.output[-8:] if line.strip())
+        raise StepFailed(
+            f"{label} failed: `{command}` exited with {result.status}"
+            + (f"; last output: {tail}" if tail else ""),
+            hint=f"the whole output is in `toast logs {ctx.deployment.name} --source build`",
+        )
+
+
+async def _deps_key(ctx: RunContext, remote: Remote, release: str) -> str | None:
+    """What decides node_modules (Node version, lockfile, package.json, install command),
+    hashed; None when the plan says reuse is unsafe (no lockfile, install-time scripts, a
+    workspace) or the deployment has no detected plan."""
+    d = ctx.deployment
+    detected = (d.plan or {}).get("detected", {})
+    lockfile = detected.get("lockfile")
+    if not detected.get("reuse_node_modules") or not lockfile:
+        return None
+    result = await remote.run(
+        deps_fingerprint(posixpath.join(release, d.install_dir), posixpath.join(release, lockfile)),
+        what="hash the lockfile",
+        check=False,
+    )
+    if result.status != 0 or not result.output:
+        return None
+    digest = result.output[-1].split()[0]
+    return hashlib.sha256(f"{digest}\0{d.install_cmd}\0{d.install_dir}".encode()).hexdigest()
+
+
+async def _reuse_deps(
+    ctx: RunContext, remote: Remote, install_cwd: str, key: str | None
+) -> str | None:
+    """Copy node_modules from the live release when its key matches; the sha reused from."""
+    if key is None or ctx.run.force:
+        return None
+    live = await live_release(ctx)
+    if live is None or live.attributes.get("deps_key") != key:
+        return None
+    previous = posixpath.join(live.path, ctx.deployment.install_dir)
+    result = await remote.run(
+        reuse_node_modules(previous, install_cwd), what="reuse node_modules", check=False
+    )
+    if result.status != 0:
+        return None
+    ctx.say(
+        f"install: reused node_modules of {live.sha[:12]} (lockfile, package.json and Node "
+        "unchanged)",
+        step="build",
+    )
+    return live.sha

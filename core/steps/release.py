@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 import ssl
 from typing import Any
@@ -12,6 +13,7 @@ from core.commands import render
 from core.commands.nginx import nginx_site
 from core.commands.node import local_http_ok, start_node_app, stop_node_app
 from core.commands.releases import prune_releases, switch_current
+from core.commands.toolchain import build_env
 from core.context import RunContext, StepFailed
 from core.ssh import Remote
 from core.steps.web import write_site
@@ -54,7 +56,7 @@ async def switch_to(ctx: RunContext, release: Release) -> None:
     d = ctx.deployment
     if d.build_type == "static":
         await remote.run(
-            switch_current(ctx.app, f"{release.path}/{d.output_dir}"),
+            switch_current(ctx.app, posixpath.join(release.path, d.root_dir, d.output_dir or "")),
             what="point current at the release",
         )
         await write_site(
@@ -87,10 +89,11 @@ async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dic
     started = await remote.run(
         start_node_app(
             ctx.app,
-            release.path,
+            posixpath.join(release.path, d.root_dir),
             d.start_cmd or "npm start",
             port,
             redact=sorted(e.name for e in d.env if e.secret),
+            extra_env=build_env(ctx.host),
         ),
         what=f"start {d.start_cmd}",
     )

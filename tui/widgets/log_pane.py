@@ -278,11 +278,11 @@ class LogView(ScrollView, can_focus=True):
         )
         strip = self._cache.get(key)
         if strip is None:
-            strip = self._render(seq, part, width, seq == cursor)
+            strip = self._render_part(seq, part, width, seq == cursor)
             self._cache[key] = strip
         return strip
 
-    def _render(self, seq: int, part: int, width: int, selected: bool) -> Strip:
+    def _render_part(self, seq: int, part: int, width: int, selected: bool) -> Strip:
         line = self.line(seq)
         text = self._text(line)
         body_width = max(1, width - 2)

@@ -1,0 +1,227 @@
+"""`toast detect` and `toast deploy`: read the repository's build plan, merge the flags
+given, check everything that can be checked, and queue the run."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from typing import Any
+
+import click
+
+from cli.engine_cmds import _after_queue, _ensure_sandbox, actor, with_queries
+from cli.output import EXIT_FAILED, EXIT_USAGE, emit_json, fail
+
+
+def _target(obj: Any) -> Any:
+    from core.targets import TargetError, resolve_target
+
+    profile = obj.profile()
+    if profile.is_sandbox:
+        _ensure_sandbox()
+    try:
+        return resolve_target(profile)
+    except TargetError as exc:
+        fail(str(exc))
+
+
+def _read_plan(target: Any, repo: str, branch: str, root: str) -> Any:
+    from core.detect import DetectionError
+    from core.plans import detect_repo
+    from core.repo_check import RepoCheckError
+
+    try:
+        return asyncio.run(detect_repo(target, repo, branch, root))
+    except RepoCheckError as exc:
+        fail(f"{exc}" + (f"; {exc.hint}" if exc.hint else ""))
+    except DetectionError as exc:
+        fail(f"{exc.field}: {exc}", EXIT_USAGE)
+
+
+@click.command()
+@click.argument("repo")
+@click.option("--branch", default="main", show_default=True)
+@click.option(
+    "--root", "root_dir", default="", help="The app's directory in a monorepo (e.g. apps/web)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_obj
+def detect(obj: Any, repo: str, branch: str, root_dir: str, as_json: bool) -> None:
+    """Show the build plan Toast reads from REPO, and where each value came from.
+
+    Reads only a few files at the branch head (GitHub's contents API for owner/name, a
+    shallow fetch for a git URL). Exits 1 when a value cannot be detected, naming the flag
+    `toast deploy` needs for it."""
+    from core.detect import DetectionError, resolve
+    from core.plans import describe_plan
+
+    plan = _read_plan(_target(obj), repo, branch, root_dir)
+    try:
+        chosen = resolve(plan, {})
+        problem = None
+    except DetectionError as exc:
+        chosen = {k: v for k, v in plan.values().items() if k not in ("framework",)}
+        problem = exc
+    if as_json:
+        emit_json({"repo": repo, "branch": branch, **plan.to_json(), "complete": not problem})
+    else:
+        commit = f" ({plan.commit[:12]})" if plan.commit else ""
+        click.echo(f"Build plan for {repo}@{branch}{commit}:")
+        for line in describe_plan(chosen, plan):
+            click.echo(line)
+    if problem is not None:
+        fail(f"{problem.field}: {problem}", EXIT_FAILED)
+
+
+@click.command()
+@click.argument("repo")
+@click.option(
+    "--subdomain",
+    required=True,
+    help="DNS label; the app is served at <subdomain>.<base_domain>. Also the deployment's name.",
+)
+@click.option("--branch", default="main", show_default=True)
+@click.option(
+    "--root", "root_dir", default="", help="The app's directory in a monorepo (e.g. apps/web)."
+)
+@click.option(
+    "--build-type",
+    type=click.Choice(["static", "node"]),
+    default=None,
+    help="static: serve the build output; node: run a server. Default: detected.",
+)
+@click.option(
+    "--node",
+    "node_version",
+    default=None,
+    help="Node.js major: 20, 22 or 24 (the lines Amazon Linux 2023 packages). "
+    "Default: from .nvmrc, .node-version, engines.node or volta.node, else 24.",
+)
+@click.option("--install", "install_cmd", default=None, help="Default: from the lockfile.")
+@click.option("--build", "build_cmd", default=None, help="Default: the build script.")
+@click.option(
+    "--output-dir", default=None, help="Static builds: the directory to serve. Default: detected."
+)
+@click.option(
+    "--start",
+    "start_cmd",
+    default=None,
+    help="Node apps: the command that serves on $PORT. Default: detected.",
+)
+@click.option("--port", default=3000, show_default=True, help="Node apps: base port ($PORT).")
+@click.option(
+    "--env",
+    "env_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Environment for build and app (repeatable).",
+)
+@click.option(
+    "--secret",
+    "secret_pairs",
+    multiple=True,
+    metavar="NAME[=VALUE]",
+    help="Secret environment: never stored locally or shown; NAME alone reads it "
+    "from your environment (repeatable).",
+)
+@click.option("--instance-type", default=None, help="EC2 instance type (default: the profile's).")
+@click.option("--health-path", default="/", show_default=True)
+@click.option("--wait", is_flag=True, help="Follow the deploy until it ends.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_obj
+def deploy(
+    obj: Any,
+    repo: str,
+    subdomain: str,
+    branch: str,
+    root_dir: str,
+    build_type: str | None,
+    node_version: str | None,
+    install_cmd: str | None,
+    build_cmd: str | None,
+    output_dir: str | None,
+    start_cmd: str | None,
+    port: int,
+    env_pairs: tuple[str, ...],
+    secret_pairs: tuple[str, ...],
+    instance_type: str | None,
+    health_path: str,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    """Deploy REPO (GitHub owner/name or a git URL) to a new instance.
+
+    The build (framework, package manager, commands, output dir, Node version) is read
+    from the repository; each flag given overrides what was detected. The plan is printed
+    before the run is queued and kept with the deployment."""
+    from core.detect import DetectionError
+    from core.operations import OperationError, queue_deploy
+    from core.plans import apply_plan, describe_plan
+    from core.spec import DeploySpec, SpecError, parse_env, validate
+
+    profile = obj.profile()
+    given = {
+        "build_type": build_type,
+        "node_version": node_version,
+        "install_cmd": install_cmd,
+        "build_cmd": build_cmd,
+        "output_dir": output_dir,
+        "start_cmd": start_cmd,
+    }
+
+    def refuse(exc: SpecError) -> None:
+        fail(
+            "invalid deploy: " + "; ".join(f"{k}: {v}" for k, v in exc.problems.items()), EXIT_USAGE
+        )
+
+    try:
+        env = parse_env(list(env_pairs), list(secret_pairs), dict(os.environ))
+        base = DeploySpec(
+            repo=repo,
+            subdomain=subdomain,
+            branch=branch,
+            port=port,
+            env=tuple(env),
+            instance_type=instance_type or profile.instance_type,
+            health_path=health_path,
+        )
+        # Everything that does not depend on the repository is checked before reading it.
+        provisional = dataclasses.replace(
+            base,
+            build_type=build_type or base.build_type,
+            node_version=node_version or base.node_version,
+            install_cmd=install_cmd or base.install_cmd,
+            build_cmd=build_cmd or base.build_cmd,
+            output_dir=output_dir or base.output_dir,
+            start_cmd=start_cmd or base.start_cmd,
+        )
+        validate(provisional)
+    except SpecError as exc:
+        refuse(exc)
+    target = _target(obj)
+    plan = _read_plan(target, repo, branch, root_dir)
+    try:
+        spec, chosen = apply_plan(base, plan, given)
+        validate(spec)
+    except DetectionError as exc:
+        fail(f"cannot deploy {repo}: {exc.field}: {exc}", EXIT_USAGE)
+    except SpecError as exc:
+        refuse(exc)
+    if not as_json:
+        commit = f" ({plan.commit[:12]})" if plan.commit else ""
+        click.echo(f"Build plan for {repo}@{branch}{commit}:")
+        for line in describe_plan(chosen, plan):
+            click.echo(line)
+
+    async def work(queries: Any) -> int:
+        try:
+            deployment, run = await queue_deploy(queries, profile, spec, actor=actor())
+        except OperationError as exc:
+            fail(str(exc))
+        return await _after_queue(queries, run, deployment.name, wait, as_json)
+
+    raise SystemExit(with_queries(work))
+
+
+COMMANDS = [detect, deploy]

@@ -1,0 +1,92 @@
+"""Package managers on the host: pnpm and yarn through corepack, bun from the npm registry,
+and one download cache per host that every build shares."""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+
+from core.commands import chain, render
+from core.hosts import HostProfile
+
+COREPACK_MANAGERS = ("pnpm", "yarn")
+
+
+def tools_bin(host: HostProfile) -> str:
+    return posixpath.join(host.root, "tools", "bin")
+
+
+def cache_dir(host: HostProfile) -> str:
+    return posixpath.join(host.root, "cache")
+
+
+def build_env(host: HostProfile) -> dict[str, str]:
+    """Environment for every install, build and app command: Toast's tools first on PATH
+    (the runner prepends TOAST_PATH_PREFIX), and caches that outlive releases, so a rebuild
+    with an unchanged lockfile downloads nothing."""
+    cache = cache_dir(host)
+    return {
+        "TOAST_PATH_PREFIX": tools_bin(host),
+        "COREPACK_HOME": posixpath.join(cache, "corepack"),
+        "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0",
+        # Without a packageManager field, the version corepack itself pins, not "latest".
+        "COREPACK_DEFAULT_TO_LATEST": "0",
+        "npm_config_cache": posixpath.join(cache, "npm"),
+        "npm_config_update_notifier": "false",
+        "npm_config_store_dir": posixpath.join(cache, "pnpm-store"),
+        "pnpm_config_store_dir": posixpath.join(cache, "pnpm-store"),
+        "YARN_CACHE_FOLDER": posixpath.join(cache, "yarn"),
+        "BUN_INSTALL_CACHE_DIR": posixpath.join(cache, "bun"),
+    }
+
+
+def enable_package_managers(host: HostProfile) -> str:
+    """Shims for pnpm and yarn in Toast's tools dir (corepack picks the version a project's
+    `packageManager` names). Where the Node install has no corepack, it comes from the npm
+    registry into the same dir. Nothing outside Toast's own directory is touched."""
+    bin_dir = tools_bin(host)
+    prefix = posixpath.dirname(bin_dir)
+    q = shlex.quote
+    install_corepack = render(
+        ("npm", "install", "--global", "--prefix", prefix, "--no-audit", "--no-fund", "corepack")
+    )
+    enable = render(("corepack", "enable", "--install-directory", bin_dir, *COREPACK_MANAGERS))
+    return (
+        f'mkdir -p {q(bin_dir)} {q(cache_dir(host))} && export PATH={q(bin_dir)}:"$PATH" && '
+        f"{{ command -v corepack >/dev/null 2>&1 || {install_corepack}; }} && {enable}"
+    )
+
+
+def ensure_bun(host: HostProfile) -> str:
+    """bun, when a project chose it: the npm registry's `bun` package (its binary comes as
+    an optional dependency from the same registry)."""
+    bin_dir = tools_bin(host)
+    q = shlex.quote
+    install = render(
+        (
+            "npm",
+            "install",
+            "--global",
+            "--prefix",
+            posixpath.dirname(bin_dir),
+            "--no-audit",
+            "--no-fund",
+            "bun",
+        )
+    )
+    return f"test -x {q(posixpath.join(bin_dir, 'bun'))} || {install}"
+
+
+def deps_fingerprint(install_dir: str, lockfile: str) -> str:
+    """Print a hash of what decides node_modules: the Node version, the lockfile and the
+    package.json of the directory the install runs in."""
+    q = shlex.quote
+    package_json = posixpath.join(install_dir, "package.json")
+    return f"{{ node --version && cat -- {q(lockfile)} {q(package_json)}; }} | sha256sum"
+
+
+def reuse_node_modules(previous_dir: str, install_dir: str) -> str:
+    """Copy the previous release's node_modules into the new build (a copy, never links:
+    the live release must stay untouched whatever the new build writes)."""
+    src = posixpath.join(previous_dir, "node_modules")
+    return chain(("test", "-d", src), ("cp", "-a", "--reflink=auto", "--", src, install_dir + "/"))

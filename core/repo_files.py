@@ -1,0 +1,144 @@
+"""Read the few files detection needs from a repository at a branch head, without a
+checkout: GitHub's contents API for owner/name, a shallow blob-less fetch for a git URL."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import tempfile
+
+from core.commands.git import token_for
+from core.detect import RepoFiles, files_to_read, search_dirs
+from core.repo_check import RepoCheckError, branch_head, is_git_url
+
+#: Detection reads configuration, not code: anything larger is not a config file.
+MAX_FILE = 512 * 1024
+
+
+async def read_repo_files(
+    repo: str,
+    branch: str,
+    root_dir: str,
+    *,
+    github_api: str,
+    github_token: str | None,
+    timeout: float = 120,
+) -> RepoFiles:
+    """The files detection reads, at the branch head. A missing repository or branch raises
+    RepoCheckError with the same words as the deploy's check step."""
+    if is_git_url(repo):
+        token = token_for(repo, github_api, github_token)
+        if token is None:  # ls-remote first for its clear missing-repo/branch messages
+            await branch_head(repo, branch, github_api=github_api, github_token=None)
+        return await _from_git(repo, branch, root_dir, token=token, timeout=timeout)
+    head = await branch_head(repo, branch, github_api=github_api, github_token=github_token)
+    return await _from_github(repo, head.sha, root_dir, github_api, github_token)
+
+
+async def _from_github(
+    repo: str, sha: str, root_dir: str, api: str, token: str | None
+) -> RepoFiles:
+    from core.github import GitHub, GitHubError
+
+    async with GitHub(api, token) as github:
+        try:
+            names: dict[str, frozenset[str]] = {}
+            for directory in search_dirs(root_dir):
+                names[directory] = frozenset(await github.list_dir(repo, directory, sha))
+            texts = {}
+            for path in files_to_read(names):
+                text = await github.file_text(repo, path, sha)
+                if text is not None:
+                    texts[path] = text
+        except GitHubError as exc:
+            raise RepoCheckError(
+                f"cannot read {repo}@{sha[:12]} to detect its build: {exc}",
+                hint="check the repository and branch; a private repo needs GITHUB_TOKEN",
+            ) from exc
+    return RepoFiles(names=names, texts=texts, commit=sha)
+
+
+async def _git(
+    *args: str, cwd: str | None, env: dict[str, str], timeout: float
+) -> tuple[int, bytes, bytes]:
+    process = await asyncio.create_subprocess_exec(
+        "git",
+        *args,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    return process.returncode or 0, out, err
+
+
+async def _from_git(
+    url: str, branch: str, root_dir: str, *, token: str | None, timeout: float
+) -> RepoFiles:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false"}
+    if token:
+        # Through git's environment, as on the host: never argv, never disk.
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        env.update(
+            GIT_CONFIG_COUNT="1",
+            GIT_CONFIG_KEY_0="http.extraHeader",
+            GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+        )
+    with tempfile.TemporaryDirectory(prefix="toast-detect-") as work:
+        try:
+            steps: list[tuple[str, ...]] = [
+                ("init", "--quiet", "--bare", "."),
+                ("remote", "add", "origin", "--", url),
+                # Trees only: blobs are fetched one by one when read (where the server
+                # allows filters; otherwise the whole shallow commit comes, still one).
+                (
+                    "fetch",
+                    "--quiet",
+                    "--depth",
+                    "1",
+                    "--filter=blob:none",
+                    "origin",
+                    f"refs/heads/{branch}",
+                ),
+            ]
+            for args in steps:
+                status, _, err = await _git(*args, cwd=work, env=env, timeout=timeout)
+                if status != 0:
+                    reason = err.decode(errors="replace").strip().splitlines()
+                    raise RepoCheckError(
+                        f"cannot read {url}@{branch} to detect its build: "
+                        f"{reason[-1] if reason else 'git failed'}",
+                        hint="check the URL and branch, and that it is reachable without a "
+                        "password prompt",
+                    )
+            _, out, _ = await _git("rev-parse", "FETCH_HEAD", cwd=work, env=env, timeout=timeout)
+            sha = out.decode().strip()
+            names: dict[str, frozenset[str]] = {}
+            for directory in search_dirs(root_dir):
+                spec = f"{sha}:{directory}" if directory else f"{sha}:"
+                status, out, _ = await _git(
+                    "ls-tree", "--name-only", spec, cwd=work, env=env, timeout=timeout
+                )
+                listed = out.decode().splitlines() if status == 0 else []
+                names[directory] = frozenset(listed)
+            texts = {}
+            for path in files_to_read(names):
+                status, out, _ = await _git(
+                    "cat-file", "blob", f"{sha}:{path}", cwd=work, env=env, timeout=timeout
+                )
+                if status == 0 and len(out) <= MAX_FILE:
+                    texts[path] = out.decode("utf-8", errors="replace")
+        except TimeoutError as exc:
+            raise RepoCheckError(
+                f"reading {url}@{branch} took more than {timeout:.0f} s",
+                hint="check the URL and your network",
+            ) from exc
+    return RepoFiles(names=names, texts=texts, commit=sha)
