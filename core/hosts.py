@@ -47,6 +47,9 @@ class HostProfile:
     agent_reload: tuple[str, ...] | None = None
     #: How node apps are kept running: "pidfile" (a detached process group) or "systemd".
     supervisor: str = "pidfile"
+    #: The host's system CA bundle: Node tools (corepack, install scripts that download)
+    #: trust what the host's curl and git trust (NODE_EXTRA_CA_CERTS), as npm does.
+    ca_bundle_file: str | None = None
     #: 0 on a host of its own; on a host shared by many deployments (the sandbox), each
     #: deployment's ports are moved apart by this much times its id.
     app_port_stride: int = 0
@@ -103,4 +106,5 @@ def ec2_host_profile() -> HostProfile:
             "file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.d",
         ),
         supervisor="pidfile",
+        ca_bundle_file="/etc/pki/tls/certs/ca-bundle.crt",
     )

@@ -25,7 +25,9 @@ def build_env(host: HostProfile) -> dict[str, str]:
     (the runner prepends TOAST_PATH_PREFIX), and caches that outlive releases, so a rebuild
     with an unchanged lockfile downloads nothing."""
     cache = cache_dir(host)
+    trust = {"NODE_EXTRA_CA_CERTS": host.ca_bundle_file} if host.ca_bundle_file else {}
     return {
+        **trust,
         "TOAST_PATH_PREFIX": tools_bin(host),
         "COREPACK_HOME": posixpath.join(cache, "corepack"),
         "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0",

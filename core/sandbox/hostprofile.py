@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import getpass
+import os
 
 from core.hosts import HostProfile
 from core.sandbox.layout import Layout, Ports
+
+#: Where Debian (this machine, the sandbox's instance host) keeps the system's CAs.
+DEBIAN_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt",)
 
 
 def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
@@ -38,4 +42,5 @@ def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
         agent_config_dir=str(layout.agent_configs),
         app_port_stride=10,
         ready_marker_template=str(layout.instances / "{instance_id}" / "ready"),
+        ca_bundle_file=next((path for path in DEBIAN_CA_BUNDLES if os.path.exists(path)), None),
     )
