@@ -88,14 +88,31 @@ def _ensure_sandbox() -> None:
 
 
 def _queue_command(
-    kind: str, name: str, wait: bool, as_json: bool, sha: str | None = None, force: bool = False
+    kind: str,
+    name: str,
+    wait: bool,
+    as_json: bool,
+    sha: str | None = None,
+    force: bool = False,
+    redetect: bool = False,
 ) -> None:
     from core.operations import OperationError, queue_run
 
     async def work(queries: Any) -> int:
+        nonlocal force
         d = await queries.get_deployment(name)
         if d is not None and d.profile == "sandbox":
             await asyncio.to_thread(_ensure_sandbox)
+        if redetect and d is not None:
+            changes = await _redetect(queries, d)
+            if changes:
+                force = True  # the same commit must be built again with the new plan
+            if not as_json:
+                click.echo(
+                    "Build plan changed: " + "; ".join(changes)
+                    if changes
+                    else "Build plan unchanged."
+                )
         if kind == "redeploy" and d is not None and not force:
             live = await _already_live(queries, d)
             if live is not None:
@@ -116,6 +133,26 @@ def _queue_command(
         return await _after_queue(queries, run, deployment.name, wait, as_json)
 
     raise SystemExit(with_queries(work))
+
+
+async def _redetect(queries: Any, d: Any) -> list[str]:
+    from core.config import ConfigError, choose_profile, load_config
+    from core.detect import DetectionError
+    from core.plans import redetect
+    from core.repo_check import RepoCheckError
+    from core.targets import TargetError, resolve_target
+
+    try:
+        profile = choose_profile(
+            load_config(paths.config_path()), requested=d.profile, sandbox=False
+        )
+        return await redetect(queries, resolve_target(profile), d)
+    except RepoCheckError as exc:
+        fail(f"{exc}" + (f"; {exc.hint}" if exc.hint else ""))
+    except DetectionError as exc:
+        fail(f"cannot redetect {d.name}: {exc.field}: {exc}", EXIT_USAGE)
+    except (TargetError, ConfigError) as exc:
+        fail(str(exc))
 
 
 async def _already_live(queries: Any, d: Any) -> str | None:
@@ -146,14 +183,21 @@ async def _already_live(queries: Any, d: Any) -> str | None:
 @click.command()
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Rebuild even when the branch head is already live.")
+@click.option(
+    "--redetect",
+    is_flag=True,
+    help="Read the build plan from the repository again (flags given at deploy are kept).",
+)
 @click.option("--wait", is_flag=True, help="Follow the run until it ends.")
 @click.option("--json", "as_json", is_flag=True)
-def redeploy(name: str, force: bool, wait: bool, as_json: bool) -> None:
+def redeploy(name: str, force: bool, redetect: bool, wait: bool, as_json: bool) -> None:
     """Build the branch's new head as a new release on the same instance.
 
+    The build plan stays as it was at deploy time, so a passing deployment does not change
+    under you; --redetect reads it again (and rebuilds even the live commit if it changed).
     When the head is the commit already live, says so and does nothing (--force rebuilds
     it into a new release directory)."""
-    _queue_command("redeploy", name, wait, as_json, force=force)
+    _queue_command("redeploy", name, wait, as_json, force=force, redetect=redetect)
 
 
 @click.command()
@@ -204,6 +248,9 @@ async def describe(queries: Any, name: str) -> dict[str, Any]:
         "repo": d.repo,
         "branch": d.branch,
         "build_type": d.build_type,
+        "root_dir": d.root_dir,
+        # The values built with and where each came from (a file, a default or a flag).
+        "plan": (d.plan or {}).get("chosen"),
         "instance": instance.resource_id if instance else None,
         "ip": instance.attributes.get("public_ip") if instance else None,
         "current_release": current.sha if current else None,
@@ -245,6 +292,9 @@ def show(name: str, as_json: bool) -> None:
         return
     click.echo(f"{info['name']}  {info['state']}  {info['url']}")
     click.echo(f"  repo      {info['repo']}@{info['branch']} ({info['build_type']})")
+    for key, item in (info["plan"] or {}).items():
+        if key != "build_type" and item["value"]:
+            click.echo(f"    {key:<13} {item['value']}  ({item['source']})")
     click.echo(f"  instance  {info['instance'] or '-'}  {info['ip'] or ''}")
     click.echo(f"  release   {(info['current_release'] or '-')[:12]}")
     if info["certificate_expires_at"]:

@@ -121,6 +121,20 @@ def describe_plan(chosen: Mapping[str, Sourced], plan: BuildPlan) -> list[str]:
     return lines
 
 
+async def redetect(queries: Any, target: Target, deployment: Any) -> list[str]:
+    """Read the plan again for a redeploy --redetect and store it on the deployment (flags
+    given at deploy time are kept). Returns what changed, as `name: old -> new` lines."""
+    plan = await detect_repo(target, deployment.repo, deployment.branch, deployment.root_dir)
+    columns, _ = redetected_columns(plan, deployment.plan)
+    changed = [
+        f"{name}: {getattr(deployment, name)!r} -> {value!r}"
+        for name, value in columns.items()
+        if name != "plan_json" and getattr(deployment, name) != value
+    ]
+    await queries.update_deployment(deployment.id, **columns)
+    return changed
+
+
 __all__ = [
     "DetectionError",
     "apply_plan",
@@ -128,5 +142,6 @@ __all__ = [
     "detect_repo",
     "flags_given",
     "plan_record",
+    "redetect",
     "redetected_columns",
 ]

@@ -16,6 +16,13 @@ from core.commands.nginx import nginx_site
 from core.commands.node import start_node_app, stop_node_app
 from core.commands.releases import prune_releases, switch_current
 from core.commands.runner import run_in_release, start_log
+from core.commands.toolchain import (
+    build_env,
+    deps_fingerprint,
+    enable_package_managers,
+    ensure_bun,
+    reuse_node_modules,
+)
 from core.hosts import ec2_host_profile
 from core.redact import Redactor
 from core.spec import DeploySpec, EnvSetting, SpecError, parse_env, validate
@@ -237,6 +244,24 @@ async def test_waits_poll_with_backoff_and_report_progress() -> None:
     assert seen and seen == sorted(seen)
 
 
+def test_build_commands_use_toasts_tools_and_caches_and_copy_never_link() -> None:
+    env = build_env(EC2)
+    assert env["TOAST_PATH_PREFIX"] == "/opt/toast/tools/bin"
+    assert env["npm_config_cache"] == "/opt/toast/cache/npm"
+    assert env["NODE_EXTRA_CA_CERTS"] == "/etc/pki/tls/certs/ca-bundle.crt"
+    enable = enable_package_managers(EC2)
+    assert "corepack enable --install-directory /opt/toast/tools/bin pnpm yarn" in enable
+    assert "sudo" not in enable  # only Toast's own directory is written
+    copy = reuse_node_modules("/r/old", "/r/new", link=False)
+    assert "cp -a --reflink=auto -- /r/old/node_modules /r/new/" in copy
+    assert "-al" not in copy  # a node app's running code is never shared with a new build
+    assert "cp -al -- /r/old/node_modules /r/new/" in reuse_node_modules(
+        "/r/old", "/r/new", link=True
+    )
+    built = run_in_release(APP, "/r/new/apps/web", "pnpm run build", env_file=None, log="/l")
+    assert " /r/new/apps/web - -- pnpm run build" in built  # cwd is the app's directory
+
+
 def test_every_rendered_remote_command_passes_shellcheck() -> None:
     assert shutil.which("shellcheck"), "scripts/lib.sh installs shellcheck"
     release = "/opt/toast/apps/blog/releases/abc"
@@ -249,6 +274,11 @@ def test_every_rendered_remote_command_passes_shellcheck() -> None:
         certbot_certonly(EC2, "blog.example.com"),
         start_log(APP.build_log, "==> toast: building it's main (a b)"),
         render(prune_releases(APP, [APP.release("a" * 40, 3), APP.release("b" * 40, 4)])),
+        enable_package_managers(EC2),
+        ensure_bun(EC2),
+        deps_fingerprint(release + "/apps/web", release + "/pnpm-lock.yaml"),
+        reuse_node_modules("/opt/toast/apps/blog/releases/old", release, link=True),
+        start_node_app(APP, release + "/apps/web", "pnpm run start", 3000, extra_env={"A": "b c"}),
     ]
     for command in commands:
         script = f"#!/bin/sh\n{command}\n"

@@ -95,7 +95,7 @@ def test_a_create_vite_react_app_deploys_with_no_flags_and_rebuilds_without_rein
     first = build_step("vite")
     assert "installed in" in first["detail"]
     # The plan is kept with the deployment, each value with its source.
-    assert show("vite")["build_type"] == "static"
+    assert show("vite")["plan"]["install_cmd"] == {"value": "npm ci", "source": "package-lock.json"}
 
     push_change(bare, "src/App.tsx", _app_with("Shipped by Toast"), "New headline")
     redeployed = toast("redeploy", "vite", "--wait", timeout=600)
@@ -104,9 +104,28 @@ def test_a_create_vite_react_app_deploys_with_no_flags_and_rebuilds_without_rein
     assert "node_modules reused from" in second["detail"], second
     page = https_get(sandbox, "vite.sandbox.test")
     asset = re.search(r'src="(/assets/index-[^"]+\.js)"', page.text)
-    assert (
-        asset and "Shipped by Toast" in https_get(sandbox, "vite.sandbox.test", asset.group(1)).text
+    assert asset
+    assert "Shipped by Toast" in https_get(sandbox, "vite.sandbox.test", asset.group(1)).text
+
+    # The plan does not change under a passing deployment: a new outDir breaks a plain
+    # redeploy (the old release keeps serving); --redetect reads it and deploys.
+    config = (SCAFFOLDS / "vite-react-ts" / "vite.config.ts").read_text()
+    moved = config.replace(
+        "plugins: [react()],", "plugins: [react()],\n  build: { outDir: 'site' },"
     )
+    push_change(bare, "vite.config.ts", moved, "Build into site/")
+    plain = toast("redeploy", "vite", "--wait", timeout=600)
+    assert plain.returncode == 1
+    assert "the build did not produce dist/index.html" in plain.stderr
+    assert https_get(sandbox, "vite.sandbox.test").status_code == 200
+    again = toast("redeploy", "vite", "--redetect", "--wait", timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "output_dir: 'dist' -> 'site'" in again.stdout
+    assert show("vite")["plan"]["output_dir"] == {
+        "value": "site",
+        "source": "vite.config.ts: build.outDir",
+    }
+    assert https_get(sandbox, "vite.sandbox.test").status_code == 200
 
 
 def _app_with(headline: str) -> str:

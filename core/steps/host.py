@@ -189,7 +189,7 @@ async def build(ctx: RunContext) -> dict[str, Any]:
         await ctx.queries.set_release_attributes(rel.id, built["release"])
     install = built["install"]
     how = (
-        f"node_modules reused from {install['reused_from'][:12]}"
+        f"node_modules reused from {install['reused_from'][:12]} in {install['seconds']:.1f} s"
         if install["reused_from"]
         else f"installed in {install['seconds']:.1f} s"
     )
@@ -222,9 +222,9 @@ async def _install_and_build(
     await remote.run(start_log(app.build_log, header), what="start the build log")
     if d.install_cmd.split()[0] == "bun":
         await remote.run(ensure_bun(ctx.host), what="install bun")
+    started = time.monotonic()
     key = await _deps_key(ctx, remote, release)
     kept: dict[str, Any] = {"deps_key": key} if key else {}
-    started = time.monotonic()
     reused = await _reuse_deps(ctx, remote, install_cwd, key)
     if reused is None:
         await _run_logged(ctx, remote, "install", d.install_cmd, install_cwd, production=False)
@@ -312,7 +312,9 @@ async def _reuse_deps(
         return None
     previous = posixpath.join(live.path, ctx.deployment.install_dir)
     result = await remote.run(
-        reuse_node_modules(previous, install_cwd), what="reuse node_modules", check=False
+        reuse_node_modules(previous, install_cwd, link=ctx.deployment.build_type == "static"),
+        what="reuse node_modules",
+        check=False,
     )
     if result.status != 0:
         return None
