@@ -118,11 +118,11 @@ def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> No
 
 
 def _register_subcommands() -> None:
-    from cli import deploy_cmd, engine_cmds
+    from cli import deploy_cmd, doctor_cmd, engine_cmds
     from cli.sandbox_cmd import sandbox
 
     cli.add_command(sandbox)
-    for command in (*deploy_cmd.COMMANDS, *engine_cmds.COMMANDS):
+    for command in (*deploy_cmd.COMMANDS, *doctor_cmd.COMMANDS, *engine_cmds.COMMANDS):
         cli.add_command(command)
 
 

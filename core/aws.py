@@ -29,8 +29,10 @@ class AwsError(Exception):
 
 
 class Aws:
-    def __init__(self, clients: dict[str, Any], make: Any = None) -> None:
+    def __init__(self, clients: dict[str, Any], make: Any = None, extra: Any = None) -> None:
         self.clients = clients
+        #: Makes a client for a service outside SERVICES, when first called (doctor's checks).
+        self._extra = extra
         #: Builds the same clients for another region (a ledger entry lives where it was made).
         self._make = make
         self._regions: dict[str, Aws] = {}
@@ -68,19 +70,25 @@ class Aws:
         )
         active = faults if faults is not None else Faults.from_env()
 
+        def client(service: str, region: str) -> Any:
+            return session.client(
+                service,
+                region_name=region,
+                endpoint_url=profile.endpoint_url,  # type: ignore[call-overload]
+                config=config,
+            )
+
         def make(region: str) -> Aws:
             # boto3 sessions are not thread-safe: clients are made here, one thread at a time.
-            clients = {
-                service: session.client(
-                    service,
-                    region_name=region,
-                    endpoint_url=profile.endpoint_url,  # type: ignore[call-overload]
-                    config=config,
-                )
-                for service in SERVICES
-            }
+            clients = {service: client(service, region) for service in SERVICES}
             active.install(clients)
-            return cls(clients, make)
+
+            def extra(service: str) -> Any:
+                made = {service: client(service, region)}
+                active.install(made)
+                return made[service]
+
+            return cls(clients, make, extra)
 
         return make(profile.region)
 
@@ -98,6 +106,8 @@ class Aws:
 
     async def call(self, service: str, operation: str, **params: Any) -> Any:
         """Run one API call in a thread; botocore errors become AwsError with the code."""
+        if service not in self.clients and self._extra is not None:
+            self.clients[service] = await asyncio.to_thread(self._extra, service)
         method = getattr(self.clients[service], operation)
         return await _in_thread(f"{service}.{operation}", lambda: method(**params))
 
@@ -116,9 +126,12 @@ class Aws:
 
 async def _in_thread(label: str, work: Any) -> Any:
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     try:
         return await asyncio.to_thread(work)
+    except ResponseParserError as exc:  # not AWS answering (a proxy's or server's HTML page)
+        raise AwsError(label, "UnreadableResponse", str(exc).splitlines()[0]) from exc
     except ClientError as exc:
         error = exc.response.get("Error", {})
         raise AwsError(

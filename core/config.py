@@ -56,8 +56,13 @@ class Profile:
     ami_parameter: str = AL2023_PARAMETER
     #: EC2 key pair Toast creates (and owns) for SSH.
     key_pair: str = "toast"
-    #: Only this CIDR may reach SSH (port 22) on instances.
-    operator_cidr: str = "0.0.0.0/0"
+    #: Only this CIDR may reach SSH (port 22) on instances. Unset: your public address as
+    #: checkip_url sees it, as a /32 (never the whole internet).
+    operator_cidr: str | None = None
+    #: The subnet instances go in; unset: a public-IP subnet of the region's default VPC.
+    subnet_id: str | None = None
+    #: Where Toast asks for your public address when operator_cidr is not set.
+    checkip_url: str = "https://checkip.amazonaws.com"
     #: Where failures are announced: an https URL, or env:NAME to read it from the environment.
     notify_webhook: str | None = None
     #: Custom AWS endpoint (the sandbox sets this; leave unset for real AWS).
@@ -97,7 +102,6 @@ def sandbox_profile(endpoint_url: str | None = None) -> Profile:
         base_domain=SANDBOX_BASE_DOMAIN,
         instance_type="t3.micro",
         key_pair="toast-sandbox",
-        operator_cidr="127.0.0.1/32",
         endpoint_url=endpoint_url,
     )
 
@@ -199,6 +203,16 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
         "notify_webhook",
         _is_webhook(table.get("notify_webhook", "")),
         "must be an https:// URL or env:NAME",
+    )
+    check(
+        "subnet_id",
+        bool(re.match(r"^subnet-[0-9a-f]{8,17}$", table.get("subnet_id", ""))),
+        "must be a subnet id such as subnet-0123456789abcdef0",
+    )
+    check(
+        "checkip_url",
+        table.get("checkip_url", "").startswith(("http://", "https://")),
+        "must be an http:// or https:// URL that answers with your public IPv4 address",
     )
     check(
         "endpoint_url",

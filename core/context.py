@@ -220,7 +220,8 @@ class RunContext:
                     self._remote = await connect_instance(
                         where,
                         timeout=self.settings.ssh_timeout if timeout is None else timeout,
-                        operator_cidr=self.target.profile.operator_cidr,
+                        operator_cidr=self.outputs.get("shared", {}).get("ssh_from")
+                        or self.target.profile.operator_cidr,
                     )
                 except ConnectError as exc:
                     raise StepFailed(str(exc), hint=exc.hint) from exc

@@ -10,6 +10,7 @@ TOAST_FAULTS is a comma-separated list of rules:
   kill-during:<step>                                SIGKILL the engine as a step starts
   raise-in:<step>                                   the step raises an unexpected exception
   stall:<step>                                      the step hangs until cancelled
+  userdata:fail:<stage>                             that UserData stage fails on the host
 The AWS rule replaces the HTTP exchange through botocore's before-send hook, so
 botocore parses, retries and raises exactly as it would for AWS.
 """

@@ -6,6 +6,7 @@ whether they run against AWS or the sandbox: the sandbox supplies its own profil
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 
 
@@ -45,7 +46,8 @@ class HostProfile:
     sudo: tuple[str, ...] = ()
     #: argv that makes the CloudWatch agent reread its configs (None: it rereads by itself).
     agent_reload: tuple[str, ...] | None = None
-    #: How node apps are kept running: "pidfile" (a detached process group) or "systemd".
+    #: How node apps are kept running: "systemd" (a unit with Restart=always), or
+    #: "pidfile" (the runner supervises the app in a detached process group, restarting it).
     supervisor: str = "pidfile"
     #: The host's system CA bundle: Node tools (corepack, install scripts that download)
     #: trust what the host's curl and git trust (NODE_EXTRA_CA_CERTS), as npm does.
@@ -69,6 +71,10 @@ class HostProfile:
 
     def ready_marker(self, instance_id: str) -> str:
         return self.ready_marker_template.format(instance_id=instance_id)
+
+    def boot_status_dir(self, instance_id: str) -> str:
+        """Where host preparation writes its stage status and each stage's output."""
+        return posixpath.join(posixpath.dirname(self.ready_marker(instance_id)), "boot")
 
 
 def _address(listen: str, public_ip: str) -> tuple[str, int]:
@@ -105,6 +111,6 @@ def ec2_host_profile() -> HostProfile:
             "-c",
             "file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.d",
         ),
-        supervisor="pidfile",
+        supervisor="systemd",
         ca_bundle_file="/etc/pki/tls/certs/ca-bundle.crt",
     )

@@ -45,9 +45,15 @@ def launch(
     ][0]  # type: ignore[no-any-return]
 
 
-def wait_ready(host: HostProfile, instance_id: str, timeout: float = 10) -> None:
-    marker = Path(host.ready_marker(instance_id))
-    poll_sync(lambda: True if marker.exists() else None, what="host preparation", timeout=timeout)
+def wait_booted(aws: Clients, instance_id: str, timeout: float = 10) -> None:
+    """Until the stand-in for cloud-init has booted the instance (its console shows the
+    SSH host keys)."""
+
+    def booted() -> bool | None:
+        output = aws("ec2").get_console_output(InstanceId=instance_id).get("Output") or ""
+        return True if "BEGIN SSH HOST KEY KEYS" in output else None
+
+    poll_sync(booted, what="the instance to boot", timeout=timeout)
 
 
 def zone_id(aws: Clients, base_domain: str) -> str:

@@ -83,6 +83,9 @@ def test_deploy_destroy_cycles_of_one_name_leave_nothing_behind(
         names = {name for name, _ in record_sets(aws, sandbox)}
         assert fqdn not in names and "_toast." + fqdn not in names, cycle
         assert open_ledger(isolated_toast) == [], cycle
+        # The deployment's own instance role and profile went with it.
+        assert aws("iam").list_roles()["Roles"] == [], cycle
+        assert aws("iam").list_instance_profiles()["InstanceProfiles"] == [], cycle
     assert json.loads(toast("--sandbox", "gc", "--json").stdout)["findings"] == []
 
 

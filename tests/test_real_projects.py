@@ -127,6 +127,16 @@ def test_a_create_vite_react_app_deploys_with_no_flags_and_rebuilds_without_rein
     }
     assert https_get(sandbox, "vite.sandbox.test").status_code == 200
 
+    # The build's own failure ends the run at its step with the compiler's words.
+    broken = 'const count: number = "three";\n' + _app_with("{count}")
+    push_change(bare, "src/App.tsx", broken, "A type error")
+    failed = toast("redeploy", "vite", "--wait", timeout=600)
+    assert failed.returncode == 1
+    assert "redeploy of vite failed at step build" in failed.stderr
+    assert "build failed: `npm run build` exited with" in failed.stderr
+    assert "TS2322" in failed.stderr, failed.stderr
+    assert https_get(sandbox, "vite.sandbox.test").status_code == 200
+
 
 def _app_with(headline: str) -> str:
     return f"export default function App() {{\n  return <h1>{headline}</h1>\n}}\n"
@@ -144,6 +154,20 @@ def test_a_create_next_app_deploys_with_no_flags_and_renders_on_the_server(
     # Server-rendered: the page's text is in the HTML itself, not filled in by JS.
     assert "To get started, edit the" in page.text
     assert page.headers.get("x-powered-by") == "Next.js"
+
+
+def test_an_app_in_a_subdirectory_deploys_with_root(
+    sandbox: SandboxInfo, session_sandbox: Any
+) -> None:
+    bare = session_sandbox.layout.bare_repo("scaffolds/mono")
+    url = scaffold_repo("vite-vue", bare, subdir="apps/site")
+    refused = toast("--sandbox", "detect", url)
+    assert refused.returncode == 1 and "--root" in refused.stderr
+    deployed = deploy_plain(url, "mono", "--root", "apps/site")
+    assert deployed["state"] == "live"
+    page = https_get(sandbox, "mono.sandbox.test")
+    assert page.status_code == 200 and '<div id="app"></div>' in page.text
+    assert show("mono")["root_dir"] == "apps/site"
 
 
 def test_pnpm_and_yarn_projects_build_through_corepack(

@@ -19,7 +19,7 @@ from .sandbox_helpers import (
     launch,
     new_key,
     upsert_a,
-    wait_ready,
+    wait_booted,
     write_site,
 )
 
@@ -30,7 +30,7 @@ async def test_ssh_to_a_launched_instance_with_the_host_key_from_its_console(
     host = session_sandbox.host_profile()
     key_path, public_key = new_key(tmp_path)
     instance = launch(aws, key_name=f"toast-{uuid.uuid4().hex[:8]}", public_key=public_key)
-    wait_ready(host, instance["InstanceId"])
+    wait_booted(aws, instance["InstanceId"])
     console = aws("ec2").get_console_output(InstanceId=instance["InstanceId"])["Output"]
     host_key = asyncssh.import_public_key(host_key_from_console(console))
     address, port = host.ssh_address(instance["PublicIpAddress"])

@@ -1,4 +1,8 @@
-"""Node app processes: started detached on a port, probed, stopped."""
+"""Node app processes: started on a port under a supervisor, probed, stopped.
+
+Where the host has systemd (EC2) each app is a unit (core.commands.systemd); elsewhere (the
+sandbox host) the runner supervises it itself in a detached session (TOAST_RESTART=1),
+with the same contract: restarted whenever it exits, until stopped."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import shlex
 from core.commands import Argv, mkdirs, render
 from core.commands.layout import AppPaths
 from core.commands.runner import secret_list
+from core.commands.systemd import remove_unit, unit_name
+from core.hosts import HostProfile
 
 
 def start_node_app(
@@ -51,6 +57,13 @@ def stop_node_app(paths: AppPaths, port: int) -> str:
         f'if [ -f {pid_file} ]; then kill -TERM -- -"$(cat {pid_file})" 2>/dev/null; '
         f"rm -f {pid_file}; fi; true"
     )
+
+
+def stop_app(host: HostProfile, paths: AppPaths, port: int) -> str:
+    """Stop the app on `port` under whichever supervisor the host uses."""
+    if host.supervisor == "systemd":
+        return remove_unit(host, unit_name(paths, port))
+    return stop_node_app(paths, port)
 
 
 def local_http_ok(port: int, path: str = "/") -> Argv:

@@ -39,39 +39,65 @@ const redact = (text) => {
   for (const secret of secrets) text = text.split(secret).join('[REDACTED]');
   return text;
 };
-const log = logFile === '-' ? null : fs.openSync(logFile, 'a', 0o640);
 const env = { ...process.env, ...extra };
 // Toast's own tools (pnpm and yarn shims, bun) come before the system's.
 if (process.env.TOAST_PATH_PREFIX) env.PATH = `${process.env.TOAST_PATH_PREFIX}:${env.PATH || ''}`;
+// TOAST_RESTART=1: supervise (where the host has no systemd): whenever the command exits,
+// start it again after a backoff (1 s doubling to 10 s; back to 1 s after 30 s up), until
+// this runner is told to stop. The same contract as systemd's Restart=always.
+const restart = process.env.TOAST_RESTART === '1';
 delete env.TOAST_PATH_PREFIX;
-const child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+delete env.TOAST_RESTART;
+const log = logFile === '-' ? null : fs.openSync(logFile, 'a', 0o640);
 const emit = (text) => {
   if (!text) return;
   process.stdout.write(text);
   if (log !== null) fs.writeSync(log, text);
 };
-// Whole lines only: a secret split across two chunks is still one line. A secret with
-// newlines in it is caught line by line.
-const pending = { out: '', err: '' };
-const copy = (key) => (chunk) => {
-  pending[key] += chunk.toString('utf8');
-  const cut = pending[key].lastIndexOf('\n');
-  if (cut < 0 && pending[key].length < 65536) return;
-  const upto = cut < 0 ? pending[key].length : cut + 1;
-  emit(redact(pending[key].slice(0, upto)));
-  pending[key] = pending[key].slice(upto);
+let child = null;
+let stopping = false;
+let delay = 1000;
+const start = () => {
+  const startedAt = Date.now();
+  // Whole lines only: a secret split across two chunks is still one line. A secret with
+  // newlines in it is caught line by line.
+  const pending = { out: '', err: '' };
+  const copy = (key) => (chunk) => {
+    pending[key] += chunk.toString('utf8');
+    const cut = pending[key].lastIndexOf('\n');
+    if (cut < 0 && pending[key].length < 65536) return;
+    const upto = cut < 0 ? pending[key].length : cut + 1;
+    emit(redact(pending[key].slice(0, upto)));
+    pending[key] = pending[key].slice(upto);
+  };
+  child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', copy('out'));
+  child.stderr.on('data', copy('err'));
+  child.on('error', (err) => {
+    emit(`toast-run: cannot start ${argv[0]}: ${err.message}\n`);
+    process.exit(127);
+  });
+  child.on('close', (code, signal) => {
+    emit(redact(pending.out) + redact(pending.err));
+    if (restart && !stopping) {
+      if (Date.now() - startedAt > 30000) delay = 1000;
+      const why = signal || code;
+      emit(`toast-run: ${argv.join(' ')} exited (${why}); restarting in ${delay / 1000} s\n`);
+      setTimeout(start, delay);
+      delay = Math.min(delay * 2, 10000);
+      return;
+    }
+    process.exit(code === null ? 128 + (os.constants.signals[signal] || 1) : code);
+  });
 };
-child.stdout.on('data', copy('out'));
-child.stderr.on('data', copy('err'));
-for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
-child.on('error', (err) => {
-  emit(`toast-run: cannot start ${argv[0]}: ${err.message}\n`);
-  process.exit(127);
-});
-child.on('close', (code, signal) => {
-  emit(redact(pending.out) + redact(pending.err));
-  process.exit(code === null ? 128 + (os.constants.signals[signal] || 1) : code);
-});
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(sig, () => {
+    stopping = true;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(sig);
+    else process.exit(0);
+  });
+}
+start();
 """
 
 

@@ -1,22 +1,70 @@
 """Stands in for cloud-init on each instance launched in the sandbox.
 
 All instances share this machine as their host. For each new running instance it does
-what would happen on a real first boot and makes sense here: install the launch key
-pair's public key for SSH, prepare Toast's host directories, print the SSH host keys
-to the console output (where Toast learns them on AWS), and write the completion
-marker the engine waits for.
+what a real first boot does: install the launch key pair's public key for SSH, print the
+SSH host keys to the console output (where Toast learns them on AWS), and run the
+instance's UserData, the very script EC2 runs. Only the system tools it calls that
+would change this machine (dnf, systemctl, alternatives) are shims that check instead:
+dnf confirms this machine has what it would install. Its stages, status file and
+completion marker are the real ones.
 """
 
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from core.hosts import HostProfile
+from core.userdata import HEADER
+
+#: The system tools UserData calls that would change this machine, as checks.
+SHIMS = {
+    "dnf": """#!/bin/sh
+# Toast sandbox: the instance host is this machine, so dnf checks that what it would
+# install is here, and fails as dnf does when it is not.
+[ "$1" = install ] || exit 0
+shift
+status=0
+for pkg in "$@"; do
+  case "$pkg" in
+    -*) continue ;;
+    nodejs*-npm) bin=npm ;;
+    nodejs*) bin=node ;;
+    nginx) bin=nginx ;;
+    amazon-cloudwatch-agent | cronie) echo "sandbox: $pkg is the sandbox's own"; continue ;;
+    *) bin="$pkg" ;;
+  esac
+  if command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ]; then
+    echo "sandbox: $pkg is provided by this machine ($bin)"
+  else
+    echo "Error: Unable to find a match: $pkg (no $bin on this machine)" >&2
+    status=1
+  fi
+done
+exit $status
+""",
+    "systemctl": """#!/bin/sh
+# Toast sandbox: its services (nginx, the log shipper) are run by `toast sandbox`.
+echo "sandbox: systemctl $*: run by toast sandbox"
+""",
+    "alternatives": """#!/bin/sh
+# Toast sandbox: this machine's node is the one on PATH.
+echo "sandbox: alternatives $*: using $(command -v node)"
+""",
+}
+
+
+def write_shims(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in SHIMS.items():
+        path = directory / name
+        path.write_text(text)
+        path.chmod(0o755)
 
 
 def console_output(instance_id: str, host_public_key: str, fingerprint: str) -> str:
@@ -46,8 +94,10 @@ class CloudInitStandIn:
         host_public_key: str,
         host_fingerprint: str,
         publish_console: Callable[[str, str], None],
+        shims: Path,
         interval: float = 0.25,
     ) -> None:
+        self.shims = shims
         self.ec2 = ec2
         self.host = host
         self.authorized_keys = authorized_keys
@@ -91,26 +141,39 @@ class CloudInitStandIn:
         key_name = instance.get("KeyName")
         if key_name:
             self._authorize(key_name, instance_id)
-        for directory in (
-            self.host.root,
-            self.host.nginx_sites_dir,
-            self.host.acme_webroot,
-            self.host.log_dir,
-            self.host.agent_config_dir,
-            self.host.certbot_dir,
-        ):
-            Path(directory).mkdir(parents=True, exist_ok=True)
+        # On AL2023 the certbot package creates /etc/letsencrypt; here it is the sandbox's.
+        Path(self.host.certbot_dir).mkdir(parents=True, exist_ok=True)
         self.publish_console(
             instance_id, console_output(instance_id, self.host_public_key, self.host_fingerprint)
         )
-        marker = Path(self.host.ready_marker(instance_id))
-        marker.parent.mkdir(parents=True, exist_ok=True)
         user_data = self._user_data(instance_id)
-        marker.write_text(
-            f"instance {instance_id} prepared at "
-            f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
-            f" (user data: {len(user_data)} bytes)\n"
-        )
+        if not user_data.startswith(b"#!/bin/bash\n" + HEADER.encode()):
+            return  # not Toast's: nothing of it runs on this machine
+        threading.Thread(
+            target=self._run_user_data,
+            args=(instance_id, user_data),
+            name=f"user-data-{instance_id}",
+            daemon=True,
+        ).start()
+
+    def _run_user_data(self, instance_id: str, script: bytes) -> None:
+        log = Path(self.host.boot_status_dir(instance_id)).parent / "cloud-init-output.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "INSTANCE_ID": instance_id,
+            "PATH": f"{self.shims}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        }
+        with open(log, "wb") as out:
+            subprocess.run(
+                ["bash", "-s"],
+                input=script,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                check=False,
+                timeout=600,
+            )
 
     def _user_data(self, instance_id: str) -> bytes:
         attr = self.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")

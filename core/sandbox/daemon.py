@@ -114,7 +114,7 @@ def main(argv: list[str]) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from core.sandbox.cloudinit import CloudInitStandIn
+    from core.sandbox.cloudinit import CloudInitStandIn, write_shims
     from core.sandbox.dns import ZoneResolver, ec2_public_ips, route53_lookup, start_dns
     from core.sandbox.github_api import GitHubStandIn
     from core.sandbox.hostprofile import sandbox_host_profile
@@ -156,7 +156,9 @@ def main(argv: list[str]) -> int:
         host_key,
         fingerprint,
         _console.__setitem__,
+        shims=layout.root / "shims",
     )
+    write_shims(layout.root / "shims")
     cloud_init.start()
 
     stopping = threading.Event()

@@ -34,22 +34,7 @@ async def ssh(ctx: RunContext) -> dict[str, Any]:
     keys = await ctx.host_keys(instance_id, step="ssh")
     await ctx.record("instance", instance_id, attributes={"host_keys": keys})
     remote = await ctx.remote()
-    marker = ctx.host.ready_marker(instance_id)
-
-    async def prepared() -> bool | None:
-        result = await remote.run(
-            render(("test", "-f", marker)), what="check host preparation", check=False
-        )
-        return True if result.status == 0 else None
-
-    await ctx.wait(
-        prepared,
-        step="ssh",
-        what=f"host preparation on {instance_id} ({marker})",
-        report="host preparation (UserData) to finish",
-        timeout=900,
-        hint="see the instance's console output for UserData errors",
-    )
+    await wait_for_preparation(ctx, remote, instance_id)
     app = ctx.app
     await remote.run(
         render(
@@ -64,6 +49,50 @@ async def ssh(ctx: RunContext) -> dict[str, Any]:
     await install_agent_config(ctx, remote, instance_id)
     await create_log_groups(ctx)
     return {"instance_id": instance_id, "_detail": f"{remote.where}, host key verified"}
+
+
+async def wait_for_preparation(ctx: RunContext, remote: Remote, instance_id: str) -> None:
+    """Follow UserData's stages through the host's boot status file: each stage is reported
+    as it starts, and a failed one ends the step at once with its output."""
+    marker = ctx.host.ready_marker(instance_id)
+    status_dir = ctx.host.boot_status_dir(instance_id)
+    status_file = posixpath.join(status_dir, "status")
+    seen: list[str] = []
+
+    async def prepared() -> bool | None:
+        result = await remote.run(
+            f"cat {shlex.quote(status_file)} 2>/dev/null; test -f {shlex.quote(marker)}",
+            what="check host preparation",
+            check=False,
+        )
+        state = result.output[0].split() if result.output else []
+        if state and state[0] == "running" and len(state) > 1 and state[1] not in seen:
+            seen.append(state[1])
+            ctx.say(f"host preparation: {state[1]}", step="ssh")
+        if state and state[0] == "failed" and len(state) > 1:
+            stage = state[1]
+            log = posixpath.join(status_dir, f"{stage}.log")
+            tail = await remote.run(
+                f"tail -n 15 {shlex.quote(log)} 2>/dev/null || true", what="read the stage log"
+            )
+            output = " | ".join(line for line in tail.output if line.strip())
+            status = state[2] if len(state) > 2 else "?"
+            raise StepFailed(
+                f"host preparation failed at stage {stage!r} (exit {status})"
+                + (f": {output}" if output else ""),
+                hint=f"the whole output is in {log} on the instance; fix the cause and deploy "
+                "again (this instance is rolled back)",
+            )
+        return True if result.status == 0 else None
+
+    await ctx.wait(
+        prepared,
+        step="ssh",
+        what=f"host preparation on {instance_id} ({marker})",
+        report="host preparation (UserData) to finish",
+        timeout=900,
+        hint="see the instance's console output for UserData errors",
+    )
 
 
 async def install_agent_config(ctx: RunContext, remote: Remote, instance_id: str) -> None:

@@ -1,11 +1,12 @@
 """Checks made before anything is spent: nothing is launched for a repository or branch
-that does not exist, or for a DNS name someone else owns."""
+that does not exist, for a DNS name someone else owns, or where no subnet can take it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from core.context import RunContext, StepFailed
+from core.network import NetworkError, choose_subnet
 from core.repo_check import RepoCheckError, branch_head
 from core.steps.dns import check_name
 
@@ -19,8 +20,16 @@ async def check(ctx: RunContext) -> dict[str, Any]:
     except RepoCheckError as exc:
         raise StepFailed(str(exc), hint=exc.hint) from exc
     zone = await check_name(ctx)
+    try:
+        placement = await choose_subnet(ctx.aws, ctx.target.profile)
+    except NetworkError as exc:
+        raise StepFailed(str(exc)) from exc
     return {
         "sha": head.sha,
         "zone_id": zone,
-        "_detail": f"{d.repo}@{d.branch} is at {head.sha[:12]}; {d.fqdn} is free",
+        "subnet_id": placement.subnet_id,
+        "vpc_id": placement.vpc_id,
+        "public_ips": placement.public_ips,
+        "_detail": f"{d.repo}@{d.branch} is at {head.sha[:12]}; {d.fqdn} is free; "
+        f"subnet {placement.subnet_id} ({placement.source})",
     }

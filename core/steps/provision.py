@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +15,8 @@ from core.config import Profile
 from core.context import RunContext, StepFailed
 from core.installation import TAG, installation_id
 from core.keyfiles import KeyFileError, create_private_key, matches, public_key_of
+from core.operator_address import OperatorAddressError, operator_cidr
+from core.steps.instance_role import ensure_instance_role
 from core.userdata import render_userdata
 from core.waiting import poll
 
@@ -25,7 +26,6 @@ def security_group_name() -> str:
     return f"toast-web-{installation_id()}"
 
 
-INSTANCE_ROLE = "toast-instance"
 MANAGED_BY = ("toast:managed-by", "toast")
 
 
@@ -70,12 +70,31 @@ async def shared_lock(ctx: RunContext) -> AsyncIterator[None]:
 
 
 async def shared(ctx: RunContext) -> dict[str, Any]:
-    """Key pair, security group and instance profile: created once per profile and region."""
-    async with shared_lock(ctx):
-        key_name, sg_id, instance_profile = await asyncio.gather(
-            ensure_key_pair(ctx), ensure_security_group(ctx), ensure_instance_profile(ctx)
-        )
-    return {"key_name": key_name, "security_group": sg_id, "instance_profile": instance_profile}
+    """Key pair and security group (one per profile and region, under a lock), and the
+    deployment's own instance role (which needs no lock: nobody else shares it)."""
+
+    try:
+        cidr, source = await operator_cidr(ctx.target.profile)
+    except OperatorAddressError as exc:
+        raise StepFailed(str(exc)) from exc
+
+    async def shared_ones() -> tuple[str, str]:
+        async with shared_lock(ctx):
+            key, group = await asyncio.gather(
+                ensure_key_pair(ctx), ensure_security_group(ctx, cidr)
+            )
+        return key, group
+
+    (key_name, sg_id), instance_profile = await asyncio.gather(
+        shared_ones(), ensure_instance_role(ctx)
+    )
+    return {
+        "key_name": key_name,
+        "security_group": sg_id,
+        "instance_profile": instance_profile,
+        "ssh_from": cidr,
+        "_detail": f"SSH from {cidr} ({source}); instance role {instance_profile}",
+    }
 
 
 async def ensure_key_pair(ctx: RunContext) -> str:
@@ -161,26 +180,26 @@ async def _key_pair_hint(ctx: RunContext, name: str, key_path: Any) -> str:
     )
 
 
-async def ensure_security_group(ctx: RunContext) -> str:
-    profile = ctx.target.profile
-    groups = await ctx.aws.call(
-        "ec2",
-        "describe_security_groups",
-        Filters=[
-            {"Name": "group-name", "Values": [security_group_name()]},
-            {"Name": f"tag:{TAG}", "Values": [installation_id()]},
-        ],
-    )
+async def ensure_security_group(ctx: RunContext, ssh_cidr: str) -> str:
+    vpc_id = ctx.outputs.get("check", {}).get("vpc_id")
+    filters = [
+        {"Name": "group-name", "Values": [security_group_name()]},
+        {"Name": f"tag:{TAG}", "Values": [installation_id()]},
+    ]
+    if vpc_id:
+        filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+    groups = await ctx.aws.call("ec2", "describe_security_groups", Filters=filters)
     if groups["SecurityGroups"]:
         group = groups["SecurityGroups"][0]
         group_id = str(group["GroupId"])
-        await reconcile_ssh_rule(ctx, group)
+        await reconcile_ssh_rule(ctx, group, ssh_cidr)
     else:
         created = await ctx.aws.call(
             "ec2",
             "create_security_group",
             GroupName=security_group_name(),
             Description="Toast: HTTP and HTTPS from anywhere, SSH from the operator",
+            **({"VpcId": vpc_id} if vpc_id else {}),
             TagSpecifications=[{"ResourceType": "security-group", "Tags": toast_tags(ctx)}],
         )
         group_id = str(created["GroupId"])
@@ -188,7 +207,7 @@ async def ensure_security_group(ctx: RunContext) -> str:
         rules = [
             (80, "0.0.0.0/0", "HTTP (ACME and redirect)"),
             (443, "0.0.0.0/0", "HTTPS"),
-            (22, profile.operator_cidr, "SSH from the operator"),
+            (22, ssh_cidr, "SSH from the operator"),
         ]
         await ctx.aws.call(
             "ec2",
@@ -205,17 +224,16 @@ async def ensure_security_group(ctx: RunContext) -> str:
             ],
         )
         ctx.say(
-            f"created security group {group_id}: 80/443 open, 22 from {profile.operator_cidr}",
+            f"created security group {group_id}: 80/443 open, 22 from {ssh_cidr}",
             step="shared",
         )
     await ctx.record("security_group", group_id, shared=True)
     return group_id
 
 
-async def reconcile_ssh_rule(ctx: RunContext, group: dict[str, Any]) -> None:
-    """SSH stays open to exactly the profile's operator_cidr: a changed operator_cidr
-    replaces the old rule on the next deploy."""
-    wanted = ctx.target.profile.operator_cidr
+async def reconcile_ssh_rule(ctx: RunContext, group: dict[str, Any], wanted: str) -> None:
+    """SSH stays open to exactly the operator's CIDR: a changed operator_cidr (or public
+    address) replaces the old rule on the next deploy."""
     ssh = [
         p
         for p in group.get("IpPermissions", [])
@@ -259,53 +277,6 @@ async def reconcile_ssh_rule(ctx: RunContext, group: dict[str, Any]) -> None:
         )
 
 
-async def ensure_instance_profile(ctx: RunContext) -> str:
-    """Lets the CloudWatch agent on the instance ship logs; nothing else."""
-    assume = json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "ec2.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-    )
-    try:
-        await ctx.aws.call("iam", "get_instance_profile", InstanceProfileName=INSTANCE_ROLE)
-    except AwsError as exc:
-        if exc.code != "NoSuchEntity":
-            raise
-        try:
-            await ctx.aws.call(
-                "iam",
-                "create_role",
-                RoleName=INSTANCE_ROLE,
-                AssumeRolePolicyDocument=assume,
-                Tags=[{"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]}],
-            )
-        except AwsError as role_exc:
-            if role_exc.code != "EntityAlreadyExists":
-                raise
-        await ctx.aws.call(
-            "iam",
-            "attach_role_policy",
-            RoleName=INSTANCE_ROLE,
-            PolicyArn="arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy",
-        )
-        await ctx.aws.call("iam", "create_instance_profile", InstanceProfileName=INSTANCE_ROLE)
-        await ctx.aws.call(
-            "iam",
-            "add_role_to_instance_profile",
-            InstanceProfileName=INSTANCE_ROLE,
-            RoleName=INSTANCE_ROLE,
-        )
-    await ctx.record("instance_profile", INSTANCE_ROLE, region="global", shared=True)
-    return INSTANCE_ROLE
-
-
 async def find_instances(ctx: RunContext) -> list[dict[str, Any]]:
     """Live instances tagged for this deployment (how a resumed run finds an earlier launch)."""
     reservations = await ctx.aws.paginate(
@@ -347,10 +318,15 @@ async def launch(ctx: RunContext) -> dict[str, Any]:
             "Name": f"toast-{ctx.deployment.name}",
         },
     )
+    fail_stage = next(
+        (r[1] for r in ctx.settings.faults.rules("userdata") if len(r) > 1 and r[0] == "fail"),
+        None,
+    )
     userdata = render_userdata(
         ctx.host,
         node_version=ctx.deployment.node_version,
         instance_tag=f"toast-{ctx.deployment.name}",
+        fail_stage=fail_stage,
     )
     params = dict(
         ImageId=ami,
@@ -358,7 +334,7 @@ async def launch(ctx: RunContext) -> dict[str, Any]:
         MinCount=1,
         MaxCount=1,
         KeyName=shared_out["key_name"],
-        SecurityGroupIds=[shared_out["security_group"]],
+        **_network(ctx, shared_out["security_group"]),
         IamInstanceProfile={"Name": shared_out["instance_profile"]},
         UserData=userdata,
         # Derived from our run, so a retried call within this run cannot launch twice.
@@ -413,6 +389,27 @@ async def launch(ctx: RunContext) -> dict[str, Any]:
     )
     ctx.say(f"launched {instance_id} ({ctx.deployment.instance_type}, {ami})", step="launch")
     return {"instance_id": instance_id, "adopted": False}
+
+
+def _network(ctx: RunContext, group_id: str) -> dict[str, Any]:
+    """The subnet chosen by the check step; a subnet that does not hand out public IPs by
+    itself is asked for one (the instance must be reachable for HTTPS and SSH)."""
+    check = ctx.outputs.get("check", {})
+    subnet = check.get("subnet_id")
+    if not subnet:
+        return {"SecurityGroupIds": [group_id]}
+    if check.get("public_ips", True):
+        return {"SubnetId": subnet, "SecurityGroupIds": [group_id]}
+    return {
+        "NetworkInterfaces": [
+            {
+                "DeviceIndex": 0,
+                "SubnetId": subnet,
+                "Groups": [group_id],
+                "AssociatePublicIpAddress": True,
+            }
+        ]
+    }
 
 
 async def address(ctx: RunContext) -> dict[str, Any]:

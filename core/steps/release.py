@@ -9,13 +9,14 @@ from typing import Any
 
 import httpx
 
-from core.commands import render
+from core.commands import mkdirs, render
 from core.commands.nginx import nginx_site
-from core.commands.node import local_http_ok, start_node_app, stop_node_app
+from core.commands.node import local_http_ok, start_node_app, stop_app
 from core.commands.releases import prune_releases, switch_current
+from core.commands.systemd import install_unit, render_unit, unit_name
 from core.commands.toolchain import build_env
 from core.context import RunContext, StepFailed
-from core.ssh import Remote
+from core.ssh import Remote, RunResult
 from core.steps.web import write_site
 from core.waiting import WaitTimeout, poll
 from storage.records import Release
@@ -85,18 +86,8 @@ async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dic
     if current is not None and current.id == release.id and old_port is not None:
         return dict(release.attributes)  # already live (a resumed run)
     port = base + 1 if old_port == base else base
-    await remote.run(stop_node_app(ctx.app, port), what=f"clear port {port}")
-    started = await remote.run(
-        start_node_app(
-            ctx.app,
-            posixpath.join(release.path, d.root_dir),
-            d.start_cmd or "npm start",
-            port,
-            redact=sorted(e.name for e in d.env if e.secret),
-            extra_env=build_env(ctx.host),
-        ),
-        what=f"start {d.start_cmd}",
-    )
+    await remote.run(stop_app(ctx.host, ctx.app, port), what=f"clear port {port}")
+    started = await start_app(ctx, remote, release, port)
     pid = started.output[-1].strip() if started.output else ""
 
     async def answers() -> bool | None:
@@ -120,7 +111,7 @@ async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dic
             f"tail -n 20 {shlex.quote(ctx.app.app_log)} 2>/dev/null || true",
             what="read the app log",
         )
-        await remote.run(stop_node_app(ctx.app, port), what="stop the failed process")
+        await remote.run(stop_app(ctx.host, ctx.app, port), what="stop the failed process")
         raise StepFailed(
             f"{exc}; app output: " + " | ".join(tail.output[-5:]),
             hint="the app must listen on the port given in $PORT",
@@ -131,9 +122,43 @@ async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dic
     )
     if old_port is not None and old_port != port:
         await remote.run(
-            stop_node_app(ctx.app, old_port), what=f"stop the old process (port {old_port})"
+            stop_app(ctx.host, ctx.app, old_port), what=f"stop the old process (port {old_port})"
         )
     return {**release.attributes, "port": port, "pid": pid}
+
+
+async def start_app(ctx: RunContext, remote: Remote, release: Release, port: int) -> RunResult:
+    """Start the release's app on `port`, supervised; prints its PID last."""
+    d = ctx.deployment
+    cwd = posixpath.join(release.path, d.root_dir)
+    redact = sorted(e.name for e in d.env if e.secret)
+    start_cmd = d.start_cmd or "npm start"
+    if ctx.host.supervisor == "systemd":
+        unit = unit_name(ctx.app, port)
+        staged = posixpath.join(ctx.app.run_dir, unit)
+        await remote.run(render(mkdirs(ctx.app.run_dir)), what="create the run directory")
+        text = render_unit(
+            ctx.app,
+            user=ctx.host.ssh_user,
+            cwd=cwd,
+            start_cmd=start_cmd,
+            port=port,
+            env=build_env(ctx.host),
+            redact=redact,
+        )
+        await remote.write_file(staged, text.encode(), mode=0o644)
+        return await remote.run(install_unit(ctx.host, staged, unit), what=f"start {unit}")
+    return await remote.run(
+        start_node_app(
+            ctx.app,
+            cwd,
+            start_cmd,
+            port,
+            redact=redact,
+            extra_env={**build_env(ctx.host), "TOAST_RESTART": "1"},
+        ),
+        what=f"start {start_cmd}",
+    )
 
 
 async def check_health(ctx: RunContext, *, timeout: float) -> httpx.Response:

@@ -8,13 +8,14 @@ from typing import Any
 from core.aws import Aws, AwsError, is_not_found
 from core.commands import render
 from core.commands.certbot import certbot_delete
-from core.commands.node import stop_node_app
+from core.commands.node import stop_app
 from core.config import Profile
 from core.context import RunContext, StepFailed
 from core.dns_owner import marked_names, records_at
 from core.installation import TAG, installation_id
 from core.ssh import RemoteError, SshError
 from core.steps.dns import hosted_zone_id
+from core.steps.instance_role import delete_instance_profile, delete_role
 from core.steps.provision import MANAGED_BY
 from core.steps.web import reload
 from core.waiting import WaitTimeout, poll
@@ -22,7 +23,14 @@ from storage import Queries
 from storage.records import Resource
 
 #: Deletion order: what depends on a resource goes before it.
-ORDER = {"webhook": 0, "dns_record": 1, "instance": 2, "log_group": 3}
+ORDER = {
+    "webhook": 0,
+    "dns_record": 1,
+    "instance": 2,
+    "log_group": 3,
+    "instance_profile": 4,
+    "iam_role": 5,
+}
 
 
 async def host_cleanup(ctx: RunContext) -> dict[str, Any]:
@@ -47,7 +55,7 @@ async def host_cleanup(ctx: RunContext) -> dict[str, Any]:
         if "port" in r.attributes
     }
     actions: list[tuple[str, str]] = [
-        (f"the app on port {port}", stop_node_app(app, port)) for port in sorted(ports)
+        (f"the app on port {port}", stop_app(ctx.host, app, port)) for port in sorted(ports)
     ]
     actions += [
         ("the nginx site", render((*ctx.host.sudo, "rm", "-f", app.site_conf))),
@@ -141,6 +149,10 @@ async def delete_resource(aws: Aws, resource: Resource, *, say: Any) -> None:
             await aws.call("logs", "delete_log_group", logGroupName=rid)
         elif kind == "security_group":
             await aws.call("ec2", "delete_security_group", GroupId=rid)
+        elif kind == "instance_profile":
+            await delete_instance_profile(aws, rid)
+        elif kind == "iam_role":
+            await delete_role(aws, rid)
         else:
             raise StepFailed(f"do not know how to delete a {kind}")
     except AwsError as exc:
@@ -178,7 +190,7 @@ async def _delete_record(aws: Aws, resource: Resource, say: Any) -> None:
 
 async def delete_unused_shared(ctx: RunContext) -> list[str]:
     """The security group goes when no other live deployment of the profile needs it.
-    The key pair and instance profile stay: they are free and the next deploy reuses them."""
+    The key pair stays: it is free and the next deploy reuses it."""
     others = [
         d
         for d in await ctx.queries.list_deployments()
@@ -310,6 +322,9 @@ async def exists(aws: Aws, resource: Resource) -> bool | None:
             return any(g["logGroupName"] == rid for g in groups["logGroups"])
         if kind == "instance_profile":
             await aws.call("iam", "get_instance_profile", InstanceProfileName=rid)
+            return True
+        if kind == "iam_role":
+            await aws.call("iam", "get_role", RoleName=rid)
             return True
         if kind == "dns_record" and "zone_id" in resource.attributes:
             found_records = await records_at(aws, resource.attributes["zone_id"], rid)

@@ -1,0 +1,134 @@
+"""Each deployment's instance gets its own role: the CloudWatch agent may write that
+deployment's log groups and nothing else (no managed policy, no other group, no other
+service). The role and its instance profile belong to the deployment in the ledger and
+go with it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from core.aws import Aws, AwsError, is_not_found
+from core.context import RunContext
+from core.installation import installation_id
+
+POLICY_NAME = "toast-logs"
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams")
+ASSUME_ROLE = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+_IAM_NAME_LIMIT = 64
+
+
+def role_name(deployment: str) -> str:
+    """`toast-<installation>-<deployment>`, within IAM's 64 characters: a long name is cut
+    and given a hash of the whole, so two long names never share a role."""
+    name = f"toast-{installation_id()}-{deployment}"
+    if len(name) <= _IAM_NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(deployment.encode()).hexdigest()[:8]
+    return f"{name[: _IAM_NAME_LIMIT - 9]}-{digest}"
+
+
+def logs_policy(region: str, account: str, deployment: str) -> dict[str, Any]:
+    """The three actions the agent needs, on the deployment's log groups only (their
+    streams included: the ARN pattern covers `...:log-group:/toast/<name>/x:log-stream:y`)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ShipThisDeploymentsLogs",
+                "Effect": "Allow",
+                "Action": list(LOG_ACTIONS),
+                "Resource": [f"arn:aws:logs:{region}:{account}:log-group:/toast/{deployment}/*"],
+            }
+        ],
+    }
+
+
+async def ensure_instance_role(ctx: RunContext) -> str:
+    """The deployment's role with its inline policy, and an instance profile holding it.
+    Every part is recorded in the ledger as it is created; a resumed run finds them."""
+    name = role_name(ctx.deployment.name)
+    tags = [
+        {"Key": "toast:managed-by", "Value": "toast"},
+        {"Key": "toast:installation", "Value": installation_id()},
+        {"Key": "toast:deployment", "Value": ctx.deployment.name},
+    ]
+    try:
+        await ctx.aws.call(
+            "iam",
+            "create_role",
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(ASSUME_ROLE),
+            Description=f"Toast: ships the logs of {ctx.deployment.name}, nothing else",
+            Tags=tags,
+        )
+    except AwsError as exc:
+        if exc.code != "EntityAlreadyExists":
+            raise
+    await ctx.record("iam_role", name, region="global")
+    account = (await ctx.aws.call("sts", "get_caller_identity"))["Account"]
+    await ctx.aws.call(
+        "iam",
+        "put_role_policy",
+        RoleName=name,
+        PolicyName=POLICY_NAME,
+        PolicyDocument=json.dumps(logs_policy(ctx.region, account, ctx.deployment.name)),
+    )
+    try:
+        await ctx.aws.call("iam", "create_instance_profile", InstanceProfileName=name, Tags=tags)
+    except AwsError as exc:
+        if exc.code != "EntityAlreadyExists":
+            raise
+    await ctx.record("instance_profile", name, region="global")
+    found = await ctx.aws.call("iam", "get_instance_profile", InstanceProfileName=name)
+    if name not in [r["RoleName"] for r in found["InstanceProfile"].get("Roles", [])]:
+        await ctx.aws.call(
+            "iam", "add_role_to_instance_profile", InstanceProfileName=name, RoleName=name
+        )
+    return name
+
+
+async def delete_instance_profile(aws: Aws, name: str) -> None:
+    found = await aws.call("iam", "get_instance_profile", InstanceProfileName=name)
+    for role in found["InstanceProfile"].get("Roles", []):
+        await aws.call(
+            "iam",
+            "remove_role_from_instance_profile",
+            InstanceProfileName=name,
+            RoleName=role["RoleName"],
+        )
+    await aws.call("iam", "delete_instance_profile", InstanceProfileName=name)
+
+
+async def delete_role(aws: Aws, name: str) -> None:
+    """The role's inline policies, then the role. A managed policy attached since by
+    someone else is detached, never deleted (it is not Toast's)."""
+    policies = await aws.call("iam", "list_role_policies", RoleName=name)
+    for policy in policies.get("PolicyNames", []):
+        await aws.call("iam", "delete_role_policy", RoleName=name, PolicyName=policy)
+    attached = await aws.call("iam", "list_attached_role_policies", RoleName=name)
+    for policy in attached.get("AttachedPolicies", []):
+        await aws.call("iam", "detach_role_policy", RoleName=name, PolicyArn=policy["PolicyArn"])
+    profiles = await aws.call("iam", "list_instance_profiles_for_role", RoleName=name)
+    for profile in profiles.get("InstanceProfiles", []):
+        try:
+            await aws.call(
+                "iam",
+                "remove_role_from_instance_profile",
+                InstanceProfileName=profile["InstanceProfileName"],
+                RoleName=name,
+            )
+        except AwsError as exc:
+            if not is_not_found(exc):
+                raise
+    await aws.call("iam", "delete_role", RoleName=name)

@@ -1,0 +1,130 @@
+"""Node apps are supervised: a crash brings the app back within seconds without Toast
+running (the sandbox's runner supervision), and the EC2 unit is one systemd accepts."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from core.commands.layout import AppPaths
+from core.commands.systemd import render_unit
+from core.commands.toolchain import build_env
+from core.hosts import ec2_host_profile
+from core.sandbox import SandboxInfo
+
+from .deploy_helpers import STATIC_FLAGS, deploy, https_get, show, toast
+
+EC2 = ec2_host_profile()
+Clients = Callable[[str], Any]
+
+
+def verify(unit: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False
+    )
+
+
+def test_the_ec2_unit_restarts_always_and_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    text = render_unit(
+        AppPaths(EC2, "blog"),
+        user="ec2-user",
+        cwd="/opt/toast/apps/blog/releases/abc-r2",
+        start_cmd="npm run start -- --title 'a b % $HOME'",
+        port=3000,
+        env=build_env(EC2),
+        redact=["API_KEY"],
+    )
+    assert "Restart=always" in text
+    assert "API_KEY=" not in text  # the name of a secret goes to the runner; no value here
+    unit = tmp_path / "toast-blog-3000.service"
+    unit.write_text(text)
+    checked = verify(unit)
+    assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
+    # The check can fail: a unit systemd would ignore parts of is reported.
+    broken = tmp_path / "toast-bad-3000.service"
+    broken.write_text(text.replace("Restart=always", "Restart=sometimes"))
+    assert "restart specifier" in verify(broken).stderr
+    # Words with spaces, % and $ reach the app as written (systemd unquotes them once).
+    assert "ExecStart=/usr/bin/env node" in text and '"a b %% $$HOME"' in text
+
+
+def page_pid(sandbox: SandboxInfo, fqdn: str) -> int | None:
+    try:
+        page = https_get(sandbox, fqdn)
+    except httpx.HTTPError:
+        return None
+    found = re.search(r"pid (\d+)", page.text) if page.status_code == 200 else None
+    return int(found.group(1)) if found else None
+
+
+def test_a_killed_node_app_is_serving_again_within_seconds_without_toast(
+    sandbox: SandboxInfo,
+) -> None:
+    deploy("node-server", "phoenix")
+    fqdn = "phoenix.sandbox.test"
+    first = page_pid(sandbox, fqdn)
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    again = None
+    while time.monotonic() < deadline:
+        again = page_pid(sandbox, fqdn)
+        if again is not None and again != first:
+            break
+        time.sleep(0.2)
+    assert again is not None and again != first, "the app did not come back within 20 s"
+    # Killed again at once, it comes back again (the backoff is short, not a give-up).
+    os.kill(again, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    third = None
+    while time.monotonic() < deadline:
+        third = page_pid(sandbox, fqdn)
+        if third is not None and third not in (first, again):
+            break
+        time.sleep(0.2)
+    assert third is not None and third not in (first, again)
+
+
+def test_host_preparation_runs_the_real_userdata_and_a_failing_stage_is_reported(
+    sandbox: SandboxInfo, session_sandbox: Any, aws: Clients
+) -> None:
+    # The stage fails on the host; the deploy ends at `ssh` with the stage and its output
+    # (long before the 900 s preparation timeout the command's own timeout would hit).
+    failed = toast(
+        "--sandbox",
+        "deploy",
+        "toast-samples/static-site",
+        *STATIC_FLAGS,
+        "--subdomain",
+        "broken-boot",
+        "--wait",
+        env={"TOAST_FAULTS": "userdata:fail:packages"},
+        timeout=120,
+    )
+    assert failed.returncode == 1
+    assert "deploy of broken-boot failed at step ssh" in failed.stderr
+    assert (
+        "host preparation failed at stage 'packages' (exit 1): "
+        "toast: injected failure in stage packages"
+    ) in failed.stderr
+    assert [
+        i
+        for r in aws("ec2").describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] == "running"
+    ] == []
+    # A good boot ran every stage of the same script, through the sandbox's checking dnf.
+    deploy("static-site", "good-boot")
+    instance = show("good-boot")["instance"]
+    boot = Path(session_sandbox.host_profile().boot_status_dir(instance))
+    assert (boot / "status").read_text().strip() == "done"
+    assert "sandbox: nginx is provided by this machine" in (boot / "packages.log").read_text()
+    assert (boot / "node.log").read_text().startswith("sandbox: alternatives")
