@@ -298,9 +298,12 @@ def show(name: str, as_json: bool) -> None:
     click.echo(f"  instance  {info['instance'] or '-'}  {info['ip'] or ''}")
     click.echo(f"  release   {(info['current_release'] or '-')[:12]}")
     if info["certificate_expires_at"]:
+        days = (info["certificate_expires_at"] - time.time()) / 86400
+        warning = f"  (expires in {max(days, 0):.0f} days: renewal is overdue)" if days < 14 else ""
         click.echo(
             "  cert      valid until "
             + time.strftime("%Y-%m-%d", time.gmtime(info["certificate_expires_at"]))
+            + warning
         )
     last = info["last_run"]
     if last:

@@ -70,6 +70,9 @@ class Profile:
     #: Old releases kept on the instance after a successful switch (the live one and the
     #: newest rollback target are always kept).
     keep_releases: int = 5
+    #: Let's Encrypt's "production" CA, or "staging" for rehearsals on a real account
+    #: (untrusted certificates, far higher limits).
+    acme: str = "production"
 
     @property
     def is_sandbox(self) -> bool:
@@ -203,6 +206,11 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
         "notify_webhook",
         _is_webhook(table.get("notify_webhook", "")),
         "must be an https:// URL or env:NAME",
+    )
+    check(
+        "acme",
+        table.get("acme") in ("production", "staging"),
+        'must be "production" or "staging"',
     )
     check(
         "subnet_id",

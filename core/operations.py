@@ -29,6 +29,7 @@ DEPLOY = [
     StepDef("https", ("dns", "ssh"), https.https, "Get a certificate"),
     StepDef("switch", ("build", "https"), release.switch, "Switch to the new release"),
     StepDef("health", ("switch",), release.health, "Check the site over HTTPS"),
+    StepDef("renewal", ("https",), https.renewal, "Check that the certificate renews"),
 ]
 REDEPLOY = [
     StepDef("build", (), host.build, "Fetch and build"),

@@ -14,6 +14,9 @@ from core import paths
 from core.config import Profile
 from core.hosts import HostProfile, ec2_host_profile
 
+#: Let's Encrypt's staging directory: the same protocol, untrusted roots, higher limits.
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
 
 class TargetError(Exception):
     pass
@@ -58,9 +61,12 @@ def resolve_target(profile: Profile) -> Target:
             github_api=info.github_api,
             github_token=token,
         )
+    host = ec2_host_profile()
+    if profile.acme == "staging":
+        host = dataclasses.replace(host, acme_server=LETS_ENCRYPT_STAGING)
     return Target(
         profile,
-        ec2_host_profile(),
+        host,
         None,
         key_file(profile),
         github_token=os.environ.get("GITHUB_TOKEN") or None,

@@ -173,6 +173,21 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE deployments ADD COLUMN install_dir TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE deployments ADD COLUMN plan_json TEXT",
     ],
+    # 6: every certificate Toast asked a CA for, so Let's Encrypt's duplicate-certificate
+    # limit (5 per exact set of names per 7 days) is known before a request would pass it.
+    [
+        """
+        CREATE TABLE certificate_requests (
+            id INTEGER PRIMARY KEY,
+            fqdn TEXT NOT NULL,
+            ca TEXT NOT NULL,
+            requested_at REAL NOT NULL,
+            deployment_id INTEGER REFERENCES deployments(id),
+            run_id INTEGER REFERENCES runs(id)
+        )
+        """,
+        "CREATE INDEX certificate_requests_by_name ON certificate_requests(fqdn, ca, requested_at)",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -369,6 +369,33 @@ class Queries:
                 (json.dumps(attributes), release_id),
             )
 
+    # -- certificates asked of a CA -----------------------------------------------------
+
+    async def add_certificate_request(
+        self,
+        fqdn: str,
+        ca: str,
+        *,
+        deployment_id: int | None,
+        run_id: int | None,
+        now: float | None = None,
+    ) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO certificate_requests (fqdn, ca, requested_at, deployment_id, run_id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (fqdn, ca, time.time() if now is None else now, deployment_id, run_id),
+            )
+
+    async def certificate_requests_since(self, fqdn: str, ca: str, since: float) -> list[float]:
+        """When certificates for exactly `fqdn` were requested of `ca` since `since`."""
+        rows = await self.db.fetchall(
+            "SELECT requested_at FROM certificate_requests WHERE fqdn = ? AND ca = ? "
+            "AND requested_at >= ? ORDER BY requested_at",
+            (fqdn, ca, since),
+        )
+        return [float(row[0]) for row in rows]
+
     # -- the resource ledger ----------------------------------------------------------
 
     async def record_resource(

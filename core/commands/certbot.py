@@ -42,6 +42,39 @@ def certbot_certonly(host: HostProfile, fqdn: str, acme_server: str | None = Non
     return render((*host.sudo, *env, "flock", lock, *argv))
 
 
+def certbot_renew_dry_run(host: HostProfile, fqdn: str) -> str:
+    """Rehearse renewing fqdn's certificate (nothing is replaced), as the renewal timer will."""
+    argv: Argv = (
+        "certbot",
+        "renew",
+        "--dry-run",
+        "--non-interactive",
+        "--no-random-sleep-on-renew",
+        "--cert-name",
+        fqdn,
+        "--config-dir",
+        host.certbot_dir,
+        "--work-dir",
+        posixpath.join(host.certbot_dir, "work"),
+        "--logs-dir",
+        posixpath.join(host.certbot_dir, "logs"),
+    )
+    # Without --server a dry run goes to Let's Encrypt's staging CA (right for production:
+    # its limits are spared); another CA (staging itself, the sandbox's) is named.
+    if host.acme_server:
+        argv = (*argv, "--server", host.acme_server)
+    env: Argv = ("env", *(f"{k}={v}" for k, v in sorted(host.certbot_env.items())))
+    lock = posixpath.join(host.certbot_dir, "toast-certbot.lock")
+    return render((*host.sudo, *env, "flock", lock, *argv))
+
+
+def renewal_timer_enabled(host: HostProfile) -> Argv | None:
+    """Exit 0 when the host's renewal timer is enabled (None: the host has no timer)."""
+    if host.renewal_timer is None:
+        return None
+    return ("systemctl", "is-enabled", "--quiet", host.renewal_timer)
+
+
 def certbot_delete(host: HostProfile, fqdn: str) -> str:
     argv: Argv = (
         "certbot",
