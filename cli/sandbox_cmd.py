@@ -84,7 +84,9 @@ def reset(yes: bool) -> None:
 def doctor() -> None:
     """Check that this machine has what the sandbox needs; print the fix for what is missing."""
     from core.sandbox.controller import doctor as check
+    from core.sandbox.controller import host_login
 
+    click.echo(host_login())
     problems = check()
     if not problems:
         click.echo("Everything the sandbox needs is installed.")

@@ -348,7 +348,11 @@ async def _roll_back_deploy(ctx: RunContext) -> str:
             ctx.say(f"rollback incomplete: {exc}", level="error")
         after = await ctx.queries.open_resources(ctx.deployment.id)
         left = {(a.kind, a.resource_id) for a in after}
-        gone = [f"{r.kind} {r.resource_id}" for r in before if (r.kind, r.resource_id) not in left]
+        # Said in the order they were deleted: what depends on a resource before it.
+        in_order = sorted(before, key=lambda r: (teardown.ORDER.get(r.kind, 9), -r.id))
+        gone = [
+            f"{r.kind} {r.resource_id}" for r in in_order if (r.kind, r.resource_id) not in left
+        ]
         note = f" Rolled back: {', '.join(gone) or 'nothing'}."
         if after:
             note += (

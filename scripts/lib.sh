@@ -7,7 +7,7 @@ TOAST_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export UV_PYTHON_DOWNLOADS=never
 export UV_PROJECT_ENVIRONMENT="${UV_PROJECT_ENVIRONMENT:-$TOAST_ROOT/.venv}"
 
-SANDBOX_DEBS="openssh-server nginx certbot python3-certbot-nginx pebble git"
+SANDBOX_DEBS="openssh-server nginx certbot python3-certbot-nginx pebble git sudo"
 # The tests check every remote command Toast renders with shellcheck.
 TEST_DEBS="shellcheck"
 # Node.js runs the sample apps' builds on the sandbox host (only when the machine has none).
@@ -35,6 +35,7 @@ ensure_debian_packages() {
   command -v certbot >/dev/null 2>&1 || missing="$missing certbot"
   command -v pebble >/dev/null 2>&1 || missing="$missing pebble"
   command -v git >/dev/null 2>&1 || missing="$missing git"
+  command -v sudo >/dev/null 2>&1 || missing="$missing sudo"
   command -v node >/dev/null 2>&1 || missing="$missing nodejs"
   command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
   [ -z "$missing" ] && return 0

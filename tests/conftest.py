@@ -50,9 +50,10 @@ def session_sandbox(sandbox_dir: Path) -> Iterator[Sandbox]:
     try:
         yield box
     finally:
-        # Apps the last test left running would hold their ports for the next session.
+        # Apps the last test left running would hold their ports for the next session; the
+        # host files outside the session's temp dir (when root) go with it.
         box.reset_host()
-        box.down()
+        box.reset()
 
 
 @pytest.fixture

@@ -93,6 +93,32 @@ def test_a_killed_node_app_is_serving_again_within_seconds_without_toast(
     assert third is not None and third not in (first, again)
 
 
+def test_the_sandbox_host_is_an_unprivileged_login_with_sudo_as_on_ec2(
+    sandbox: SandboxInfo, session_sandbox: Any
+) -> None:
+    # Run as root (CI, scripts/test), the instance host is toast-host with sudo, as
+    # ec2-user is on AL2023; nginx's and certbot's files are root's.
+    host = session_sandbox.host_profile()
+    assert os.geteuid() == 0, "scripts/test runs as root, so this is the EC2-like path"
+    assert (host.ssh_user, host.sudo) == ("toast-host", ("sudo",))
+    assert host.nginx_reload[0] == "sudo"
+    deploy("node-server", "unpriv")
+    pid = page_pid(sandbox, "unpriv.sandbox.test")
+    assert pid is not None
+    owner = subprocess.run(
+        ["ps", "-o", "user=", "-p", str(pid)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert owner == "toast-host"
+    live = Path(host.certbot_dir) / "live"
+    assert live.stat().st_uid == 0 and live.stat().st_mode & 0o077 == 0  # root's alone
+    site = Path(host.nginx_sites_dir) / "toast-unpriv.conf"
+    assert site.stat().st_uid == 0
+    release_root = Path(host.root) / "apps" / "unpriv"
+    assert release_root.owner() == "toast-host"
+    said = toast("sandbox", "doctor")
+    assert "logs in as toast-host with sudo, as EC2's ec2-user" in said.stdout
+
+
 def test_host_preparation_runs_the_real_userdata_and_a_failing_stage_is_reported(
     sandbox: SandboxInfo, session_sandbox: Any, aws: Clients
 ) -> None:

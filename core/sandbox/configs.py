@@ -41,7 +41,7 @@ def nginx_config(layout: Layout, ports: Ports) -> str:
     user = "user root;\n" if os.geteuid() == 0 else ""
     return f"""{user}daemon off;
 worker_processes 1;
-pid {d / "nginx.pid"};
+pid {layout.nginx_pid};
 error_log {layout.logs / "nginx-error.log"} warn;
 events {{ worker_connections 512; }}
 http {{

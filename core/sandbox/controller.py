@@ -25,12 +25,22 @@ from core.hosts import HostProfile
 from core.sandbox import configs, githost, processes
 from core.sandbox.certs import write_listener_certificate
 from core.sandbox.hostprofile import sandbox_host_profile
+from core.sandbox.hostuser import HostUserError, ensure_login_user
 from core.sandbox.layout import BASE_DOMAIN, REGION, Layout, Ports
 from core.waiting import WaitTimeout, poll_sync
 
 COMPONENTS = ("aws", "sshd", "nginx", "acme")
-DEBIAN_PACKAGES = ("openssh-server", "nginx", "certbot", "python3-certbot-nginx", "pebble", "git")
+DEBIAN_PACKAGES = (
+    "openssh-server",
+    "nginx",
+    "certbot",
+    "python3-certbot-nginx",
+    "pebble",
+    "git",
+    "sudo",
+)
 _REQUIRED = {
+    "sudo": "sudo",
     "/usr/sbin/sshd": "openssh-server",
     "/usr/sbin/nginx": "nginx",
     "certbot": "certbot",
@@ -74,6 +84,18 @@ class SandboxInfo:
 class Problem:
     what: str
     fix: str
+
+
+def host_login() -> str:
+    """How the instance host is logged in to, against EC2's ec2-user with sudo."""
+    from core.sandbox.hostuser import as_root, login_user
+
+    if as_root():
+        return f"instance host: logs in as {login_user()} with sudo, as EC2's ec2-user"
+    return (
+        f"instance host: logs in as {login_user()} without sudo (the sandbox is not run as "
+        "root); privileged commands run unprefixed, unlike on EC2"
+    )
 
 
 def doctor() -> list[Problem]:
@@ -168,6 +190,8 @@ class Sandbox:
     def reset(self) -> None:
         """Stop everything and delete all sandbox state (deployments in it become orphans)."""
         self.down()
+        if self.layout.host_base != self.layout.root:
+            shutil.rmtree(self.layout.host_base, ignore_errors=True)
         shutil.rmtree(self.layout.root, ignore_errors=True)
 
     def reset_aws(self) -> None:
@@ -239,7 +263,18 @@ class Sandbox:
 
     def _prepare(self, ports: Ports) -> None:
         lay = self.layout
+        try:
+            ensure_login_user()
+        except (HostUserError, subprocess.CalledProcessError) as exc:
+            raise SandboxError(f"cannot set up the instance host's login user: {exc}") from exc
+        if lay.host_base != lay.root:
+            # Reachable by the login user (0755 down to here), as / is on an instance.
+            for parent in (lay.host_base.parent, lay.host_base):
+                parent.mkdir(mode=0o755, exist_ok=True)
+                parent.chmod(0o755)
         for directory in (
+            lay.authorized_keys.parent,
+            lay.nginx_pid.parent,
             lay.logs,
             lay.ssh_dir,
             lay.nginx_dir / "tmp",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 
 from core.hosts import HostProfile
+from core.sandbox.hostuser import as_root, login_user
 from core.sandbox.layout import Layout, Ports
 
 #: Where Debian (this machine, the sandbox's instance host) keeps the system's CAs.
@@ -14,8 +14,11 @@ DEBIAN_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt",)
 
 def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
     nginx_conf = layout.nginx_dir / "nginx.conf"
+    # As on EC2: an unprivileged login whose privileged commands go through sudo (when the
+    # sandbox runs as root; otherwise the login is the sandbox's own user, without sudo).
+    sudo: tuple[str, ...] = ("sudo",) if as_root() else ()
     return HostProfile(
-        ssh_user=getpass.getuser(),
+        ssh_user=login_user(),
         ssh_host="127.0.0.1",
         ssh_port=ports.ssh,
         root=str(layout.host_root / "toast"),
@@ -23,6 +26,7 @@ def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
         http_listen=f"127.0.0.1:{ports.http}",
         https_listen=f"127.0.0.1:{ports.https}",
         nginx_reload=(
+            *sudo,
             "nginx",
             "-p",
             str(layout.nginx_dir),
@@ -33,7 +37,7 @@ def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
             "-s",
             "reload",
         ),
-        nginx_pid_file=str(layout.nginx_dir / "nginx.pid"),
+        nginx_pid_file=str(layout.nginx_pid),
         acme_webroot=str(layout.acme_webroot),
         certbot_dir=str(layout.certbot_dir),
         acme_server=f"https://127.0.0.1:{ports.acme}/dir",
@@ -42,5 +46,6 @@ def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
         agent_config_dir=str(layout.agent_configs),
         app_port_stride=10,
         ready_marker_template=str(layout.instances / "{instance_id}" / "ready"),
+        sudo=sudo,
         ca_bundle_file=next((path for path in DEBIAN_CA_BUNDLES if os.path.exists(path)), None),
     )

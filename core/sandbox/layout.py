@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -63,7 +64,8 @@ class Layout:
 
     @property
     def authorized_keys(self) -> Path:
-        return self.ssh_dir / "authorized_keys"
+        # sshd reads it as the login user, so it lives where that user can reach.
+        return self.host_base / "ssh" / "authorized_keys"
 
     @property
     def known_hosts(self) -> Path:
@@ -76,8 +78,23 @@ class Layout:
 
     # The shared instance host
     @property
+    def host_base(self) -> Path:
+        """What the instance host's login user must reach: the sandbox dir itself, or when
+        run as root (the login user is then toast-host) a directory of its own under
+        /var/lib/toast-sandbox."""
+        from core.sandbox.hostuser import HOST_BASE, as_root
+
+        if not as_root():
+            return self.root
+        return HOST_BASE / hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+
+    @property
     def host_root(self) -> Path:
-        return self.root / "host"
+        return self.host_base / "host"
+
+    @property
+    def nginx_pid(self) -> Path:
+        return self.host_root / "run" / "nginx.pid"
 
     @property
     def nginx_dir(self) -> Path:
@@ -125,7 +142,7 @@ class Layout:
     # Git and GitHub
     @property
     def git_root(self) -> Path:
-        return self.root / "git"
+        return self.host_base / "git"
 
     @property
     def github_dir(self) -> Path:
