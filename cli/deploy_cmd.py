@@ -208,11 +208,21 @@ def deploy(
         fail(f"cannot deploy {repo}: {exc.field}: {exc}", EXIT_USAGE)
     except SpecError as exc:
         refuse(exc)
+    from core.operator_address import OperatorAddressError, operator_cidr
+
+    try:
+        ssh_from, ssh_source = asyncio.run(operator_cidr(profile))
+    except OperatorAddressError as exc:
+        fail(str(exc), EXIT_USAGE)
     if not as_json:
         commit = f" ({plan.commit[:12]})" if plan.commit else ""
         click.echo(f"Build plan for {repo}@{branch}{commit}:")
         for line in describe_plan(chosen, plan):
             click.echo(line)
+        click.echo(
+            f"Instance: {spec.instance_type} in {profile.region}; HTTP and HTTPS open, SSH from "
+            f"{ssh_from} ({ssh_source})"
+        )
 
     async def work(queries: Any) -> int:
         try:

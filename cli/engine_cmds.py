@@ -232,53 +232,13 @@ def destroy(name: str, yes: bool, wait: bool, as_json: bool) -> None:
 
 
 async def describe(queries: Any, name: str) -> dict[str, Any]:
-    d = await queries.get_deployment(name)
-    if d is None:
-        fail(f"no deployment named {name!r}; see `toast ls`")
-    instance = next((r for r in await queries.open_resources(d.id) if r.kind == "instance"), None)
-    releases = await queries.releases_for(d.id)
-    current = next((r for r in releases if r.id == d.current_release_id), None)
-    last = await queries.latest_run(d.id)
-    steps = await queries.steps_for(last.id) if last else []
-    return {
-        "name": d.name,
-        "state": d.state,
-        "url": f"https://{d.fqdn}/",
-        "profile": d.profile,
-        "repo": d.repo,
-        "branch": d.branch,
-        "build_type": d.build_type,
-        "root_dir": d.root_dir,
-        # The values built with and where each came from (a file, a default or a flag).
-        "plan": (d.plan or {}).get("chosen"),
-        "instance": instance.resource_id if instance else None,
-        "ip": instance.attributes.get("public_ip") if instance else None,
-        "current_release": current.sha if current else None,
-        "releases": [
-            {"sha": r.sha, "built_at": r.built_at, "live": r.id == d.current_release_id}
-            for r in releases
-        ],
-        "certificate_expires_at": d.cert_expires_at,
-        "env": [
-            {"name": e.name, "secret": e.secret, "value": "[REDACTED]" if e.secret else e.value}
-            for e in d.env
-        ],
-        "last_run": None
-        if last is None
-        else {
-            "id": last.id,
-            "kind": last.kind,
-            "state": last.state,
-            "commit": last.commit_sha,
-            "error": last.error,
-            "started_at": last.started_at,
-            "ended_at": last.ended_at,
-            "steps": [
-                {"name": s.name, "state": s.state, "detail": s.detail, "error": s.error}
-                for s in steps
-            ],
-        },
-    }
+    from core.read_models import NotFound
+    from core.read_models import describe as read
+
+    try:
+        return await read(queries, name)
+    except NotFound as exc:
+        fail(str(exc))
 
 
 @click.command()

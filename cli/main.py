@@ -80,12 +80,13 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool) -> None:
 def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> None:
     """List deployments recorded in the local state database."""
     obj.check_config()  # a broken config is reported before anything is opened or written
+    from core.read_models import list_deployments as read
     from storage import Queries, StorageError, open_database
 
-    async def load() -> list[Any]:
+    async def load() -> list[dict[str, Any]]:
         db = await open_database(paths.database_path())
         try:
-            return await Queries(db).list_deployments(include_destroyed=include_destroyed)
+            return await read(Queries(db), include_destroyed=include_destroyed)
         finally:
             await db.close()
 
@@ -94,27 +95,14 @@ def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> No
     except StorageError as exc:
         fail(str(exc))
     if as_json:
-        emit_json(
-            [
-                {
-                    "name": d.name,
-                    "state": d.state,
-                    "url": f"https://{d.fqdn}/",
-                    "repo": d.repo,
-                    "branch": d.branch,
-                    "profile": d.profile,
-                    "build_type": d.build_type,
-                }
-                for d in rows
-            ]
-        )
+        emit_json(rows)
         return
     if not rows:
         click.echo("No deployments yet.")
         return
-    width = max(len(d.name) for d in rows)
+    width = max(len(d["name"]) for d in rows)
     for d in rows:
-        click.echo(f"{d.name:<{width}}  {d.state:<10}  https://{d.fqdn}/  {d.repo}@{d.branch}")
+        click.echo(f"{d['name']:<{width}}  {d['state']:<10}  {d['url']}  {d['repo']}@{d['branch']}")
 
 
 def _register_subcommands() -> None:

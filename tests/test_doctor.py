@@ -86,6 +86,10 @@ def test_no_public_subnet_stops_the_deploy_before_anything_is_created(
         "--wait",
     )
     assert result.returncode == 1
+    # The review printed before queuing says who may reach SSH.
+    assert "SSH from 127.0.0.1/32 (the sandbox (its instance host is this machine))" in (
+        result.stdout
+    )
     assert "deploy of nowhere failed at step check" in result.stderr
     assert "has no subnet that gives instances public IPs; set subnet_id" in result.stderr
     assert ec2.describe_key_pairs()["KeyPairs"] == []

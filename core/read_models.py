@@ -1,0 +1,77 @@
+"""What the CLI's `show` and `ls` print and the console's screens show, read once here so
+both say the same thing about a deployment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage import Queries
+from storage.records import Deployment
+
+
+class NotFound(LookupError):
+    pass
+
+
+def deployment_row(d: Deployment) -> dict[str, Any]:
+    """One deployment as a list shows it."""
+    return {
+        "name": d.name,
+        "state": d.state,
+        "url": f"https://{d.fqdn}/",
+        "repo": d.repo,
+        "branch": d.branch,
+        "profile": d.profile,
+        "build_type": d.build_type,
+    }
+
+
+async def list_deployments(queries: Queries, *, include_destroyed: bool) -> list[dict[str, Any]]:
+    rows = await queries.list_deployments(include_destroyed=include_destroyed)
+    return [deployment_row(d) for d in rows]
+
+
+async def describe(queries: Queries, name: str) -> dict[str, Any]:
+    """A deployment in full: state, URL, instance, releases, certificate, build plan and
+    its sources, env (secret values never), the last run and its steps."""
+    d = await queries.get_deployment(name)
+    if d is None:
+        raise NotFound(f"no deployment named {name!r}; see `toast ls`")
+    instance = next((r for r in await queries.open_resources(d.id) if r.kind == "instance"), None)
+    releases = await queries.releases_for(d.id)
+    current = next((r for r in releases if r.id == d.current_release_id), None)
+    last = await queries.latest_run(d.id)
+    steps = await queries.steps_for(last.id) if last else []
+    return {
+        **deployment_row(d),
+        "root_dir": d.root_dir,
+        # The values built with and where each came from (a file, a default or a flag).
+        "plan": (d.plan or {}).get("chosen"),
+        "instance": instance.resource_id if instance else None,
+        "ip": instance.attributes.get("public_ip") if instance else None,
+        "current_release": current.sha if current else None,
+        "releases": [
+            {"sha": r.sha, "built_at": r.built_at, "live": r.id == d.current_release_id}
+            for r in releases
+        ],
+        "certificate_expires_at": d.cert_expires_at,
+        "env": [
+            {"name": e.name, "secret": e.secret, "value": "[REDACTED]" if e.secret else e.value}
+            for e in d.env
+        ],
+        "last_run": None
+        if last is None
+        else {
+            "id": last.id,
+            "kind": last.kind,
+            "state": last.state,
+            "commit": last.commit_sha,
+            "error": last.error,
+            "started_at": last.started_at,
+            "ended_at": last.ended_at,
+            "steps": [
+                {"name": s.name, "state": s.state, "detail": s.detail, "error": s.error}
+                for s in steps
+            ],
+        },
+    }
