@@ -32,7 +32,7 @@ TRICKY = [
 
 
 @settings(
-    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(values=st.lists(VALUES, min_size=1, max_size=8))
 @example(values=TRICKY)
