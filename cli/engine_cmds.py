@@ -156,28 +156,9 @@ async def _redetect(queries: Any, d: Any) -> list[str]:
 
 
 async def _already_live(queries: Any, d: Any) -> str | None:
-    """The live sha when it is the branch head already (a redeploy would change nothing).
-    When the head cannot be read here, the engine decides (it checks again after fetching)."""
-    from core.config import ConfigError, choose_profile, load_config
-    from core.repo_check import RepoCheckError, branch_head
-    from core.targets import TargetError, resolve_target
+    from core.operations import head_is_live
 
-    if d.current_release_id is None:
-        return None
-    release = await queries.get_release(d.current_release_id)
-    if release is None:
-        return None
-    try:
-        profile = choose_profile(
-            load_config(paths.config_path()), requested=d.profile, sandbox=False
-        )
-        target = resolve_target(profile)
-        head = await branch_head(
-            d.repo, d.branch, github_api=target.github_api, github_token=target.github_token
-        )
-    except (RepoCheckError, TargetError, ConfigError, OSError, ValueError):
-        return None
-    return str(release.sha) if head.sha == release.sha else None
+    return await head_is_live(queries, d)
 
 
 @click.command()

@@ -48,6 +48,13 @@ DESTROY = [
 GRAPHS = {"deploy": DEPLOY, "redeploy": REDEPLOY, "rollback": ROLLBACK, "destroy": DESTROY}
 
 
+def actor_name(via: str) -> str:
+    """Who did it, for the audit trail: the OS user and the interface (cli, console)."""
+    import getpass
+
+    return f"{getpass.getuser()}@{via}"
+
+
 class OperationError(Exception):
     """The request cannot be queued; says why and what to do instead."""
 
@@ -167,3 +174,29 @@ async def queue_run(
         force=force,
     )
     return deployment, run
+
+
+async def head_is_live(queries: Queries, d: Deployment) -> str | None:
+    """The live sha when it is the branch head already (a redeploy would change nothing).
+    When the head cannot be read here, None: the engine decides (it checks again after
+    fetching)."""
+    from core.config import ConfigError, choose_profile, load_config
+    from core.repo_check import RepoCheckError, branch_head
+    from core.targets import TargetError, resolve_target
+
+    if d.current_release_id is None:
+        return None
+    release = await queries.get_release(d.current_release_id)
+    if release is None:
+        return None
+    try:
+        profile = choose_profile(
+            load_config(paths.config_path()), requested=d.profile, sandbox=False
+        )
+        target = resolve_target(profile)
+        head = await branch_head(
+            d.repo, d.branch, github_api=target.github_api, github_token=target.github_token
+        )
+    except (RepoCheckError, TargetError, ConfigError, OSError, ValueError):
+        return None
+    return str(release.sha) if head.sha == release.sha else None

@@ -3,6 +3,7 @@ both say the same thing about a deployment."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from storage import Queries
@@ -70,8 +71,21 @@ async def describe(queries: Queries, name: str) -> dict[str, Any]:
             "started_at": last.started_at,
             "ended_at": last.ended_at,
             "steps": [
-                {"name": s.name, "state": s.state, "detail": s.detail, "error": s.error}
+                {
+                    "name": s.name,
+                    "state": s.state,
+                    "detail": s.detail,
+                    "error": s.error,
+                    "seconds": _seconds(s.started_at, s.ended_at),
+                }
                 for s in steps
             ],
         },
     }
+
+
+def _seconds(started: float | None, ended: float | None) -> float | None:
+    """How long a step took, or has taken so far."""
+    if started is None:
+        return None
+    return round((ended if ended is not None else time.time()) - started, 2)

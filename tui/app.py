@@ -9,16 +9,13 @@ from textual.app import App
 from textual.reactive import reactive
 
 from core.config import Profile
-from tui.messages import SandboxState
+from tui.messages import RunQueued, SandboxState
 from tui.screens.deployments import DeploymentsScreen
 
 
 class ToastApp(App[None]):
     TITLE = "Toast"
-    CSS = """
-    #empty { padding: 1 2; color: $text-muted; }
-    DataTable { height: 1fr; }
-    """
+    CSS_PATH = "toast.tcss"
 
     #: What the sandbox is doing, shown in the banner ("" when not in the sandbox).
     sandbox_detail: reactive[str] = reactive("")
@@ -29,9 +26,12 @@ class ToastApp(App[None]):
         self.db_path = db_path
         self.start_sandbox = start_sandbox
         self.sub_title = f"profile {profile.name} · {profile.region}"
+        #: Runs queued from this console, followed until they end: run id -> (name, kind).
+        self.watching: dict[int, tuple[str, str]] = {}
 
     def on_mount(self) -> None:
         self.push_screen(DeploymentsScreen())
+        self.set_interval(1.0, self._watch_runs)
         # Warm slow imports only once the first frame is on screen.
         self.call_after_refresh(self.warm_imports)
         if self.profile.is_sandbox and self.start_sandbox:
@@ -63,6 +63,40 @@ class ToastApp(App[None]):
     @on(SandboxState)
     def sandbox_changed(self, message: SandboxState) -> None:
         self.sandbox_detail = message.detail
+
+    @on(RunQueued)
+    def run_queued(self, message: RunQueued) -> None:
+        self.notify(f"queued {message.kind} of {message.name} (run {message.run_id})")
+        self.watching[message.run_id] = (message.name, message.kind)
+
+    def _watch_runs(self) -> None:
+        if self.watching:
+            self.check_runs()
+
+    @work(exclusive=True, group="runs", exit_on_error=False, description="Following runs")
+    async def check_runs(self) -> None:
+        """Say when a run queued here ends, and how (the failing step and why)."""
+        from storage import Queries, open_database
+
+        db = await open_database(self.db_path)
+        try:
+            queries = Queries(db)
+            for run_id, (name, kind) in list(self.watching.items()):
+                run = await queries.get_run(run_id)
+                if run is None or run.state not in ("succeeded", "failed", "cancelled"):
+                    continue
+                del self.watching[run_id]
+                if run.state == "succeeded":
+                    self.notify(f"{kind} of {name} succeeded", timeout=8)
+                else:
+                    self.notify(
+                        run.error or f"{kind} of {name} {run.state}",
+                        title=f"{kind} of {name} failed",
+                        severity="error",
+                        timeout=15,
+                    )
+        finally:
+            await db.close()
 
 
 def run_console(*, profile: Profile, db_path: Path) -> None:

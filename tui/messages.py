@@ -25,3 +25,12 @@ class SandboxState(Message):
 
     state: str
     detail: str
+
+
+@dataclass
+class RunQueued(Message):
+    """A run was queued from the console (the engine picks it up)."""
+
+    name: str
+    kind: str
+    run_id: int

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from storage import Queries, open_database
 from storage.records import Deployment
 from tui.messages import DeploymentsFailed, DeploymentsLoaded
+from tui.screens.actions import DeploymentActions
 from tui.widgets.banner import ProfileBanner
 
 REFRESH_S = 2.0
@@ -26,10 +27,25 @@ COLUMNS = (
 )
 
 
-class DeploymentsScreen(Screen[None]):
+#: A run ended: what the notification says.
+FINISHED = {
+    ("deploying", "live"): ("deploy", "succeeded"),
+    ("deploying", "failed"): ("run", "failed"),
+    ("destroying", "destroyed"): ("destroy", "succeeded"),
+    ("destroying", "failed"): ("destroy", "failed"),
+}
+
+
+class DeploymentsScreen(DeploymentActions, Screen[None]):
     BINDINGS = [
-        Binding("r", "refresh", "Refresh"),
+        Binding("enter", "open_detail", "Detail"),
         Binding("l", "logs", "Logs"),
+        Binding("R", "redeploy", "Redeploy"),
+        Binding("b", "rollback", "Roll back"),
+        Binding("D", "destroy", "Destroy"),
+        Binding("o", "open_url", "Open"),
+        Binding("c", "copy_url", "Copy URL"),
+        Binding("r", "refresh", "Refresh"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -58,17 +74,41 @@ class DeploymentsScreen(Screen[None]):
         if self.is_current:  # skip work while another screen covers this one
             self.load_deployments()
 
-    def action_logs(self) -> None:
+    def selected(self) -> Deployment | None:
         table = self.query_one(DataTable)
         if table.row_count == 0:
+            return None
+        name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return self.deployments.get(name)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_detail":
+            return True if self.selected() is not None else None
+        return DeploymentActions.check_action(self, action, parameters)
+
+    @on(DataTable.RowHighlighted)
+    def highlighted(self) -> None:
+        self.refresh_bindings()  # which keys apply depends on the row
+
+    @on(DataTable.RowSelected)
+    def row_chosen(self) -> None:
+        self.action_open_detail()
+
+    def action_open_detail(self) -> None:
+        deployment = self.selected()
+        if deployment is not None:
+            from tui.screens.deployment import DeploymentScreen
+
+            self.app.push_screen(DeploymentScreen(deployment.name))
+
+    def action_logs(self) -> None:
+        deployment = self.selected()
+        if deployment is None:
             self.notify("no deployment selected", severity="warning")
             return
-        name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        deployment = self.deployments.get(name)
-        if deployment is not None:
-            from tui.screens.logs import LogsScreen
+        from tui.screens.logs import LogsScreen
 
-            self.app.push_screen(LogsScreen(name, deployment.profile))
+        self.app.push_screen(LogsScreen(deployment.name, deployment.profile))
 
     def action_refresh(self) -> None:
         self.load_deployments()
@@ -81,7 +121,7 @@ class DeploymentsScreen(Screen[None]):
     )
     async def load_deployments(self) -> None:
         try:
-            db = await open_database(self.app.db_path)  # type: ignore[attr-defined]
+            db = await open_database(self.app.db_path)
             try:
                 rows = await Queries(db).list_deployments()
             finally:
@@ -99,6 +139,16 @@ class DeploymentsScreen(Screen[None]):
         for name in [n for n in self.deployments if n not in fresh]:
             table.remove_row(name)
         for d in message.deployments:
+            old = self.deployments.get(d.name)
+            ended = FINISHED.get((old.state, d.state)) if old is not None else None
+            if ended is not None:
+                kind, outcome = ended
+                self.notify(
+                    f"{kind} of {d.name} {outcome}"
+                    + (f": https://{d.fqdn}/" if d.state == "live" else ""),
+                    severity="information" if outcome == "succeeded" else "error",
+                    timeout=8,
+                )
             cells = _cells(d)
             if d.name not in self.deployments:
                 table.add_row(*cells, key=d.name)
@@ -106,6 +156,7 @@ class DeploymentsScreen(Screen[None]):
                 for (label, _), value in zip(COLUMNS, cells, strict=True):
                     table.update_cell(d.name, label.lower(), value)
         self.deployments = fresh
+        self.refresh_bindings()
         empty = self.query_one("#empty", Static)
         empty.display = not message.deployments
         empty.update("No deployments yet.")

@@ -1,0 +1,187 @@
+"""One deployment: its URL and certificate, the last run's step timeline updating live
+while the engine works, and its releases (roll back to any of them with `b`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tui.screens.actions import DeploymentActions
+
+REFRESH_S = 0.5
+BAR = 20
+
+
+class DetailLoaded(Message):
+    def __init__(self, info: dict[str, Any] | None, record: Any, error: str | None) -> None:
+        super().__init__()
+        self.info = info
+        self.record = record
+        self.error = error
+
+
+def bar(seconds: float, longest: float) -> str:
+    """A duration drawn to scale against the run's longest step."""
+    if longest <= 0:
+        return ""
+    filled = max(1, round(BAR * seconds / longest)) if seconds > 0 else 0
+    return "█" * filled + "·" * (BAR - filled)
+
+
+class DeploymentScreen(DeploymentActions, Screen[None]):
+    BINDINGS = [
+        Binding("R", "redeploy", "Redeploy"),
+        Binding("b", "rollback", "Roll back"),
+        Binding("D", "destroy", "Destroy"),
+        Binding("l", "logs", "Logs"),
+        Binding("o", "open_url", "Open"),
+        Binding("c", "copy_url", "Copy URL"),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.deployment_name = name
+        self.record: Any = None
+        self.info: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"{self.deployment_name}: loading...", id="detail-summary")
+        steps: DataTable[str] = DataTable(id="steps", cursor_type="row")
+        steps.border_title = "Last run"
+        yield steps
+        releases: DataTable[str] = DataTable(id="releases", cursor_type="row")
+        releases.border_title = "Releases (b rolls back to the selected one)"
+        yield releases
+        yield Footer()
+
+    def on_mount(self) -> None:
+        steps = self.query_one("#steps", DataTable)
+        for label, width in (("Step", 13), ("State", 10), ("Time", 7), ("", BAR), ("Detail", 60)):
+            steps.add_column(label, width=width, key=label.lower() or "bar")
+        releases = self.query_one("#releases", DataTable)
+        for label, width in (("Commit", 14), ("Built", 18), ("", 6)):
+            releases.add_column(label, width=width, key=label.lower() or "live")
+        self.load()
+        self.set_interval(REFRESH_S, self._poll)
+
+    def _poll(self) -> None:
+        if self.is_current:
+            self.load()
+
+    def selected(self) -> Any | None:
+        return self.record
+
+    def rollback_target(self) -> str | None:
+        releases = self.query_one("#releases", DataTable)
+        if releases.row_count == 0 or not releases.has_focus:
+            return None
+        key = releases.coordinate_to_cell_key(releases.cursor_coordinate).row_key.value
+        return str(key) if key else None
+
+    def action_logs(self) -> None:
+        if self.record is not None:
+            from tui.screens.logs import LogsScreen
+
+            self.app.push_screen(LogsScreen(self.record.name, self.record.profile))
+
+    @work(exclusive=True, group="detail", exit_on_error=False, description="Reading the deployment")
+    async def load(self) -> None:
+        from core.read_models import NotFound, describe
+        from storage import Queries, open_database
+
+        try:
+            db = await open_database(self.app.db_path)
+            try:
+                queries = Queries(db)
+                info = await describe(queries, self.deployment_name)
+                record = await queries.get_deployment(self.deployment_name)
+            finally:
+                await db.close()
+        except (NotFound, Exception) as exc:
+            self.post_message(DetailLoaded(None, None, str(exc)))
+            return
+        self.post_message(DetailLoaded(info, record, None))
+
+    @on(DetailLoaded)
+    def show(self, message: DetailLoaded) -> None:
+        summary = self.query_one("#detail-summary", Static)
+        if message.info is None:
+            summary.update(f"{self.deployment_name}: {message.error}")
+            return
+        info, self.record, self.info = message.info, message.record, message.info
+        cert = ""
+        if info["certificate_expires_at"]:
+            days = (info["certificate_expires_at"] - time.time()) / 86400
+            until = time.strftime("%Y-%m-%d", time.gmtime(info["certificate_expires_at"]))
+            cert = f" · certificate valid until {until}"
+            if days < 14:
+                cert += f" (expires in {max(days, 0):.0f} days)"
+        last = info["last_run"]
+        run = f" · last run {last['id']} {last['kind']} {last['state']}" if last else ""
+        summary.update(
+            f"{info['name']}  {info['state']}  {info['url']}\n"
+            f"{info['repo']}@{info['branch']} ({info['build_type']}) · instance "
+            f"{info['instance'] or '-'}{cert}{run}"
+        )
+        self._show_steps(last)
+        self._show_releases(info["releases"])
+        self.refresh_bindings()
+
+    def _show_steps(self, last: dict[str, Any] | None) -> None:
+        table = self.query_one("#steps", DataTable)
+        steps = (last or {}).get("steps", [])
+        durations = {s["name"]: s.get("seconds") or 0.0 for s in steps}
+        longest = max(durations.values(), default=0.0)
+        rows = [
+            (
+                s["name"],
+                s["state"],
+                f"{durations[s['name']]:.1f}s" if durations[s["name"]] else "",
+                bar(durations[s["name"]], longest),
+                (s["error"] or s["detail"] or "")[:200],
+            )
+            for s in steps
+        ]
+        _sync(table, [(s["name"], row) for s, row in zip(steps, rows, strict=True)])
+
+    def _show_releases(self, releases: list[dict[str, Any]]) -> None:
+        table = self.query_one("#releases", DataTable)
+        rows = [
+            (
+                r["sha"],
+                (
+                    r["sha"][:12],
+                    time.strftime("%Y-%m-%d %H:%M", time.localtime(r["built_at"])),
+                    "live" if r["live"] else "",
+                ),
+            )
+            for r in releases
+        ]
+        _sync(table, rows)
+
+
+def _sync(table: DataTable[str], rows: Sequence[tuple[str, tuple[str, ...]]]) -> None:
+    """Rows updated in place by key (the cursor stays), added and removed as needed."""
+    wanted = dict(rows)
+    for stale in [k for k in list(table.rows) if k.value not in wanted]:
+        table.remove_row(stale)
+    existing = {k.value for k in table.rows}
+    columns = list(table.columns)
+    for name, cells in rows:
+        if name not in existing:
+            table.add_row(*cells, key=name)
+            continue
+        current = table.get_row(name)
+        for column, old, new in zip(columns, current, cells, strict=True):
+            if old != new:
+                table.update_cell(name, column, new)
