@@ -9,7 +9,7 @@ from textual.app import App
 from textual.reactive import reactive
 
 from core.config import Profile
-from tui.messages import RunQueued, SandboxState
+from tui.messages import RunQueued, SandboxState, WizardDone
 from tui.screens.deployments import DeploymentsScreen
 
 
@@ -63,6 +63,23 @@ class ToastApp(App[None]):
     @on(SandboxState)
     def sandbox_changed(self, message: SandboxState) -> None:
         self.sandbox_detail = message.detail
+
+    def action_new_deploy(self) -> None:
+        """The wizard, where it was left (a deploy started from it clears it)."""
+        from tui.screens.wizard import DeployWizard
+
+        # Installed, so leaving it (pop) keeps its widgets and what was typed.
+        if not self.is_screen_installed("wizard"):
+            self.install_screen(DeployWizard(), "wizard")
+        self.push_screen("wizard")
+
+    @on(WizardDone)
+    def wizard_done(self, message: WizardDone) -> None:
+        from tui.screens.deployment import DeploymentScreen
+
+        self.pop_screen()
+        self.uninstall_screen("wizard")
+        self.push_screen(DeploymentScreen(message.name))
 
     @on(RunQueued)
     def run_queued(self, message: RunQueued) -> None:

@@ -34,3 +34,10 @@ class RunQueued(Message):
     name: str
     kind: str
     run_id: int
+
+
+@dataclass
+class WizardDone(Message):
+    """The wizard queued a deploy of `name`: show its detail."""
+
+    name: str

@@ -39,6 +39,7 @@ FINISHED = {
 class DeploymentsScreen(DeploymentActions, Screen[None]):
     BINDINGS = [
         Binding("enter", "open_detail", "Detail"),
+        Binding("n", "app.new_deploy", "New deploy"),
         Binding("l", "logs", "Logs"),
         Binding("R", "redeploy", "Redeploy"),
         Binding("b", "rollback", "Roll back"),

@@ -1,0 +1,91 @@
+"""The deploy wizard on the sandbox: the plan read from the repository prefills each field
+with its source, validation speaks the CLI's words, leaving keeps what was typed, and a
+deploy from it goes live with the environment given."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from core import paths
+from core.config import sandbox_profile
+from core.sandbox import SandboxInfo
+from tui.app import ToastApp
+from tui.screens.deployment import DeploymentScreen
+from tui.screens.wizard import DeployWizard
+
+from .deploy_helpers import ENGINE_ENV, https_get, show
+
+
+async def until(pilot: Any, check: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_the_wizard_detects_validates_resumes_and_deploys(
+    sandbox: SandboxInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in ENGINE_ENV.items():
+        monkeypatch.setenv(key, value)
+    app = ToastApp(sandbox_profile(), paths.database_path(), start_sandbox=False)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("n")
+        wizard = app.screen
+        assert isinstance(wizard, DeployWizard)
+        await pilot.press(*"toast-samples/node-server")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: wizard.value("build_type") == "node", "the detected plan")
+        assert wizard.value("start_cmd") == "npm run start"
+        assert "from package.json: scripts.start" in str(
+            wizard.query_one("#start_cmd-source").render()
+        )
+        assert wizard.value("install_cmd") == "npm install"  # the sample has no lockfile
+
+        # Validation with the spec's own rules and words, as the CLI says them.
+        wizard.query_one("#subdomain").focus()
+        await pilot.press(*"Bad_Name")
+        await until(
+            pilot,
+            lambda: "must be a DNS label" in str(wizard.query_one("#subdomain-problem").render()),
+            "the subdomain rule",
+        )
+        wizard.query_one("#start_cmd").value = "rm -rf /"  # type: ignore[attr-defined]
+        await pilot.pause(0.1)
+        assert "must start with node or a package manager" in str(
+            wizard.query_one("#start_cmd-problem").render()
+        )
+        assert "edited" in str(wizard.query_one("#start_cmd-source").render())
+        wizard.query_one("#start_cmd").value = "npm run start"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")  # refused: the subdomain is still bad
+        await pilot.pause(0.1)
+        assert "cannot deploy yet: subdomain" in str(wizard.query_one("#wizard-error").render())
+
+        # Leave and come back: everything typed is still there.
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, DeployWizard)
+        await pilot.press("n")
+        assert app.screen is wizard and wizard.value("repo") == "toast-samples/node-server"
+
+        wizard.query_one("#subdomain").value = "wiz"  # type: ignore[attr-defined]
+        wizard.query_one("#env").text = 'GREETING="hello from the wizard"\n'  # type: ignore[attr-defined]
+        await until(
+            pilot,
+            lambda: "Ready: ctrl+s deploys" in str(wizard.query_one("#review").render()),
+            "the review to be ready",
+        )
+        review = str(wizard.query_one("#review").render())
+        assert "SSH: from 127.0.0.1/32" in review
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, DeploymentScreen), "the detail screen")
+        await until(pilot, lambda: show("wiz")["state"] in ("live", "failed"), "the deploy", 180)
+    assert show("wiz")["state"] == "live", show("wiz")["last_run"]
+    assert show("wiz")["plan"]["start_cmd"]["source"] == "package.json: scripts.start"
+    assert https_get(sandbox, "wiz.sandbox.test", "/env/GREETING").text == "hello from the wizard"

@@ -1,0 +1,333 @@
+"""The deploy wizard: repository -> detected build plan (each field prefilled with where it
+came from, and editable) -> environment -> subdomain (checked live) -> review -> deploy.
+Every field is validated by core's spec, with the CLI's rules and words. Leaving it keeps
+what was typed; `n` comes back to it."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
+
+from core.node_versions import AL2023_NODE
+
+PLAN_FIELDS = ("build_type", "install_cmd", "build_cmd", "output_dir", "start_cmd", "node_version")
+LABELS = {
+    "repo": "Repository (owner/name or git URL)",
+    "branch": "Branch",
+    "root_dir": "App directory (monorepos)",
+    "build_type": "Build type",
+    "install_cmd": "Install",
+    "build_cmd": "Build",
+    "output_dir": "Output dir (static)",
+    "start_cmd": "Start (node)",
+    "node_version": "Node.js",
+    "env": "Environment (.env lines: NAME=value)",
+    "secrets": "Secrets (NAME=value ..., never stored or shown)",
+    "subdomain": "Subdomain",
+}
+
+
+class PlanRead(Message):
+    def __init__(self, plan: Any, error: str | None) -> None:
+        super().__init__()
+        self.plan = plan
+        self.error = error
+
+
+class NameChecked(Message):
+    def __init__(self, subdomain: str, problem: str | None) -> None:
+        super().__init__()
+        self.subdomain = subdomain
+        self.problem = problem
+
+
+class DeployWizard(Screen[None]):
+    BINDINGS = [
+        # priority: they work from inside any field (Input keeps ctrl+d for delete-right)
+        Binding("ctrl+r", "detect", "Read plan", priority=True),
+        Binding("ctrl+s", "deploy", "Deploy", priority=True),
+        Binding("escape", "leave", "Back (kept)"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: dict[str, str] = {}
+        self.name_problem: str | None = None
+        self.ssh_rule = ""
+        #: What detection put in each plan field: a field that differs was edited.
+        self.detected: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="wizard"):
+            yield Static("1 · Repository", classes="wizard-step")
+            yield from self._field("repo", Input(placeholder="toast-samples/node-server"))
+            yield from self._field("branch", Input(value="main"))
+            yield from self._field("root_dir", Input(placeholder="(repository root)"))
+            yield Static(
+                "2 · Build plan (ctrl+r reads it from the repository)", classes="wizard-step"
+            )
+            yield from self._field(
+                "build_type",
+                Select([("static", "static"), ("node", "node")], allow_blank=True, prompt="detect"),
+            )
+            for name in ("install_cmd", "build_cmd", "output_dir", "start_cmd"):
+                yield from self._field(name, Input())
+            yield from self._field(
+                "node_version",
+                Select([(n, n) for n in AL2023_NODE], allow_blank=True, prompt="detect"),
+            )
+            yield Static("3 · Environment", classes="wizard-step")
+            yield from self._field("env", TextArea(soft_wrap=False))
+            yield from self._field("secrets", Input(password=True))
+            yield Static("4 · Subdomain", classes="wizard-step")
+            yield from self._field("subdomain", Input(placeholder="my-app"))
+            yield Static("5 · Review (ctrl+s deploys)", classes="wizard-step")
+            yield Static("", id="review")
+            yield Static("", id="wizard-error")
+        yield Footer()
+
+    def _field(self, name: str, widget: Any) -> ComposeResult:
+        widget.id = name
+        with Horizontal(classes="wizard-row"):
+            yield Label(LABELS[name], classes="wizard-label")
+            yield widget
+            yield Label("", id=f"{name}-source", classes="wizard-source")
+        yield Label("", id=f"{name}-problem", classes="wizard-problem")
+
+    def on_mount(self) -> None:
+        self.query_one("#repo", Input).focus()
+        self.ssh_review()
+
+    # -- values --------------------------------------------------------------------
+
+    def value(self, name: str) -> str:
+        widget = self.query_one(f"#{name}")
+        if isinstance(widget, Select):
+            return "" if widget.value is Select.BLANK else str(widget.value)
+        if isinstance(widget, TextArea):
+            return widget.text
+        assert isinstance(widget, Input)
+        return widget.value.strip()
+
+    def set_value(self, name: str, value: str, source: str) -> None:
+        widget = self.query_one(f"#{name}")
+        if isinstance(widget, Select):
+            widget.value = value if value else Select.BLANK
+        elif isinstance(widget, Input):
+            widget.value = value
+        self.sources[name] = source
+        self.detected[name] = value
+        self.query_one(f"#{name}-source", Label).update(f"from {source}" if source else "")
+
+    def spec(self) -> Any:
+        """The DeploySpec the fields say (SpecError naming each bad field)."""
+        from dotenv import dotenv_values
+
+        from core.spec import DeploySpec, EnvSetting, SpecError, parse_env
+
+        env = [
+            EnvSetting(k, v or "")
+            for k, v in dotenv_values(stream=io.StringIO(self.value("env"))).items()
+        ]
+        try:
+            secrets = parse_env([], self.value("secrets").split(), {})
+        except SpecError:
+            raise
+        profile = self.app.profile  # type: ignore[attr-defined]
+        values = {name: self.value(name) for name in PLAN_FIELDS}
+        plan = getattr(self, "plan_record", None)
+        return DeploySpec(
+            repo=self.value("repo"),
+            subdomain=self.value("subdomain"),
+            branch=self.value("branch") or "main",
+            build_type=values["build_type"] or "static",
+            node_version=values["node_version"] or "24",
+            install_cmd=values["install_cmd"] or "npm install",
+            build_cmd=values["build_cmd"],
+            output_dir=values["output_dir"] or "dist",
+            start_cmd=values["start_cmd"] or "npm start",
+            env=tuple(env + secrets),
+            instance_type=profile.instance_type,
+            root_dir=getattr(self, "root_dir", "") or "",
+            install_dir=getattr(self, "install_dir", "") or "",
+            plan=plan,
+        )
+
+    # -- validation, as the CLI does it --------------------------------------------
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(TextArea.Changed)
+    def changed(self, event: Any) -> None:
+        name = getattr(event.control, "id", None) or ""
+        if name in PLAN_FIELDS and name in self.detected:
+            source = self.sources.get(name, "")
+            edited = self.value(name) != self.detected[name]
+            self.query_one(f"#{name}-source", Label).update(
+                "edited" if edited else (f"from {source}" if source else "")
+            )
+        if name == "subdomain":
+            self.check_name(self.value("subdomain"))
+        self.validate_fields()
+
+    def validate_fields(self) -> dict[str, str]:
+        from core.spec import SpecError, validate
+
+        problems: dict[str, str] = {}
+        try:
+            validate(self.spec())
+        except SpecError as exc:
+            problems = dict(exc.problems)
+        if self.name_problem and "subdomain" not in problems:
+            problems["subdomain"] = self.name_problem
+        shown = {k.split(".")[0] if k.startswith("env.") else k: v for k, v in problems.items()}
+        for name in LABELS:
+            label = self.query_one(f"#{name}-problem", Label)
+            typed = bool(self.value(name)) or (name in PLAN_FIELDS and bool(self.sources))
+            label.update(shown.get(name, "") if typed else "")
+        self.review(problems)
+        return problems
+
+    def review(self, problems: dict[str, str]) -> None:
+        profile = self.app.profile  # type: ignore[attr-defined]
+        sub = self.value("subdomain") or "<subdomain>"
+        lines = [
+            f"Creates: an EC2 instance ({profile.instance_type}, {profile.region}), "
+            f"{sub}.{profile.base_domain} (A record + ownership TXT), four log groups, an IAM "
+            "role that may only ship them; a Let's Encrypt certificate.",
+            f"SSH: {self.ssh_rule or 'checking...'}; HTTP and HTTPS open.",
+        ]
+        if profile.instance_type.startswith("t3.") and not profile.is_sandbox:
+            lines.append("Cost: about $0.02 an hour for a t3.small on demand, plus storage.")
+        if problems:
+            lines.append(f"To fix first: {', '.join(sorted(problems))}")
+        else:
+            lines.append("Ready: ctrl+s deploys.")
+        self.query_one("#review", Static).update("\n".join(lines))
+
+    # -- workers -------------------------------------------------------------------
+
+    @work(exclusive=True, group="ssh-rule", exit_on_error=False)
+    async def ssh_review(self) -> None:
+        from core.operator_address import OperatorAddressError, operator_cidr
+
+        try:
+            cidr, source = await operator_cidr(self.app.profile)  # type: ignore[attr-defined]
+            self.ssh_rule = f"from {cidr} ({source})"
+        except OperatorAddressError as exc:
+            self.ssh_rule = str(exc)
+        self.validate_fields()
+
+    def action_detect(self) -> None:
+        if not self.value("repo"):
+            self.query_one("#repo-problem", Label).update("type a repository first")
+            return
+        self.query_one("#wizard-error", Static).update("reading the repository...")
+        self.read_plan(self.value("repo"), self.value("branch") or "main", self.value("root_dir"))
+
+    @work(exclusive=True, group="detect", exit_on_error=False, description="Reading the plan")
+    async def read_plan(self, repo: str, branch: str, root: str) -> None:
+        from core.detect import DetectionError
+        from core.plans import detect_repo
+        from core.repo_check import RepoCheckError
+        from core.targets import TargetError, resolve_target
+
+        try:
+            target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
+            plan = await detect_repo(target, repo, branch, root)
+        except (RepoCheckError, DetectionError, TargetError) as exc:
+            self.post_message(PlanRead(None, str(exc)))
+            return
+        self.post_message(PlanRead(plan, None))
+
+    @on(PlanRead)
+    def plan_read(self, message: PlanRead) -> None:
+        from core.plans import plan_record
+
+        error = self.query_one("#wizard-error", Static)
+        if message.plan is None:
+            error.update(message.error or "")
+            return
+        plan = message.plan
+        values = plan.values()
+        for name in PLAN_FIELDS:
+            found = values.get(name)
+            self.set_value(name, found.value if found else "", found.source if found else "")
+        self.root_dir, self.install_dir = plan.root_dir, plan.install_dir
+        self.plan_record = plan_record(plan, values)
+        missing = "; ".join(plan.problems.values())
+        error.update(
+            (f"framework: {plan.framework.value}. " if plan.framework else "")
+            + (f"Needs you: {missing}" if missing else "Plan read; check it and go on.")
+        )
+        self.validate_fields()
+
+    @work(exclusive=True, group="name", exit_on_error=False, description="Checking the name")
+    async def check_name(self, subdomain: str) -> None:
+        from core.name_check import name_problem
+        from core.targets import TargetError, resolve_target
+        from storage import Queries, open_database
+
+        try:
+            target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
+            db = await open_database(self.app.db_path)  # type: ignore[attr-defined]
+            try:
+                problem = await name_problem(Queries(db), target, subdomain)
+            finally:
+                await db.close()
+        except TargetError as exc:
+            problem = str(exc)
+        self.post_message(NameChecked(subdomain, problem))
+
+    @on(NameChecked)
+    def name_checked(self, message: NameChecked) -> None:
+        if message.subdomain == self.value("subdomain"):
+            self.name_problem = message.problem
+            self.validate_fields()
+
+    # -- leaving and deploying -----------------------------------------------------
+
+    def action_leave(self) -> None:
+        self.app.pop_screen()  # the app keeps this screen: `n` resumes it
+
+    def action_deploy(self) -> None:
+        problems = self.validate_fields()
+        if problems:
+            self.query_one("#wizard-error", Static).update(
+                "cannot deploy yet: " + "; ".join(f"{k}: {v}" for k, v in problems.items())
+            )
+            return
+        self.queue(self.spec())
+
+    @work(exclusive=True, group="deploy", exit_on_error=False, description="Queuing the deploy")
+    async def queue(self, spec: Any) -> None:
+        import asyncio
+
+        from core.engine import ensure_engine
+        from core.operations import OperationError, actor_name, queue_deploy
+        from storage import Queries, open_database
+        from tui.messages import RunQueued, WizardDone
+
+        db = await open_database(self.app.db_path)  # type: ignore[attr-defined]
+        try:
+            profile = self.app.profile  # type: ignore[attr-defined]
+            deployment, run = await queue_deploy(
+                Queries(db), profile, spec, actor=actor_name("console")
+            )
+        except OperationError as exc:
+            self.query_one("#wizard-error", Static).update(str(exc))
+            return
+        finally:
+            await db.close()
+        await asyncio.to_thread(ensure_engine)
+        self.app.post_message(RunQueued(deployment.name, "deploy", run.id))
+        self.app.post_message(WizardDone(deployment.name))
