@@ -45,6 +45,25 @@ async def render(out: Path) -> None:
             await app.workers.wait_for_complete()
             await pilot.pause()
             app.save_screenshot("deployments.svg", str(out))
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+            app.save_screenshot("deployment-detail.svg", str(out))
+        app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+        async with app.run_test(size=(140, 50)) as pilot:
+            await pilot.pause()
+            await pilot.press("n")
+            await pilot.pause()
+            wizard = app.screen
+            fields = {
+                "repo": "toast-samples/node-server",
+                "install_cmd": "npm ci",
+                "start_cmd": "npm run start",
+                "subdomain": "Bad_Name",
+            }
+            for field, value in fields.items():
+                wizard.query_one(f"#{field}").value = value  # type: ignore[attr-defined]
+            await pilot.pause(0.3)
+            app.save_screenshot("deploy-wizard.svg", str(out))
 
 
 async def render_log_pane(out: Path) -> None:
@@ -96,4 +115,4 @@ if __name__ == "__main__":
     target.mkdir(parents=True, exist_ok=True)
     asyncio.run(render(target))
     asyncio.run(render_log_pane(target))
-    print(f"wrote {target / 'deployments.svg'} and {target / 'log-panes.svg'}")
+    print(f"wrote the console's screens to {target}")

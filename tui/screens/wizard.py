@@ -112,7 +112,7 @@ class DeployWizard(Screen[None]):
     def value(self, name: str) -> str:
         widget = self.query_one(f"#{name}")
         if isinstance(widget, Select):
-            return "" if widget.value is Select.BLANK else str(widget.value)
+            return "" if widget.is_blank() else str(widget.value)
         if isinstance(widget, TextArea):
             return widget.text
         assert isinstance(widget, Input)
@@ -121,7 +121,10 @@ class DeployWizard(Screen[None]):
     def set_value(self, name: str, value: str, source: str) -> None:
         widget = self.query_one(f"#{name}")
         if isinstance(widget, Select):
-            widget.value = value if value else Select.BLANK
+            if value:
+                widget.value = value
+            else:
+                widget.clear()
         elif isinstance(widget, Input):
             widget.value = value
         self.sources[name] = source
