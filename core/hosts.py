@@ -52,6 +52,9 @@ class HostProfile:
     #: The host's system CA bundle: Node tools (corepack, install scripts that download)
     #: trust what the host's curl and git trust (NODE_EXTRA_CA_CERTS), as npm does.
     ca_bundle_file: str | None = None
+    #: The user node apps run as, owning only their release, env file and log (None: the
+    #: login user, where no user of its own can be made).
+    app_user: str | None = None
     #: The systemd timer that renews certificates (None: the host has no systemd; the
     #: sandbox's certificates are checked by a renewal rehearsal only).
     renewal_timer: str | None = None
@@ -115,6 +118,7 @@ def ec2_host_profile() -> HostProfile:
             "file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.d",
         ),
         supervisor="systemd",
+        app_user="toast-app",
         renewal_timer="certbot-renew.timer",
         ca_bundle_file="/etc/pki/tls/certs/ca-bundle.crt",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from core.commands.certbot import cert_enddate, certbot_certonly, certbot_delete
 from core.commands.git import fetch_source, token_for
 from core.commands.layout import AppPaths
 from core.commands.nginx import nginx_site
-from core.commands.node import start_node_app, stop_node_app
+from core.commands.node import prepare_app_files, start_node_app, stop_node_app
 from core.commands.releases import prune_releases, switch_current
 from core.commands.runner import run_in_release, start_log
 from core.commands.toolchain import (
@@ -140,18 +141,30 @@ def test_token_reaches_git_through_stdin_and_environment_only() -> None:
 
 
 def test_node_app_start_and_stop_commands() -> None:
-    start = start_node_app(APP, "/opt/toast/apps/blog/releases/abc", "npm start", 3001)
+    # Where the host has no app user of its own: the login user's detached session.
+    plain = AppPaths(dataclasses.replace(EC2, app_user=None), "blog")
+    start = start_node_app(plain, "/opt/toast/apps/blog/releases/abc", "npm start", 3001)
     assert start == (
         "mkdir -p /opt/toast/apps/blog/run && { env PORT=3001 NODE_ENV=production setsid node "
         "/opt/toast/bin/toast-run.js /opt/toast/apps/blog/env.json /var/log/toast/blog/app.log "
         "/opt/toast/apps/blog/releases/abc - -- npm start </dev/null >/dev/null 2>&1 & "
         "echo $! > /opt/toast/apps/blog/run/3001.pid; cat /opt/toast/apps/blog/run/3001.pid; }"
     )
-    assert stop_node_app(APP, 3001) == (
+    assert stop_node_app(plain, 3001) == (
         "if [ -f /opt/toast/apps/blog/run/3001.pid ]; then kill -TERM -- "
         '-"$(cat /opt/toast/apps/blog/run/3001.pid)" 2>/dev/null; '
         "rm -f /opt/toast/apps/blog/run/3001.pid; fi; true"
     )
+    # With one (EC2, the sandbox as root): started and signalled as that user, reading its
+    # own 0600 copy of the env file.
+    start = start_node_app(APP, "/opt/toast/apps/blog/releases/abc", "npm start", 3001)
+    assert "pid=$(sudo -u toast-app -- setsid -w sh -c 'env PORT=3001" in start
+    assert "/opt/toast/apps/blog/app-env.json" in start and "/blog/env.json" not in start
+    assert "sudo kill -TERM" in stop_node_app(APP, 3001)
+    given = prepare_app_files(APP, "/opt/toast/apps/blog/releases/abc")
+    assert "sudo install -o toast-app -g toast-app -m 0600 /opt/toast/apps/blog/env.json " in given
+    assert given.endswith("sudo chown -R toast-app:toast-app -- /opt/toast/apps/blog/releases/abc")
+    assert prepare_app_files(plain, "/x") == "true"
 
 
 def test_certbot_is_serialised_and_keeps_renewal_reloading_nginx() -> None:

@@ -4,6 +4,7 @@ running (the sandbox's runner supervision), and the EC2 unit is one systemd acce
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -100,7 +101,7 @@ def test_the_sandbox_host_is_an_unprivileged_login_with_sudo_as_on_ec2(
     # ec2-user is on AL2023; nginx's and certbot's files are root's.
     host = session_sandbox.host_profile()
     assert os.geteuid() == 0, "scripts/test runs as root, so this is the EC2-like path"
-    assert (host.ssh_user, host.sudo) == ("toast-host", ("sudo",))
+    assert (host.ssh_user, host.sudo, host.app_user) == ("toast-host", ("sudo",), "toast-app")
     assert host.nginx_reload[0] == "sudo"
     deploy("node-server", "unpriv")
     pid = page_pid(sandbox, "unpriv.sandbox.test")
@@ -108,7 +109,24 @@ def test_the_sandbox_host_is_an_unprivileged_login_with_sudo_as_on_ec2(
     owner = subprocess.run(
         ["ps", "-o", "user=", "-p", str(pid)], capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert owner == "toast-host"
+    assert owner == "toast-app"  # a user of its own, not the login user
+    app_dir = Path(host.root) / "apps" / "unpriv"
+    env = app_dir / "app-env.json"
+    assert env.owner() == "toast-app" and env.stat().st_mode & 0o777 == 0o600
+    # It owns its release, its env file and its log: nothing else on the host.
+    app_uid = pwd.getpwnam("toast-app").pw_uid
+    owned = {
+        p
+        for base in (Path(host.root), Path(host.log_dir))
+        for p in base.rglob("*")
+        if p.lstat().st_uid == app_uid  # the link itself, not what it points at
+    }
+    allowed_roots = {env, Path(host.log_dir) / "unpriv" / "app.log"}
+    releases = app_dir / "releases"
+    assert owned, "nothing is the app's"
+    assert all(p in allowed_roots or releases in p.parents for p in owned), sorted(
+        str(p) for p in owned if p not in allowed_roots and releases not in p.parents
+    )[:5]
     live = Path(host.certbot_dir) / "live"
     assert live.stat().st_uid == 0 and live.stat().st_mode & 0o077 == 0  # root's alone
     site = Path(host.nginx_sites_dir) / "toast-unpriv.conf"

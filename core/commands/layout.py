@@ -40,6 +40,12 @@ class AppPaths:
         return posixpath.join(self.app_dir, "env.json")
 
     @property
+    def app_env_file(self) -> str:
+        """The running app's own copy of the env file (0600, the app user's), where the app
+        runs as a user of its own."""
+        return posixpath.join(self.app_dir, "app-env.json")
+
+    @property
     def run_dir(self) -> str:
         return posixpath.join(self.app_dir, "run")
 

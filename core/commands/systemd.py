@@ -52,7 +52,7 @@ def render_unit(
         "/usr/bin/env",
         "node",
         paths.runner,
-        paths.env_file,
+        paths.app_env_file if paths.host.app_user else paths.env_file,
         paths.app_log,
         cwd,
         secret_list(redact),

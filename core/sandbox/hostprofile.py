@@ -47,5 +47,6 @@ def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
         app_port_stride=10,
         ready_marker_template=str(layout.instances / "{instance_id}" / "ready"),
         sudo=sudo,
+        app_user="toast-app" if as_root() else None,
         ca_bundle_file=next((path for path in DEBIAN_CA_BUNDLES if os.path.exists(path)), None),
     )

@@ -11,7 +11,7 @@ import httpx
 
 from core.commands import mkdirs, render
 from core.commands.nginx import nginx_site
-from core.commands.node import local_http_ok, start_node_app, stop_app
+from core.commands.node import local_http_ok, prepare_app_files, start_node_app, stop_app
 from core.commands.releases import prune_releases, switch_current
 from core.commands.systemd import install_unit, render_unit, unit_name
 from core.commands.toolchain import build_env
@@ -133,13 +133,16 @@ async def start_app(ctx: RunContext, remote: Remote, release: Release, port: int
     cwd = posixpath.join(release.path, d.root_dir)
     redact = sorted(e.name for e in d.env if e.secret)
     start_cmd = d.start_cmd or "npm start"
+    await remote.run(
+        prepare_app_files(ctx.app, release.path), what="give the app its release and env file"
+    )
     if ctx.host.supervisor == "systemd":
         unit = unit_name(ctx.app, port)
         staged = posixpath.join(ctx.app.run_dir, unit)
         await remote.run(render(mkdirs(ctx.app.run_dir)), what="create the run directory")
         text = render_unit(
             ctx.app,
-            user=ctx.host.ssh_user,
+            user=ctx.host.app_user or ctx.host.ssh_user,
             cwd=cwd,
             start_cmd=start_cmd,
             port=port,
@@ -248,7 +251,9 @@ async def prune(ctx: RunContext) -> list[str]:
         return []
     remote = await ctx.remote()
     await remote.run(
-        render(prune_releases(ctx.app, [r.path for r in old])), what="remove old releases"
+        # sudo: a node app's releases belong to its own user
+        render((*ctx.host.sudo, *prune_releases(ctx.app, [r.path for r in old]))),
+        what="remove old releases",
     )
     await ctx.queries.delete_releases([r.id for r in old])
     ctx.say(f"pruned {', '.join(r.sha[:12] for r in old)}", step="health")
