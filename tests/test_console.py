@@ -188,3 +188,28 @@ async def test_state_changes_by_the_engine_show_without_a_keypress_and_keep_the_
         assert table.row_count == 4  # type: ignore[attr-defined]
         assert table.get_row("beta")[1] == "live"  # type: ignore[attr-defined]
         assert table.cursor_row == 2  # type: ignore[attr-defined]
+
+
+async def test_j_k_move_and_slash_filters_the_list(tmp_path: Path) -> None:
+    db_path = tmp_path / "toast.db"
+    await seed(db_path, "alpha", "beta", "gamma")
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#deployments")
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2  # type: ignore[attr-defined]
+        await pilot.press("k")
+        assert table.cursor_row == 1  # type: ignore[attr-defined]
+        await pilot.press("slash", *"amm", "enter")
+        await pilot.pause()
+        rows = [table.get_row_at(i)[0] for i in range(table.row_count)]  # type: ignore[attr-defined]
+        assert rows == ["gamma"]
+        await pilot.press("slash", "backspace", "backspace", "backspace", *"zzz")
+        await pilot.pause()
+        assert table.row_count == 0  # type: ignore[attr-defined]
+        assert "Nothing matches 'zzz'" in str(app.screen.query_one("#empty").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == 3  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from storage import Queries, open_database
 from storage.records import Deployment
@@ -46,6 +46,10 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         Binding("D", "destroy", "Destroy"),
         Binding("o", "open_url", "Open"),
         Binding("c", "copy_url", "Copy URL"),
+        Binding("slash", "filter", "Filter"),
+        Binding("j", "cursor('down')", "Down", show=False),
+        Binding("k", "cursor('up')", "Up", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("r", "refresh", "Refresh"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -53,12 +57,18 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.deployments: dict[str, Deployment] = {}
+        #: Every deployment read; `deployments` is what the filter lets through.
+        self.all_deployments: list[Deployment] = []
+        self.filter_text = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield ProfileBanner(id="banner")
         table: DataTable[str] = DataTable(id="deployments", cursor_type="row", zebra_stripes=True)
         yield table
+        filter_box = Input(placeholder="filter by name, repository or state", id="filter")
+        filter_box.display = False
+        yield filter_box
         yield Static("Loading deployments...", id="empty")
         yield Footer()
 
@@ -114,6 +124,33 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
     def action_refresh(self) -> None:
         self.load_deployments()
 
+    def action_cursor(self, direction: str) -> None:
+        table = self.query_one(DataTable)
+        if direction == "down":
+            table.action_cursor_down()
+        else:
+            table.action_cursor_up()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self.query_one(DataTable).focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip().lower()
+        self.post_message(DeploymentsLoaded(self.all_deployments))
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        self.query_one(DataTable).focus()  # keep the filter, back to the list
+
     @work(
         exclusive=True,
         group="deployments",
@@ -136,10 +173,17 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
     def show_deployments(self, message: DeploymentsLoaded) -> None:
         """Update rows in place, keyed by name, so the cursor stays where the user put it."""
         table = self.query_one(DataTable)
-        fresh = {d.name: d for d in message.deployments}
+        self.all_deployments = list(message.deployments)
+        wanted = self.filter_text
+        shown = [
+            d
+            for d in message.deployments
+            if not wanted or any(wanted in v.lower() for v in (d.name, d.repo, d.state))
+        ]
+        fresh = {d.name: d for d in shown}
         for name in [n for n in self.deployments if n not in fresh]:
             table.remove_row(name)
-        for d in message.deployments:
+        for d in shown:
             old = self.deployments.get(d.name)
             ended = FINISHED.get((old.state, d.state)) if old is not None else None
             if ended is not None:
@@ -159,8 +203,12 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         self.deployments = fresh
         self.refresh_bindings()
         empty = self.query_one("#empty", Static)
-        empty.display = not message.deployments
-        empty.update("No deployments yet.")
+        empty.display = not shown
+        empty.update(
+            "No deployments yet. Press n to deploy one."
+            if not message.deployments
+            else f"Nothing matches {self.filter_text!r} (esc clears the filter)."
+        )
 
     @on(DeploymentsFailed)
     def show_failure(self, message: DeploymentsFailed) -> None:
