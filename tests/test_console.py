@@ -213,3 +213,43 @@ async def test_j_k_move_and_slash_filters_the_list(tmp_path: Path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert table.row_count == 3  # type: ignore[attr-defined]
+
+
+async def test_the_palette_offers_deployments_by_what_fits_their_state(tmp_path: Path) -> None:
+    from textual.command import CommandList, CommandPalette
+
+    from tui.screens.deployment import DeploymentScreen
+
+    db_path = tmp_path / "toast.db"
+    await seed(db_path, "alpha", "beta", "gamma")
+    db = await open_database(db_path)
+    queries = Queries(db)
+    gamma = await queries.get_deployment("gamma")
+    assert gamma is not None
+    release = await queries.add_release(gamma.id, "a" * 40, "/r/a", run_id=None)
+    await queries.update_deployment(gamma.id, state="live", current_release_id=release.id)
+    await db.close()
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+
+        async def offered(query: str) -> list[str]:
+            palette_input = app.screen.query_one("CommandInput")
+            palette_input.value = query  # type: ignore[attr-defined]
+            await pilot.pause(0.3)
+            options = app.screen.query_one(CommandList)
+            return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+        assert any("Open beta" in o for o in await offered("open beta"))
+        # alpha has never been live: nothing to redeploy or roll back.
+        assert not any("Roll back alpha" in o for o in await offered("roll back alpha"))
+        assert any("Roll back gamma" in o for o in await offered("roll back gamma"))
+        await offered("open beta")
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, DeploymentScreen)
+        assert app.screen.deployment_name == "beta"

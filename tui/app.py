@@ -9,6 +9,7 @@ from textual.app import App
 from textual.reactive import reactive
 
 from core.config import Profile
+from tui.commands import DeploymentCommands
 from tui.messages import RunQueued, SandboxState, WizardDone
 from tui.screens.deployments import DeploymentsScreen
 
@@ -16,6 +17,7 @@ from tui.screens.deployments import DeploymentsScreen
 class ToastApp(App[None]):
     TITLE = "Toast"
     CSS_PATH = "toast.tcss"
+    COMMANDS = App.COMMANDS | {DeploymentCommands}
 
     #: What the sandbox is doing, shown in the banner ("" when not in the sandbox).
     sandbox_detail: reactive[str] = reactive("")
