@@ -79,7 +79,7 @@ class DeploymentActions:
         import asyncio
 
         from core.engine import ensure_engine
-        from core.operations import OperationError, head_is_live, queue_run
+        from core.operations import OperationError, actor_name, head_is_live, queue_run
         from storage import Queries, open_database
 
         db = await open_database(self.app.db_path)
@@ -95,7 +95,7 @@ class DeploymentActions:
                     )
                     return
             try:
-                _, run = await queries_run(queue_run, queries, name, kind, sha)
+                _, run = await queue_run(queries, name, kind, actor=actor_name("console"), sha=sha)
             except OperationError as exc:
                 self.app.notify(str(exc), title=kind, severity="error")
                 return
@@ -103,9 +103,3 @@ class DeploymentActions:
             await db.close()
         await asyncio.to_thread(ensure_engine)
         self.app.post_message(RunQueued(name, kind, run.id))
-
-
-async def queries_run(queue_run: Any, queries: Any, name: str, kind: str, sha: str | None) -> Any:
-    from core.operations import actor_name
-
-    return await queue_run(queries, name, kind, actor=actor_name("console"), sha=sha)
