@@ -554,13 +554,9 @@ def _node_version(
     return Sourced(DEFAULT_NODE, f"default (newest line Amazon Linux 2023 packages: {offered[-1]})")
 
 
-def node_line_for(wanted: str, where: str) -> str:
+def _line_for(wanted: str, where: str) -> str:
     """The newest offered Node major that satisfies `wanted` (an nvm alias, a version or
     an npm range); DetectionError naming `where` if none does."""
-    return _line_for(wanted, where)
-
-
-def _line_for(wanted: str, where: str) -> str:
     offered = sorted(AL2023_NODE, key=int)
     value = wanted.strip().lower()
     if value in ("node", "latest", "current", "stable", "lts/*", "lts"):

@@ -9,6 +9,25 @@ from core.commands import Argv, render
 from core.hosts import HostProfile
 
 
+def _dirs(host: HostProfile) -> Argv:
+    """Where certbot keeps its state: the host's certbot dir for all three."""
+    return (
+        "--config-dir",
+        host.certbot_dir,
+        "--work-dir",
+        posixpath.join(host.certbot_dir, "work"),
+        "--logs-dir",
+        posixpath.join(host.certbot_dir, "logs"),
+    )
+
+
+def _serialised(host: HostProfile, argv: Argv, *, with_env: bool = True) -> str:
+    """certbot through sudo, one at a time per host (two runs at once fail)."""
+    env: Argv = ("env", *(f"{k}={v}" for k, v in sorted(host.certbot_env.items())))
+    lock = posixpath.join(host.certbot_dir, "toast-certbot.lock")
+    return render((*host.sudo, *(env if with_env else ()), "flock", lock, *argv))
+
+
 def certbot_certonly(host: HostProfile, fqdn: str, acme_server: str | None = None) -> str:
     """Issue (or keep) a certificate through HTTP-01 on the webroot; serialised per host,
     because two certbot runs at once fail."""
@@ -25,21 +44,14 @@ def certbot_certonly(host: HostProfile, fqdn: str, acme_server: str | None = Non
         "--register-unsafely-without-email",
         "--keep-until-expiring",
         "--no-random-sleep-on-renew",
-        "--config-dir",
-        host.certbot_dir,
-        "--work-dir",
-        posixpath.join(host.certbot_dir, "work"),
-        "--logs-dir",
-        posixpath.join(host.certbot_dir, "logs"),
+        *_dirs(host),
         "--deploy-hook",
         render(host.nginx_reload),
     )
     server = acme_server or host.acme_server
     if server:
         argv = (*argv, "--server", server)
-    env: Argv = ("env", *(f"{k}={v}" for k, v in sorted(host.certbot_env.items())))
-    lock = posixpath.join(host.certbot_dir, "toast-certbot.lock")
-    return render((*host.sudo, *env, "flock", lock, *argv))
+    return _serialised(host, argv)
 
 
 def certbot_renew_dry_run(host: HostProfile, fqdn: str) -> str:
@@ -52,20 +64,13 @@ def certbot_renew_dry_run(host: HostProfile, fqdn: str) -> str:
         "--no-random-sleep-on-renew",
         "--cert-name",
         fqdn,
-        "--config-dir",
-        host.certbot_dir,
-        "--work-dir",
-        posixpath.join(host.certbot_dir, "work"),
-        "--logs-dir",
-        posixpath.join(host.certbot_dir, "logs"),
+        *_dirs(host),
     )
     # Without --server a dry run goes to Let's Encrypt's staging CA (right for production:
     # its limits are spared); another CA (staging itself, the sandbox's) is named.
     if host.acme_server:
         argv = (*argv, "--server", host.acme_server)
-    env: Argv = ("env", *(f"{k}={v}" for k, v in sorted(host.certbot_env.items())))
-    lock = posixpath.join(host.certbot_dir, "toast-certbot.lock")
-    return render((*host.sudo, *env, "flock", lock, *argv))
+    return _serialised(host, argv)
 
 
 def renewal_timer_enabled(host: HostProfile) -> Argv | None:
@@ -82,15 +87,9 @@ def certbot_delete(host: HostProfile, fqdn: str) -> str:
         "--non-interactive",
         "--cert-name",
         fqdn,
-        "--config-dir",
-        host.certbot_dir,
-        "--work-dir",
-        posixpath.join(host.certbot_dir, "work"),
-        "--logs-dir",
-        posixpath.join(host.certbot_dir, "logs"),
+        *_dirs(host),
     )
-    lock = posixpath.join(host.certbot_dir, "toast-certbot.lock")
-    return render((*host.sudo, "flock", lock, *argv)) + " || true"
+    return _serialised(host, argv, with_env=False) + " || true"
 
 
 def cert_enddate(host: HostProfile, fqdn: str) -> Argv:
