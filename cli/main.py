@@ -53,9 +53,15 @@ class Context:
 @click.option(
     "--sandbox", is_flag=True, help="Use the local sandbox cloud (same as --profile sandbox)."
 )
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="Console only: look, never change. Deploy, redeploy, roll back and destroy are "
+    "hidden, and refused by the engine if asked for.",
+)
 @click.version_option(version("toast-console"), "--version", prog_name="toast")
 @click.pass_context
-def cli(ctx: click.Context, profile_name: str | None, sandbox: bool) -> None:
+def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: bool) -> None:
     """Deploy web apps from Git to your own AWS account.
 
     With no command, opens the console.
@@ -70,7 +76,7 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool) -> None:
         profile = ctx.obj.profile()
         from tui.app import run_console  # Textual is imported only for the console.
 
-        run_console(profile=profile, db_path=paths.database_path())
+        run_console(profile=profile, db_path=paths.database_path(), read_only=read_only)
 
 
 @cli.command("ls")

@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 from core import paths
+from core.access import Actor, ReadOnlyError, as_actor
 from core.config import Profile
 from core.graph import StepDef
 from core.settings import capture_overrides
@@ -89,8 +90,10 @@ def drop_secrets(name: str | None) -> None:
 
 
 async def queue_deploy(
-    queries: Queries, profile: Profile, spec: DeploySpec, *, actor: str
+    queries: Queries, profile: Profile, spec: DeploySpec, *, actor: Actor | str
 ) -> tuple[Deployment, Run]:
+    await _require_write(queries, as_actor(actor), "deploy", spec.subdomain)
+    by = str(actor)
     validate(spec)
     fqdn = f"{spec.subdomain}.{profile.base_domain}"
     existing = await queries.get_deployment(spec.subdomain)
@@ -132,7 +135,7 @@ async def queue_deploy(
         deployment, run = await queries.create_deployment_and_run(
             new,
             steps=[s.name for s in DEPLOY],
-            actor=actor,
+            actor=by,
             trigger="cli",
             replace_destroyed=existing is not None,
             settings=capture_overrides(),
@@ -149,11 +152,13 @@ async def queue_run(
     name: str,
     kind: str,
     *,
-    actor: str,
+    actor: Actor | str,
     trigger: str = "cli",
     sha: str | None = None,
     force: bool = False,
 ) -> tuple[Deployment, Run]:
+    await _require_write(queries, as_actor(actor), kind, name)
+    by = str(actor)
     deployment = await queries.get_deployment(name)
     if deployment is None:
         raise OperationError(f"no deployment named {name!r}; see `toast ls`")
@@ -167,13 +172,20 @@ async def queue_run(
         deployment.id,
         kind,
         trigger=trigger,
-        actor=actor,
+        actor=by,
         steps=[s.name for s in GRAPHS[kind]],
         commit_sha=sha,
         settings=capture_overrides(),
         force=force,
     )
     return deployment, run
+
+
+async def _require_write(queries: Queries, who: Actor, kind: str, name: str) -> None:
+    """Refuse (and record the attempt in the audit trail) when `who` may only look."""
+    if who.read_only:
+        await queries.add_audit(who.name, f"refused {kind}", name, "read-only")
+        raise ReadOnlyError(who, f"{kind} of {name}")
 
 
 async def head_is_live(queries: Queries, d: Deployment) -> str | None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from core.pricing import describe_cost
 from storage import Queries
-from storage.records import Deployment
+from storage.records import Deployment, DeploymentSummary
 
 
 class NotFound(LookupError):
@@ -25,6 +26,66 @@ def deployment_row(d: Deployment) -> dict[str, Any]:
         "profile": d.profile,
         "build_type": d.build_type,
     }
+
+
+#: The list's columns: (title, width). Name, state and URL come first.
+LIST_COLUMNS = (
+    ("Name", 16),
+    ("State", 26),
+    ("URL", 34),
+    ("Commit", 8),
+    ("Age", 8),
+    ("Type", 10),
+    ("Cost", 10),
+    ("Repository", 30),
+)
+
+
+def list_cells(s: DeploymentSummary, now: float, *, sandbox: bool = False) -> tuple[str, ...]:
+    """A deployment as a row of the list: deploying shows its step and elapsed time,
+    failed the step it failed at."""
+    commit = s.release_sha or s.run_commit or ""
+    return (
+        s.name,
+        list_state(s, now),
+        f"https://{s.fqdn}/",
+        commit[:7],
+        age(now - s.updated_at),
+        s.instance_type,
+        "-" if s.state == "destroyed" else describe_cost(s.instance_type, sandbox=sandbox),
+        f"{s.repo}@{s.branch}",
+    )
+
+
+def list_state(s: DeploymentSummary, now: float) -> str:
+    running = s.run_state in ("queued", "running")
+    if running and s.run_state == "queued":
+        return f"{s.run_kind} queued"
+    if running:
+        since = s.step_started_at or s.run_started_at or now
+        step = f" {s.step}" if s.step else ""
+        return f"{s.state}{step} {clock(now - since)}"
+    if s.state == "failed" and s.step_state == "failed":
+        return f"failed at {s.step}"
+    return s.state
+
+
+def is_moving(s: DeploymentSummary) -> bool:
+    """A run works on it: its elapsed time changes every second."""
+    return s.run_state in ("queued", "running")
+
+
+def clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
 
 
 async def list_deployments(queries: Queries, *, include_destroyed: bool) -> list[dict[str, Any]]:

@@ -8,7 +8,17 @@ from dataclasses import asdict
 from typing import Any
 
 from storage.db import Database
-from storage.records import Deployment, Event, Job, NewDeployment, Release, Resource, Run, Step
+from storage.records import (
+    Deployment,
+    DeploymentSummary,
+    Event,
+    Job,
+    NewDeployment,
+    Release,
+    Resource,
+    Run,
+    Step,
+)
 
 _DEPLOYMENT_COLUMNS = (
     "name, profile, repo, branch, subdomain, fqdn, build_type, node_version, install_cmd, "
@@ -95,6 +105,42 @@ class Queries:
         where = "" if include_destroyed else "WHERE state != 'destroyed'"
         rows = await self.db.fetchall(f"SELECT * FROM deployments {where} ORDER BY name")
         return [Deployment.from_row(row) for row in rows]
+
+    async def deployment_summaries(
+        self, *, changed_since: float | None = None, include_destroyed: bool = True
+    ) -> list[DeploymentSummary]:
+        """Every deployment with its latest run and that run's running or failed step, in
+        name order; with `changed_since`, only rows where something changed after it."""
+        rows = await self.db.fetchall(
+            f"""
+            SELECT * FROM (
+                SELECT d.name, d.state, d.fqdn, d.repo, d.branch, d.profile, d.instance_type,
+                    d.updated_at, rel.sha AS release_sha,
+                    r.kind AS run_kind, r.state AS run_state, r.commit_sha AS run_commit,
+                    r.started_at AS run_started_at, r.error AS run_error,
+                    s.name AS step, s.state AS step_state, s.started_at AS step_started_at,
+                    MAX(d.updated_at, COALESCE(r.created_at, 0), COALESCE(r.started_at, 0),
+                        COALESCE(r.ended_at, 0), COALESCE(s.started_at, 0),
+                        COALESCE(s.ended_at, 0)) AS changed_at
+                FROM deployments d
+                LEFT JOIN releases rel ON rel.id = d.current_release_id
+                LEFT JOIN runs r ON r.id = (
+                    SELECT MAX(id) FROM runs WHERE deployment_id = d.id)
+                LEFT JOIN steps s ON s.id = (
+                    SELECT MAX(id) FROM steps WHERE run_id = r.id
+                        AND (state IN ('running', 'failed') OR started_at IS NOT NULL))
+                {"" if include_destroyed else "WHERE d.state != 'destroyed'"}
+            ) WHERE changed_at > ? ORDER BY name
+            """,
+            (changed_since if changed_since is not None else -1.0,),
+        )
+        return [DeploymentSummary.from_row(row) for row in rows]
+
+    async def data_version(self) -> int:
+        """SQLite's counter of commits by other connections: unchanged, nothing to re-read."""
+        row = await self.db.fetchone("PRAGMA data_version")
+        assert row is not None
+        return int(row[0])
 
     async def get_deployment(self, name: str) -> Deployment | None:
         row = await self.db.fetchone("SELECT * FROM deployments WHERE name = ?", (name,))

@@ -55,6 +55,10 @@ class Deployment(NewDeployment):
     updated_at: float = 0.0
     cert_expires_at: float | None = None
 
+    @property
+    def has_release(self) -> bool:
+        return self.current_release_id is not None
+
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Deployment:
         data = dict(row)
@@ -183,3 +187,37 @@ class Job:
             attempts=data["attempts"],
             last_error=data.get("last_error"),
         )
+
+
+@dataclass(frozen=True)
+class DeploymentSummary:
+    """What a list row needs: the deployment and its latest run, with the step that is
+    running or that failed."""
+
+    name: str
+    state: str
+    fqdn: str
+    repo: str
+    branch: str
+    profile: str
+    instance_type: str
+    updated_at: float
+    release_sha: str | None
+    run_kind: str | None
+    run_state: str | None
+    run_commit: str | None
+    run_started_at: float | None
+    run_error: str | None
+    step: str | None
+    step_state: str | None
+    step_started_at: float | None
+    #: The newest time anything in this row changed (for reading only what changed).
+    changed_at: float
+
+    @property
+    def has_release(self) -> bool:
+        return self.release_sha is not None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> DeploymentSummary:
+        return cls(**dict(row))

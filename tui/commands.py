@@ -12,13 +12,10 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 class DeploymentCommands(Provider):
     async def startup(self) -> None:
-        from storage import Queries, open_database
+        from storage import Queries
 
-        db = await open_database(self.app.db_path)  # type: ignore[attr-defined]
-        try:
-            self.deployments = await Queries(db).list_deployments()
-        finally:
-            await db.close()
+        db = await self.app.database()  # type: ignore[attr-defined]
+        self.deployments = await Queries(db).list_deployments()
 
     def commands(self) -> list[tuple[str, Callable[[], Any], str]]:
         found: list[tuple[str, Callable[[], Any], str]] = [
@@ -27,7 +24,7 @@ class DeploymentCommands(Provider):
         for d in self.deployments:
             found.append((f"Open {d.name}", partial(self._open, d.name), f"https://{d.fqdn}/"))
             found.append((f"Logs of {d.name}", partial(self._logs, d.name, d.profile), d.state))
-            if d.state == "live" and d.current_release_id is not None:
+            if d.state == "live" and d.has_release:
                 found.append(
                     (f"Redeploy {d.name}", partial(self._queue, "redeploy", d.name), d.repo)
                 )

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from storage.records import Deployment
+from storage.records import DeploymentSummary
 
 
 @dataclass
 class DeploymentsLoaded(Message):
-    deployments: list[Deployment]
+    """Rows read from SQLite: every one (`full`) or only those that changed."""
+
+    deployments: list[DeploymentSummary]
+    full: bool
 
 
 @dataclass

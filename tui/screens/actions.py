@@ -26,12 +26,14 @@ class DeploymentActions:
         return None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MUTATING and self.app.read_only:
+            return False  # hidden from the footer; pressing it says why (on_key)
         if action not in ("redeploy", "rollback", "destroy", "open_url", "copy_url", "logs"):
             return True
         d = self.selected()
         if d is None or d.state == "destroyed":
             return None  # shown greyed: nothing to act on
-        if action in ("redeploy", "rollback") and d.current_release_id is None:
+        if action in ("redeploy", "rollback") and not d.has_release:
             return None
         if action in ("redeploy", "rollback", "destroy") and d.state in (
             "deploying",
@@ -39,6 +41,25 @@ class DeploymentActions:
         ):
             return None  # a run is already working on it
         return True
+
+    def on_key(self, event: Any) -> None:
+        # A binding whose check_action says False is skipped, so its key arrives here.
+        if self.explain_read_only(event.key):
+            event.stop()
+
+    def explain_read_only(self, key: str) -> bool:
+        """A mutating key pressed on a read-only console: say why nothing happens."""
+        for binding in self._bindings.key_to_bindings.get(key, []):  # type: ignore[attr-defined]
+            if binding.action.removeprefix("app.") in MUTATING | {"new_deploy"} and (
+                self.app.read_only
+            ):
+                self.app.notify(
+                    f"{binding.description or binding.action}: this console is read-only "
+                    "(opened with --read-only)",
+                    severity="warning",
+                )
+                return True
+        return False
 
     def action_redeploy(self) -> None:
         d = self.selected()
@@ -78,28 +99,25 @@ class DeploymentActions:
     async def queue_action(self, kind: str, name: str, sha: str | None = None) -> None:
         import asyncio
 
+        from core.access import ReadOnlyError
         from core.engine import ensure_engine
-        from core.operations import OperationError, actor_name, head_is_live, queue_run
-        from storage import Queries, open_database
+        from core.operations import OperationError, head_is_live, queue_run
+        from storage import Queries
 
-        db = await open_database(self.app.db_path)
-        try:
-            queries = Queries(db)
-            if kind == "redeploy":
-                d = await queries.get_deployment(name)
-                live = await head_is_live(queries, d) if d is not None else None
-                if live is not None:
-                    self.app.notify(
-                        f"{name} already serves {live[:12]}, the head of its branch; nothing to do",
-                        title="redeploy",
-                    )
-                    return
-            try:
-                _, run = await queue_run(queries, name, kind, actor=actor_name("console"), sha=sha)
-            except OperationError as exc:
-                self.app.notify(str(exc), title=kind, severity="error")
+        queries = Queries(await self.app.database())
+        if kind == "redeploy":
+            d = await queries.get_deployment(name)
+            live = await head_is_live(queries, d) if d is not None else None
+            if live is not None:
+                self.app.notify(
+                    f"{name} already serves {live[:12]}, the head of its branch; nothing to do",
+                    title="redeploy",
+                )
                 return
-        finally:
-            await db.close()
+        try:
+            _, run = await queue_run(queries, name, kind, actor=self.app.actor, sha=sha)
+        except (OperationError, ReadOnlyError) as exc:
+            self.app.notify(str(exc), title=kind, severity="error")
+            return
         await asyncio.to_thread(ensure_engine)
         self.app.post_message(RunQueued(name, kind, run.id))

@@ -97,16 +97,12 @@ class DeploymentScreen(DeploymentActions, Screen[None]):
     @work(exclusive=True, group="detail", exit_on_error=False, description="Reading the deployment")
     async def load(self) -> None:
         from core.read_models import NotFound, describe
-        from storage import Queries, open_database
+        from storage import Queries
 
         try:
-            db = await open_database(self.app.db_path)
-            try:
-                queries = Queries(db)
-                info = await describe(queries, self.deployment_name)
-                record = await queries.get_deployment(self.deployment_name)
-            finally:
-                await db.close()
+            queries = Queries(await self.app.database())
+            info = await describe(queries, self.deployment_name)
+            record = await queries.get_deployment(self.deployment_name)
         except (NotFound, Exception) as exc:
             self.post_message(DetailLoaded(None, None, str(exc)))
             return

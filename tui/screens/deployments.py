@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterable
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
-from storage import Queries, open_database
-from storage.records import Deployment
-from tui.messages import DeploymentsFailed, DeploymentsLoaded
+from core.read_models import LIST_COLUMNS, is_moving, list_cells
+from storage import Queries
+from storage.records import DeploymentSummary
+from tui.messages import DeploymentsFailed, DeploymentsLoaded, RunQueued
 from tui.screens.actions import DeploymentActions
 from tui.widgets.banner import ProfileBanner
+from tui.widgets.row_table import RowTable
 
-REFRESH_S = 2.0
-COLUMNS = (
-    ("Name", 16),
-    ("State", 10),
-    ("URL", 34),
-    ("Repository", 30),
-    ("Branch", 12),
-    ("Updated", 16),
-)
-
+#: How often SQLite is asked whether anything changed (a one-row pragma when nothing did).
+POLL_S = 1.0
+#: Ages ("5m ago") are redrawn this often; a changed row is redrawn at once.
+AGES_S = 60.0
+#: Rows changed this close before the last read are read again (another process's
+#: transaction may commit a moment after the time it wrote).
+SLACK_S = 5.0
 
 #: A run ended: what the notification says.
 FINISHED = {
@@ -50,22 +49,25 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         Binding("j", "cursor('down')", "Down", show=False),
         Binding("k", "cursor('up')", "Up", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("a", "toggle_destroyed", "All", show=False),
         Binding("r", "refresh", "Refresh"),
         Binding("q", "app.quit", "Quit"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.deployments: dict[str, Deployment] = {}
-        #: Every deployment read; `deployments` is what the filter lets through.
-        self.all_deployments: list[Deployment] = []
+        #: Every deployment read, destroyed ones too, by name.
+        self.summaries: dict[str, DeploymentSummary] = {}
         self.filter_text = ""
+        self.show_destroyed = False
+        self.seen_version: int | None = None
+        self.changed_at = 0.0
+        self.loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield ProfileBanner(id="banner")
-        table: DataTable[str] = DataTable(id="deployments", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield RowTable(LIST_COLUMNS, state_column=1, id="deployments")
         filter_box = Input(placeholder="filter by name, repository or state", id="filter")
         filter_box.display = False
         yield filter_box
@@ -73,35 +75,46 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for label, width in COLUMNS:
-            table.add_column(label, width=width, key=label.lower())
-        table.focus()
-        self.action_refresh()
+        self.table.focus()
+        self.load_deployments(full=True)
         # The engine works in another process: watch SQLite for its progress.
-        self.set_interval(REFRESH_S, self._poll)
+        self.set_interval(POLL_S, self._poll)
+        self.set_interval(AGES_S, self._redraw_all)
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one(RowTable)
 
     def _poll(self) -> None:
-        if self.is_current:  # skip work while another screen covers this one
+        if self.app.screen is not self:  # covered by another screen: nothing to show
+            return
+        self.load_deployments()
+        moving = [s for s in self.summaries.values() if is_moving(s)]
+        if moving:  # elapsed times tick; only those rows are redrawn
+            self._show(moving)
+
+    def on_screen_resume(self) -> None:
+        if self.loaded:
             self.load_deployments()
 
-    def selected(self) -> Deployment | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        return self.deployments.get(name)
+    def _redraw_all(self) -> None:
+        if self.app.screen is self:
+            self.table.replace_all(self._visible_cells(self.summaries.values()))
+
+    def selected(self) -> DeploymentSummary | None:
+        key = self.table.cursor_key
+        return self.summaries.get(key) if key is not None else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "open_detail":
             return True if self.selected() is not None else None
         return DeploymentActions.check_action(self, action, parameters)
 
-    @on(DataTable.RowHighlighted)
+    @on(RowTable.Highlighted)
     def highlighted(self) -> None:
         self.refresh_bindings()  # which keys apply depends on the row
 
-    @on(DataTable.RowSelected)
+    @on(RowTable.Selected)
     def row_chosen(self) -> None:
         self.action_open_detail()
 
@@ -122,14 +135,16 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         self.app.push_screen(LogsScreen(deployment.name, deployment.profile))
 
     def action_refresh(self) -> None:
-        self.load_deployments()
+        self.load_deployments(full=True)
+
+    def action_toggle_destroyed(self) -> None:
+        self.show_destroyed = not self.show_destroyed
+        self.notify("destroyed deployments " + ("shown" if self.show_destroyed else "hidden"))
+        self._redraw_all()
+        self._update_empty()
 
     def action_cursor(self, direction: str) -> None:
-        table = self.query_one(DataTable)
-        if direction == "down":
-            table.action_cursor_down()
-        else:
-            table.action_cursor_up()
+        self.table.action_move(1 if direction == "down" else -1)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -140,16 +155,22 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         box = self.query_one("#filter", Input)
         box.value = ""
         box.display = False
-        self.query_one(DataTable).focus()
+        self.table.focus()
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip().lower()
-        self.post_message(DeploymentsLoaded(self.all_deployments))
+        self._redraw_all()
+        self._update_empty()
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
-        self.query_one(DataTable).focus()  # keep the filter, back to the list
+        self.table.focus()  # keep the filter, back to the list
+
+    @on(RunQueued)
+    def run_queued(self) -> None:
+        # Written on this process's own connection, which SQLite's data_version ignores.
+        self.load_deployments(force=True)
 
     @work(
         exclusive=True,
@@ -157,66 +178,85 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         exit_on_error=False,
         description="Loading deployments from the state database",
     )
-    async def load_deployments(self) -> None:
+    async def load_deployments(self, *, full: bool = False, force: bool = False) -> None:
+        """Read only what changed since the last read, and nothing when SQLite says no
+        other process committed anything."""
         try:
-            db = await open_database(self.app.db_path)
-            try:
-                rows = await Queries(db).list_deployments()
-            finally:
-                await db.close()
+            queries = Queries(await self.app.database())
+            version = await queries.data_version()
+            if not (full or force) and version == self.seen_version:
+                return
+            since = None if full else self.changed_at - SLACK_S
+            rows = await queries.deployment_summaries(changed_since=since)
         except Exception as exc:
             self.post_message(DeploymentsFailed(str(exc)))
             return
-        self.post_message(DeploymentsLoaded(rows))
+        self.seen_version = version
+        self.post_message(DeploymentsLoaded(rows, full))
 
     @on(DeploymentsLoaded)
     def show_deployments(self, message: DeploymentsLoaded) -> None:
-        """Update rows in place, keyed by name, so the cursor stays where the user put it."""
-        table = self.query_one(DataTable)
-        self.all_deployments = list(message.deployments)
-        wanted = self.filter_text
-        shown = [
-            d
-            for d in message.deployments
-            if not wanted or any(wanted in v.lower() for v in (d.name, d.repo, d.state))
-        ]
-        fresh = {d.name: d for d in shown}
-        for name in [n for n in self.deployments if n not in fresh]:
-            table.remove_row(name)
-        for d in shown:
-            old = self.deployments.get(d.name)
-            ended = FINISHED.get((old.state, d.state)) if old is not None else None
-            if ended is not None:
-                kind, outcome = ended
-                self.notify(
-                    f"{kind} of {d.name} {outcome}"
-                    + (f": https://{d.fqdn}/" if d.state == "live" else ""),
-                    severity="information" if outcome == "succeeded" else "error",
-                    timeout=8,
-                )
-            cells = _cells(d)
-            if d.name not in self.deployments:
-                table.add_row(*cells, key=d.name)
-            elif _cells(self.deployments[d.name]) != cells:
-                for (label, _), value in zip(COLUMNS, cells, strict=True):
-                    table.update_cell(d.name, label.lower(), value)
-        self.deployments = fresh
+        """Update changed rows in place, keyed by name, so the cursor stays on its row."""
+        if message.full:
+            self.summaries = {s.name: s for s in message.deployments}
+            self.table.replace_all(self._visible_cells(message.deployments))
+        else:
+            for s in message.deployments:
+                old = self.summaries.get(s.name)
+                if old is not None:
+                    self._announce(old, s)
+            self.summaries.update((s.name, s) for s in message.deployments)
+            self._show(message.deployments)
+        if message.deployments:
+            self.changed_at = max(self.changed_at, max(s.changed_at for s in message.deployments))
+        self.loaded = True
         self.refresh_bindings()
-        empty = self.query_one("#empty", Static)
-        empty.display = not shown
-        empty.update(
-            "No deployments yet. Press n to deploy one."
-            if not message.deployments
-            else f"Nothing matches {self.filter_text!r} (esc clears the filter)."
+        self._update_empty()
+
+    def _show(self, changed: list[DeploymentSummary]) -> None:
+        visible = self._visible_cells(changed)
+        self.table.upsert(visible)
+        self.table.remove_rows(s.name for s in changed if s.name not in visible)
+
+    def _visible_cells(self, rows: Iterable[DeploymentSummary]) -> dict[str, tuple[str, ...]]:
+        now = self.app.clock()
+        sandbox = self.app.profile.is_sandbox
+        wanted = self.filter_text
+        shown = {}
+        for s in rows:
+            if s.state == "destroyed" and not self.show_destroyed:
+                continue
+            if wanted and not any(wanted in v.lower() for v in (s.name, s.repo, s.state)):
+                continue
+            shown[s.name] = list_cells(s, now, sandbox=sandbox)
+        return shown
+
+    def _announce(self, old: DeploymentSummary, new: DeploymentSummary) -> None:
+        ended = FINISHED.get((old.state, new.state))
+        if ended is None:
+            return
+        kind, outcome = ended
+        why = f" at {new.step}" if outcome == "failed" and new.step_state == "failed" else ""
+        self.notify(
+            f"{kind} of {new.name} {outcome}{why}"
+            + (f": https://{new.fqdn}/" if new.state == "live" else ""),
+            severity="information" if outcome == "succeeded" else "error",
+            timeout=8,
         )
+
+    def _update_empty(self) -> None:
+        empty = self.query_one("#empty", Static)
+        shown = self.table.row_count > 0
+        empty.display = not shown
+        if not self.summaries or all(
+            s.state == "destroyed" and not self.show_destroyed for s in self.summaries.values()
+        ):
+            empty.update("No deployments yet. Press n to deploy one.")
+        else:
+            empty.update(f"Nothing matches {self.filter_text!r} (esc clears the filter).")
 
     @on(DeploymentsFailed)
     def show_failure(self, message: DeploymentsFailed) -> None:
         empty = self.query_one("#empty", Static)
         empty.display = True
         empty.update(f"Could not read deployments: {message.error}")
-
-
-def _cells(d: Deployment) -> tuple[str, ...]:
-    updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(d.updated_at))
-    return (d.name, d.state, f"https://{d.fqdn}/", d.repo, d.branch, updated)

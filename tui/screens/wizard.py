@@ -278,15 +278,12 @@ class DeployWizard(Screen[None]):
     async def check_name(self, subdomain: str) -> None:
         from core.name_check import name_problem
         from core.targets import TargetError, resolve_target
-        from storage import Queries, open_database
+        from storage import Queries
 
         try:
             target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
-            db = await open_database(self.app.db_path)  # type: ignore[attr-defined]
-            try:
-                problem = await name_problem(Queries(db), target, subdomain)
-            finally:
-                await db.close()
+            db = await self.app.database()  # type: ignore[attr-defined]
+            problem = await name_problem(Queries(db), target, subdomain)
         except TargetError as exc:
             problem = str(exc)
         self.post_message(NameChecked(subdomain, problem))
@@ -315,22 +312,24 @@ class DeployWizard(Screen[None]):
     async def queue(self, spec: Any) -> None:
         import asyncio
 
+        from core.access import ReadOnlyError
         from core.engine import ensure_engine
-        from core.operations import OperationError, actor_name, queue_deploy
-        from storage import Queries, open_database
+        from core.operations import OperationError, queue_deploy
+        from storage import Queries
         from tui.messages import RunQueued, WizardDone
 
-        db = await open_database(self.app.db_path)  # type: ignore[attr-defined]
+        db = await self.app.database()  # type: ignore[attr-defined]
         try:
             profile = self.app.profile  # type: ignore[attr-defined]
             deployment, run = await queue_deploy(
-                Queries(db), profile, spec, actor=actor_name("console")
+                Queries(db),
+                profile,
+                spec,
+                actor=self.app.actor,  # type: ignore[attr-defined]
             )
-        except OperationError as exc:
+        except (OperationError, ReadOnlyError) as exc:
             self.query_one("#wizard-error", Static).update(str(exc))
             return
-        finally:
-            await db.close()
         await asyncio.to_thread(ensure_engine)
         self.app.post_message(RunQueued(deployment.name, "deploy", run.id))
         self.app.post_message(WizardDone(deployment.name))

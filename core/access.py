@@ -1,0 +1,36 @@
+"""Who asks the engine for something, and what they may ask for.
+
+A read-only actor (a console opened with --read-only, later a viewer over SSH) is refused
+every mutation where runs are queued, not only at the keys of the console, so no path
+around the UI can change anything."""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Actor:
+    #: For the audit trail: the OS user and the interface, e.g. "ana@console".
+    name: str
+    read_only: bool = False
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReadOnlyError(PermissionError):
+    def __init__(self, actor: Actor, what: str) -> None:
+        super().__init__(
+            f"{what} refused: {actor.name} is read-only (this console was opened with "
+            "--read-only; open it without the flag to change deployments)"
+        )
+
+
+def actor(via: str, *, read_only: bool = False) -> Actor:
+    return Actor(f"{getpass.getuser()}@{via}", read_only=read_only)
+
+
+def as_actor(who: Actor | str) -> Actor:
+    return who if isinstance(who, Actor) else Actor(who)
