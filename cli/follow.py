@@ -9,6 +9,9 @@ import click
 
 from storage import Queries
 
+#: Recorded for `toast activity` and the console's Activity view, not printed while following.
+RECORD_ONLY = ("aws", "command")
+
 
 async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float = 3600) -> str:
     """Print the run's events (step starts, output, results) as they land in SQLite; returns
@@ -26,6 +29,8 @@ async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float
         events = await queries.events_for(run_id, after_id=last_event)
         for event in events:
             last_event = event.id
+            if event.level in RECORD_ONLY:
+                continue
             if not as_json:
                 prefix = f"[{event.step}] " if event.step else ""
                 click.echo(f"{prefix}{event.message}", err=event.level == "error")

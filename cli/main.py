@@ -74,9 +74,12 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
         resume_unfinished(paths.database_path())
     if ctx.invoked_subcommand is None:
         profile = ctx.obj.profile()
+        theme = load_config(paths.config_path()).console.theme
         from tui.app import run_console  # Textual is imported only for the console.
 
-        run_console(profile=profile, db_path=paths.database_path(), read_only=read_only)
+        run_console(
+            profile=profile, db_path=paths.database_path(), read_only=read_only, theme=theme
+        )
 
 
 @cli.command("ls")
@@ -112,11 +115,16 @@ def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> No
 
 
 def _register_subcommands() -> None:
-    from cli import deploy_cmd, doctor_cmd, engine_cmds
+    from cli import activity_cmd, deploy_cmd, doctor_cmd, engine_cmds
     from cli.sandbox_cmd import sandbox
 
     cli.add_command(sandbox)
-    for command in (*deploy_cmd.COMMANDS, *doctor_cmd.COMMANDS, *engine_cmds.COMMANDS):
+    for command in (
+        *deploy_cmd.COMMANDS,
+        *doctor_cmd.COMMANDS,
+        *engine_cmds.COMMANDS,
+        *activity_cmd.COMMANDS,
+    ):
         cli.add_command(command)
 
 

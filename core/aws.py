@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core.targets import Target
@@ -36,6 +37,8 @@ class Aws:
         #: Builds the same clients for another region (a ledger entry lives where it was made).
         self._make = make
         self._regions: dict[str, Aws] = {}
+        #: Told "service operation" before each call (a run records what it asked AWS).
+        self.on_call: Callable[[str], None] | None = None
 
     @classmethod
     async def connect(
@@ -98,6 +101,7 @@ class Aws:
             return self
         if region not in self._regions:
             self._regions[region] = await asyncio.to_thread(self._make, region)
+        self._regions[region].on_call = self.on_call
         return self._regions[region]
 
     @property
@@ -109,6 +113,8 @@ class Aws:
         if service not in self.clients and self._extra is not None:
             self.clients[service] = await asyncio.to_thread(self._extra, service)
         method = getattr(self.clients[service], operation)
+        if self.on_call is not None:
+            self.on_call(f"aws {service} {operation} ({self.region})")
         return await _in_thread(f"{service}.{operation}", lambda: method(**params))
 
     async def paginate(self, service: str, operation: str, key: str, **params: Any) -> list[Any]:
@@ -120,6 +126,8 @@ class Aws:
                 items.extend(page.get(key, []))
             return items
 
+        if self.on_call is not None:
+            self.on_call(f"aws {service} {operation} ({self.region}, every page)")
         result: list[Any] = await _in_thread(f"{service}.{operation}", collect)
         return result
 

@@ -79,11 +79,23 @@ class Profile:
         return self.name == SANDBOX_PROFILE
 
 
+#: The console's themes ([console] theme = ...).
+THEMES = ("dark", "light", "high-contrast")
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """[console] in config.toml."""
+
+    theme: str = "dark"
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
     profiles: dict[str, Profile]
     default_profile: str | None
+    console: ConsoleSettings = ConsoleSettings()
 
     def profile(self, name: str) -> Profile:
         if name == SANDBOX_PROFILE:
@@ -123,11 +135,12 @@ def load_config(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, None, f"cannot be read ({exc})") from exc
 
-    unknown = set(raw) - {"default_profile", "profiles"}
+    unknown = set(raw) - {"default_profile", "profiles", "console"}
     if unknown:
         raise ConfigError(
-            path, sorted(unknown)[0], "unknown key (expected default_profile, profiles)"
+            path, sorted(unknown)[0], "unknown key (expected default_profile, profiles, console)"
         )
+    console = _parse_console(path, raw.get("console", {}))
     tables = raw.get("profiles", {})
     if not isinstance(tables, dict):
         raise ConfigError(path, "profiles", "must be a table of [profiles.NAME] tables")
@@ -139,7 +152,19 @@ def load_config(path: Path) -> Config:
             raise ConfigError(path, "default_profile", "must be a string")
         if default not in profiles and default != SANDBOX_PROFILE:
             raise ConfigError(path, "default_profile", f"names no profile ({default!r})")
-    return Config(path=path, profiles=profiles, default_profile=default)
+    return Config(path=path, profiles=profiles, default_profile=default, console=console)
+
+
+def _parse_console(path: Path, table: Any) -> ConsoleSettings:
+    if not isinstance(table, dict):
+        raise ConfigError(path, "console", "must be a table ([console])")
+    unknown = set(table) - {"theme"}
+    if unknown:
+        raise ConfigError(path, f"console.{sorted(unknown)[0]}", "unknown key (expected theme)")
+    theme = table.get("theme", "dark")
+    if theme not in THEMES:
+        raise ConfigError(path, "console.theme", f"must be one of {', '.join(THEMES)}")
+    return ConsoleSettings(theme=theme)
 
 
 def _parse_profile(path: Path, name: str, table: Any) -> Profile:

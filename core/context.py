@@ -16,12 +16,16 @@ from core.instance_keys import printed_host_keys
 from core.redact import Redactor
 from core.settings import RunSettings
 from core.ssh import Remote
+from core.step_scope import CURRENT_STEP
 from core.targets import Target
 from core.waiting import WaitTimeout, poll
 from storage import Queries
 from storage.records import Deployment, Resource, Run
 
 T = TypeVar("T")
+
+#: A recorded command longer than this is cut (a build script can be long).
+MAX_RECORDED = 2000
 
 
 class StepFailed(Exception):
@@ -225,7 +229,18 @@ class RunContext:
                     )
                 except ConnectError as exc:
                     raise StepFailed(str(exc), hint=exc.hint) from exc
+                self._remote.on_command = self.record_command
             return self._remote
+
+    def record_command(self, command: str) -> None:
+        """A command about to run on the host, for the Activity view (redacted, capped)."""
+        text = self.redact(command)
+        if len(text) > MAX_RECORDED:
+            text = text[:MAX_RECORDED] + f"… (+{len(text) - MAX_RECORDED} chars)"
+        self.say(f"$ {text}", step=CURRENT_STEP.get(), level="command")
+
+    def record_call(self, call: str) -> None:
+        self.say(call, step=CURRENT_STEP.get(), level="aws")
 
     async def close(self) -> None:
         if not self.lease_lost.is_set():

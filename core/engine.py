@@ -259,6 +259,7 @@ async def run_job(
                 owner=owner,
                 lease_lost=lost or asyncio.Event(),
             )
+            aws.on_call = ctx.record_call
             if give_up:
                 # Failed like any other run, rolled back included, at the step that kept dying.
                 steps = await queries.steps_for(run.id)

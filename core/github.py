@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,11 +118,18 @@ class GitHub:
     async def my_repos(self) -> list[Repo]:
         """Every repo of the authenticated user, following Link rel="next"."""
         repos: list[Repo] = []
+        async for page in self.my_repo_pages():
+            repos += page
+        return repos
+
+    async def my_repo_pages(self, *, per_page: int = 100) -> AsyncIterator[list[Repo]]:
+        """The authenticated user's repos a page at a time (a list can show the first page
+        while the rest arrive), most recently pushed first."""
         url: str | None = "/user/repos"
-        params: dict[str, Any] = {"per_page": 100}
+        params: dict[str, Any] = {"per_page": per_page, "sort": "pushed"}
         while url:
             response = await self._get("list repos", url, **params)
-            repos += [
+            yield [
                 Repo(
                     r["full_name"],
                     r["clone_url"],
@@ -132,4 +140,10 @@ class GitHub:
             ]
             url = response.links.get("next", {}).get("url")
             params = {}
-        return repos
+
+    async def branches(self, full_name: str) -> list[str]:
+        """Branch names of a repo (the first 100: enough to pick from)."""
+        response = await self._get(
+            f"branches of {full_name}", f"/repos/{full_name}/branches", per_page=100
+        )
+        return [b["name"] for b in response.json()]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.context import RunContext, StepFailed
+from core.step_scope import CURRENT_STEP
 
 StepFn = Callable[[RunContext], Awaitable[dict[str, Any] | None]]
 
@@ -80,6 +81,7 @@ async def execute(steps: list[StepDef], ctx: RunContext) -> None:
 
 
 async def _run_step(step: StepDef, ctx: RunContext) -> dict[str, Any] | None:
+    CURRENT_STEP.set(step.name)  # this task's own context: calls it makes name the step
     await ctx.queries.step_started(ctx.run.id, step.name)
     ctx.say(f"{step.title}...", step=step.name)
     started = time.monotonic()

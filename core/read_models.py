@@ -150,3 +150,38 @@ def _seconds(started: float | None, ended: float | None) -> float | None:
     if started is None:
         return None
     return round((ended if ended is not None else time.time()) - started, 2)
+
+
+async def activity(queries: Queries, *, limit: int = 200) -> list[dict[str, Any]]:
+    """The audit trail, newest first: who did what to which deployment, when, from where
+    (the interface after the @), and the run it queued if any."""
+    rows = await queries.audit_trail(limit=limit)
+    for row in rows:
+        detail = row.get("detail") or ""
+        row["run_id"] = (
+            int(detail[4:]) if detail.startswith("run ") and detail[4:].isdigit() else None
+        )
+        actor = str(row["actor"])
+        row["via"] = actor.rsplit("@", 1)[1] if "@" in actor else ""
+    return rows
+
+
+async def run_calls(queries: Queries, run_id: int) -> list[dict[str, Any]]:
+    """What a run asked of AWS and ran on the host, in order; repeats in a row (a wait
+    polling the same call) are folded into one line with a count."""
+    calls: list[dict[str, Any]] = []
+    for event in await queries.calls_for(run_id):
+        last = calls[-1] if calls else None
+        if last and last["what"] == event.message and last["step"] == event.step:
+            last["times"] += 1
+            continue
+        calls.append(
+            {
+                "at": event.at,
+                "step": event.step,
+                "kind": event.level,
+                "what": event.message,
+                "times": 1,
+            }
+        )
+    return calls

@@ -63,6 +63,8 @@ class Remote:
     def __init__(self, conn: asyncssh.SSHClientConnection, where: str) -> None:
         self.conn = conn
         self.where = where
+        #: Told each command before it runs (a run records what it ran on the host).
+        self.on_command: Callable[[str], None] | None = None
 
     @classmethod
     async def connect(
@@ -143,6 +145,8 @@ class Remote:
         timeout: float = 1800.0,
     ) -> RunResult:
         """Run a rendered command, passing each output line to `on_line` as it arrives."""
+        if self.on_command is not None:
+            self.on_command(command)
         output: list[str] = []
         try:
             async with asyncio.timeout(timeout):

@@ -198,7 +198,12 @@ class Queries:
                 "INSERT INTO jobs (run_id, deployment_id, created_at) VALUES (?, ?, ?)",
                 (run_id, deployment_id, now),
             )
-            await _audit(conn, now, actor, f"run.{kind}", str(deployment_id), f"run {run_id}")
+            async with conn.execute(
+                "SELECT name FROM deployments WHERE id = ?", (deployment_id,)
+            ) as cur:
+                found = await cur.fetchone()
+            target = found[0] if found else str(deployment_id)
+            await _audit(conn, now, actor, f"run.{kind}", target, f"run {run_id}")
         run = await self.get_run(run_id)
         assert run is not None
         return run
@@ -642,8 +647,23 @@ class Queries:
             await _audit(conn, time.time(), actor, action, target, detail)
 
     async def audit_trail(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self.db.fetchall("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        """Newest first. Runs audited before names were written there name a deployment id."""
+        rows = await self.db.fetchall(
+            "SELECT a.id, a.at, a.actor, a.action, COALESCE(d.name, a.target) AS target, "
+            "a.detail FROM audit a LEFT JOIN deployments d ON a.action LIKE 'run.%' "
+            "AND a.target GLOB '[0-9]*' AND d.id = CAST(a.target AS INTEGER) "
+            "ORDER BY a.id DESC LIMIT ?",
+            (limit,),
+        )
         return [dict(row) for row in rows]
+
+    async def calls_for(self, run_id: int) -> list[Event]:
+        """The AWS calls and host commands a run made, in order."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM events WHERE run_id = ? AND level IN ('aws', 'command') ORDER BY id",
+            (run_id,),
+        )
+        return [Event.from_row(row) for row in rows]
 
 
 def unfinished_jobs(path: str) -> list[tuple[str | None, float | None]]:

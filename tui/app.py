@@ -10,12 +10,18 @@ from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App
+from textual.binding import Binding
 from textual.reactive import reactive
 
 from core.config import Profile
 from tui.commands import DeploymentCommands
 from tui.messages import RunQueued, SandboxState, WizardDone
+from tui.screens.activity import ActivityScreen
+from tui.screens.command_bar import CommandBar
 from tui.screens.deployments import DeploymentsScreen
+from tui.screens.profiles import ProfilesScreen
+from tui.screens.repos import ReposScreen
+from tui.themes import HIGH_CONTRAST, TEXTUAL_THEMES
 
 if TYPE_CHECKING:
     from storage import Database
@@ -25,6 +31,21 @@ class ToastApp(App[None]):
     TITLE = "Toast"
     CSS_PATH = "toast.tcss"
     COMMANDS = App.COMMANDS | {DeploymentCommands}
+    #: The sections, on 1-4 (each keeps its own stack of screens).
+    MODES = {
+        "deployments": DeploymentsScreen,
+        "repos": ReposScreen,
+        "activity": ActivityScreen,
+        "profiles": ProfilesScreen,
+    }
+    BINDINGS = [
+        Binding("1", "section('deployments')", "Deploys", show=False),
+        Binding("2", "section('repos')", "Repos", show=False),
+        Binding("3", "section('activity')", "Activity", show=False),
+        Binding("4", "section('profiles')", "Profiles", show=False),
+        Binding("question_mark", "toggle_help", "Help"),
+        Binding("colon", "command_bar", "Command", show=False),
+    ]
 
     #: What the sandbox is doing, shown in the banner ("" when not in the sandbox).
     sandbox_detail: reactive[str] = reactive("")
@@ -36,9 +57,12 @@ class ToastApp(App[None]):
         *,
         start_sandbox: bool = True,
         read_only: bool = False,
+        theme: str = "dark",
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
+        self.register_theme(HIGH_CONTRAST)
+        self.theme = TEXTUAL_THEMES.get(theme, "textual-dark")
         from core.access import actor
 
         #: Look, never change: mutating keys are hidden, and the engine refuses them too.
@@ -50,6 +74,8 @@ class ToastApp(App[None]):
         #: Where "now" comes from (snapshot tests fix it).
         self.clock = clock
         self._db: Database | None = None
+        #: Every deployment the list has read, and its profile (for `:logs NAME`).
+        self.profile_of: dict[str, str] = {}
         self._db_lock = asyncio.Lock()
         self.sub_title = f"profile {profile.name} · {profile.region}" + (
             " · READ-ONLY" if read_only else ""
@@ -58,7 +84,7 @@ class ToastApp(App[None]):
         self.watching: dict[int, tuple[str, str]] = {}
 
     def on_mount(self) -> None:
-        self.push_screen(DeploymentsScreen())
+        self.switch_mode("deployments")
         self.set_interval(1.0, self._watch_runs)
         # Warm slow imports only once the first frame is on screen.
         self.call_after_refresh(self.warm_imports)
@@ -110,14 +136,98 @@ class ToastApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action == "new_deploy" and self.read_only)
 
+    def action_section(self, mode: str) -> None:
+        self.switch_mode(mode)
+
+    def action_toggle_help(self) -> None:
+        """Textual's help panel: the keys of the focused view and what each does."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_command_bar(self) -> None:
+        self.push_screen(CommandBar(self.known_names), self.run_command)
+
+    @property
+    def known_names(self) -> list[str]:
+        return sorted(self.profile_of)
+
+    def run_command(self, command: str | None) -> None:
+        """What the `:` bar was told: a section, an action on a deployment, or a setting."""
+        if not command:
+            return
+        word, _, arg = command.partition(" ")
+        arg = arg.strip()
+        sections = {
+            "deploys": "deployments",
+            "deployments": "deployments",
+            "repos": "repos",
+            "activity": "activity",
+            "profiles": "profiles",
+        }
+        if word in sections and not arg:
+            self.switch_mode(sections[word])
+        elif word in ("logs", "open") and arg:
+            from tui.screens.deployment import DeploymentScreen
+            from tui.screens.logs import LogsScreen
+
+            if arg not in self.known_names:
+                self.notify(f"no deployment named {arg!r}; see :deploys", severity="error")
+            elif word == "logs":
+                self.push_screen(LogsScreen(arg, self.profile_of.get(arg, self.profile.name)))
+            else:
+                self.push_screen(DeploymentScreen(arg))
+        elif word == "deploy" and not arg:
+            self.action_new_deploy()
+        elif word == "theme" and arg in TEXTUAL_THEMES:
+            self.theme = TEXTUAL_THEMES[arg]
+        elif word == "help":
+            self.action_show_help_panel()
+        elif word in ("quit", "q"):
+            self.exit()
+        else:
+            self.notify(
+                f"unknown command {command!r}: try :deploys, :repos, :activity, :profiles, "
+                ":logs NAME, :open NAME, :deploy, :theme dark|light|high-contrast, :quit",
+                severity="error",
+            )
+
+    def use_profile(self, profile: Profile) -> None:
+        """New deploys (and the wizard's checks) go to `profile` from now on."""
+        self.profile = profile
+        self.sub_title = f"profile {profile.name} · {profile.region}" + (
+            " · READ-ONLY" if self.read_only else ""
+        )
+        self.sandbox_detail = ""
+        self.mutate_reactive(ToastApp.sandbox_detail)  # the banners redraw
+        self.notify(f"new deploys use profile {profile.name}")
+        if profile.is_sandbox and self.start_sandbox:
+            self.bring_up_sandbox()
+
     def action_new_deploy(self) -> None:
         """The wizard, where it was left (a deploy started from it clears it)."""
+        self.start_wizard(None, None)
+
+    def start_wizard(self, repo: str | None, branch: str | None) -> None:
         from tui.screens.wizard import DeployWizard
 
         # Installed, so leaving it (pop) keeps its widgets and what was typed.
         if not self.is_screen_installed("wizard"):
             self.install_screen(DeployWizard(), "wizard")
-        self.push_screen("wizard")
+        wizard = self.get_screen("wizard")
+        if repo is not None:
+            wizard.start_with(repo, branch)  # type: ignore[attr-defined]
+        if self.screen is wizard:
+            wizard.on_screen_resume()  # type: ignore[attr-defined]
+            return
+        for mode, stack in self._screen_stacks.items():
+            if wizard in stack:  # left open in another section: go back to it there
+                self.switch_mode(mode)
+                while self.screen is not wizard:
+                    self.pop_screen()
+                return
+        self.push_screen(wizard)
 
     @on(WizardDone)
     def wizard_done(self, message: WizardDone) -> None:
@@ -158,5 +268,7 @@ class ToastApp(App[None]):
                 )
 
 
-def run_console(*, profile: Profile, db_path: Path, read_only: bool = False) -> None:
-    ToastApp(profile, db_path, read_only=read_only).run()
+def run_console(
+    *, profile: Profile, db_path: Path, read_only: bool = False, theme: str = "dark"
+) -> None:
+    ToastApp(profile, db_path, read_only=read_only, theme=theme).run()

@@ -210,6 +210,7 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         if message.deployments:
             self.changed_at = max(self.changed_at, max(s.changed_at for s in message.deployments))
         self.loaded = True
+        self.app.profile_of.update((s.name, s.profile) for s in message.deployments)
         self.refresh_bindings()
         self._update_empty()
 

@@ -42,6 +42,13 @@ class PlanRead(Message):
         self.error = error
 
 
+class BranchesListed(Message):
+    def __init__(self, repo: str, names: list[str]) -> None:
+        super().__init__()
+        self.repo = repo
+        self.names = names
+
+
 class NameChecked(Message):
     def __init__(self, subdomain: str, problem: str | None) -> None:
         super().__init__()
@@ -106,6 +113,26 @@ class DeployWizard(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#repo", Input).focus()
         self.ssh_review()
+
+    def start_with(self, repo: str, branch: str | None) -> None:
+        """Begin on a repository chosen elsewhere (the Repos screen): its plan is read at once."""
+        self.pending_start: tuple[str, str | None] | None = (repo, branch)
+
+    def on_screen_resume(self) -> None:
+        pending = getattr(self, "pending_start", None)
+        if pending is None:
+            return
+        self.pending_start = None
+        repo, branch = pending
+        self.query_one("#repo", Input).value = repo
+        if branch:
+            self.query_one("#branch", Input).value = branch
+        if not self.value("subdomain"):
+            suggested = _subdomain_for(repo)
+            if suggested:
+                self.query_one("#subdomain", Input).value = suggested
+        self.query_one("#install_cmd", Input).focus()
+        self.action_detect()
 
     # -- values --------------------------------------------------------------------
 
@@ -236,6 +263,34 @@ class DeployWizard(Screen[None]):
             return
         self.query_one("#wizard-error", Static).update("reading the repository...")
         self.read_plan(self.value("repo"), self.value("branch") or "main", self.value("root_dir"))
+        self.list_branches(self.value("repo"))
+
+    @work(exclusive=True, group="branches", exit_on_error=False, description="Listing branches")
+    async def list_branches(self, repo: str) -> None:
+        """Offer the repository's branches as the branch field's completions."""
+        from core.github import GitHub, GitHubError
+        from core.repos import FULL_NAME
+        from core.targets import TargetError, resolve_target
+
+        if not FULL_NAME.match(repo):
+            return
+        try:
+            target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
+            async with GitHub(target.github_api, target.github_token) as api:
+                names = await api.branches(repo)
+        except (GitHubError, TargetError):
+            return  # the plan read says what is wrong with the repository
+        self.post_message(BranchesListed(repo, names))
+
+    @on(BranchesListed)
+    def branches_listed(self, message: BranchesListed) -> None:
+        from textual.suggester import SuggestFromList
+
+        if message.repo != self.value("repo"):
+            return
+        self.query_one("#branch", Input).suggester = SuggestFromList(message.names)
+        shown = ", ".join(message.names[:6]) + (" ..." if len(message.names) > 6 else "")
+        self.query_one("#branch-source", Label).update(f"branches: {shown}")
 
     @work(exclusive=True, group="detect", exit_on_error=False, description="Reading the plan")
     async def read_plan(self, repo: str, branch: str, root: str) -> None:
@@ -333,3 +388,11 @@ class DeployWizard(Screen[None]):
         await asyncio.to_thread(ensure_engine)
         self.app.post_message(RunQueued(deployment.name, "deploy", run.id))
         self.app.post_message(WizardDone(deployment.name))
+
+
+def _subdomain_for(repo: str) -> str:
+    """A DNS label from a repository's name ("acme/My_Site.git" -> "my-site")."""
+    import re
+
+    name = repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git").lower()
+    return re.sub(r"[^a-z0-9-]+", "-", name).strip("-")[:63]

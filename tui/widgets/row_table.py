@@ -51,20 +51,37 @@ class RowTable(ScrollView, can_focus=True):
     """
 
     class Highlighted(Message):
-        def __init__(self, key: str | None) -> None:
+        def __init__(self, table: RowTable, key: str | None) -> None:
             super().__init__()
+            self.table = table
             self.key = key
+
+        @property
+        def control(self) -> RowTable:
+            return self.table
 
     class Selected(Message):
-        def __init__(self, key: str) -> None:
+        def __init__(self, table: RowTable, key: str) -> None:
             super().__init__()
+            self.table = table
             self.key = key
 
+        @property
+        def control(self) -> RowTable:
+            return self.table
+
     def __init__(
-        self, columns: Iterable[tuple[str, int]], *, state_column: int | None = None, **kw: str
+        self,
+        columns: Iterable[tuple[str, int]],
+        *,
+        state_column: int | None = None,
+        sort: bool = True,
+        **kw: str,
     ) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.columns = list(columns)
+        #: Rows in key order (a list by name), or in the order given (newest first).
+        self.sort = sort
         self.state_column = state_column
         self.keys: list[str] = []
         self.cells: dict[str, tuple[str, ...]] = {}
@@ -92,7 +109,7 @@ class RowTable(ScrollView, can_focus=True):
     def replace_all(self, rows: dict[str, tuple[str, ...]]) -> None:
         """Show exactly these rows; the cursor stays on its key if that row is still there."""
         keep = self.cursor_key
-        self.keys = sorted(rows)
+        self.keys = sorted(rows) if self.sort else list(rows)
         self.cells = dict(rows)
         self._place_cursor(keep)
         self._resized()
@@ -106,7 +123,10 @@ class RowTable(ScrollView, can_focus=True):
             if self.cells.get(key) == cells:
                 continue
             if key not in self.cells:
-                bisect.insort(self.keys, key)
+                if self.sort:
+                    bisect.insort(self.keys, key)
+                else:
+                    self.keys.append(key)
                 inserted = True
             self.cells[key] = cells
             if not inserted:
@@ -132,17 +152,20 @@ class RowTable(ScrollView, can_focus=True):
         """Put the cursor back on `key` (the row it was on) or, that row gone, nearby."""
         before = key
         if key is not None and key in self.cells:
-            self.cursor_row = bisect.bisect_left(self.keys, key)
+            self.cursor_row = self._index(key)
         else:
             self.cursor_row = min(self.cursor_row, max(0, len(self.keys) - 1))
         if self.cursor_key != before:
-            self.post_message(self.Highlighted(self.cursor_key))
+            self.post_message(self.Highlighted(self, self.cursor_key))
 
     def _resized(self) -> None:
         self.virtual_size = Size(self._width, len(self.keys) + 1)
 
+    def _index(self, key: str) -> int:
+        return bisect.bisect_left(self.keys, key) if self.sort else self.keys.index(key)
+
     def _refresh_key(self, key: str) -> None:
-        index = bisect.bisect_left(self.keys, key)
+        index = self._index(key)
         y = index + 1 - int(self.scroll_y)
         if 1 <= y < self.size.height:
             self.refresh_line(y)
@@ -166,7 +189,7 @@ class RowTable(ScrollView, can_focus=True):
         else:
             for index in (old, row):
                 self.refresh_line(index + 1 - top)
-        self.post_message(self.Highlighted(self.cursor_key))
+        self.post_message(self.Highlighted(self, self.cursor_key))
 
     def action_move(self, delta: int) -> None:
         self.move_to(self.cursor_row + delta)
@@ -179,7 +202,7 @@ class RowTable(ScrollView, can_focus=True):
 
     def action_select(self) -> None:
         if self.cursor_key is not None:
-            self.post_message(self.Selected(self.cursor_key))
+            self.post_message(self.Selected(self, self.cursor_key))
 
     def on_click(self, event: events.Click) -> None:
         row = event.y - 1 + int(self.scroll_y)

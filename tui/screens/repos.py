@@ -1,0 +1,187 @@
+"""The Repos screen: the user's repositories (in the sandbox, its git host's), searchable as
+you type, read a page at a time in the background and cached; a typed owner/name or git URL
+works too. Enter starts the deploy wizard on the chosen one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+
+from core.github import Repo
+from tui.widgets.banner import ProfileBanner
+from tui.widgets.row_table import RowTable
+
+COLUMNS = (("Repository", 40), ("Branch", 14), ("Visibility", 10), ("Clone URL", 60))
+
+
+@dataclass
+class ReposPage(Message):
+    repos: list[Repo]
+    done: bool
+
+
+@dataclass
+class ReposFailed(Message):
+    error: str
+
+
+class ReposScreen(Screen[None]):
+    BINDINGS = [
+        Binding("enter", "deploy", "Deploy this"),
+        Binding("slash", "search", "Search"),
+        Binding("r", "reload", "Reload"),
+        Binding("j", "move(1)", "Down", show=False),
+        Binding("k", "move(-1)", "Up", show=False),
+        Binding("escape", "clear", "Clear search", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.repos: dict[str, Repo] = {}
+        self.search_text = ""
+        self.loading = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ProfileBanner(id="banner")
+        yield Input(
+            placeholder="search your repositories, or type owner/name or a git URL",
+            id="repo-search",
+        )
+        yield RowTable(COLUMNS, id="repos")
+        yield Static("", id="repos-status")
+        yield Footer()
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one("#repos", RowTable)
+
+    def on_mount(self) -> None:
+        self.title = "Repositories"
+        self.table.focus()  # keys work at once; / searches
+        self.load(reload=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "deploy" and self.app.read_only)  # type: ignore[attr-defined]
+
+    # -- loading ------------------------------------------------------------------------
+
+    @work(exclusive=True, group="repos", exit_on_error=False, description="Listing repositories")
+    async def load(self, *, reload: bool) -> None:
+        import asyncio
+
+        from core.repos import CACHE, ReposUnavailable, repo_pages
+        from core.targets import TargetError, resolve_target
+
+        try:
+            target = await asyncio.to_thread(resolve_target, self.app.profile)  # type: ignore[attr-defined]
+        except TargetError as exc:
+            self.post_message(ReposFailed(str(exc)))
+            return
+        cached = None if reload else CACHE.get(target)
+        if cached is not None:
+            self.post_message(ReposPage(cached, True))
+            return
+        self.loading = True
+        try:
+            async for page in repo_pages(target):
+                self.post_message(ReposPage(page, False))
+        except ReposUnavailable as exc:
+            self.post_message(ReposFailed(str(exc)))
+            return
+        finally:
+            self.loading = False
+        self.post_message(ReposPage([], True))
+
+    @on(ReposPage)
+    def page_arrived(self, message: ReposPage) -> None:
+        self.repos.update((r.full_name, r) for r in message.repos)
+        self._show()
+        status = f"{len(self.repos)} repositories"
+        self.query_one("#repos-status", Static).update(
+            status
+            + ("" if message.done else " so far, reading more...")
+            + " · enter deploys the selected one; a typed owner/name or git URL works too"
+        )
+
+    @on(ReposFailed)
+    def failed(self, message: ReposFailed) -> None:
+        self.query_one("#repos-status", Static).update(message.error)
+
+    def _show(self) -> None:
+        wanted = self.search_text
+        self.table.replace_all(
+            {
+                name: (name, r.default_branch, "private" if r.private else "public", r.clone_url)
+                for name, r in self.repos.items()
+                if not wanted or wanted in name.lower()
+            }
+        )
+
+    # -- keys ---------------------------------------------------------------------------
+
+    @on(Input.Changed, "#repo-search")
+    def search_changed(self, event: Input.Changed) -> None:
+        self.search_text = event.value.strip().lower()
+        self._show()
+
+    def on_key(self, event: object) -> None:
+        # down from the search box goes to the list
+        if getattr(event, "key", "") == "down" and isinstance(self.focused, Input):
+            self.table.focus()
+
+    @on(Input.Submitted, "#repo-search")
+    def search_submitted(self, event: Input.Submitted) -> None:
+        from core.repos import looks_like_repo
+
+        typed = event.value.strip()
+        if self.table.row_count == 1 or (self.table.row_count and not looks_like_repo(typed)):
+            self.table.focus()
+            if self.table.row_count == 1:
+                self.action_deploy()
+        elif looks_like_repo(typed):
+            self._start(typed, None)
+        else:
+            self.query_one("#repos-status", Static).update(
+                f"{typed!r} matches no repository and is not owner/name or a git URL"
+            )
+
+    @on(RowTable.Selected, "#repos")
+    def chosen(self) -> None:
+        self.action_deploy()
+
+    def action_deploy(self) -> None:
+        key = self.table.cursor_key
+        if key is None:
+            self.notify("no repository selected: type one above", severity="warning")
+            return
+        repo = self.repos[key]
+        self._start(repo.full_name, repo.default_branch)
+
+    def _start(self, repo: str, branch: str | None) -> None:
+        if self.app.read_only:  # type: ignore[attr-defined]
+            self.notify("this console is read-only (opened with --read-only)", severity="warning")
+            return
+        self.app.start_wizard(repo, branch)  # type: ignore[attr-defined]
+
+    def action_search(self) -> None:
+        self.query_one("#repo-search", Input).focus()
+
+    def action_clear(self) -> None:
+        box = self.query_one("#repo-search", Input)
+        if box.value:
+            box.value = ""
+        else:
+            self.table.focus()
+
+    def action_move(self, delta: int) -> None:
+        self.table.action_move(delta)
+
+    def action_reload(self) -> None:
+        self.load(reload=True)
