@@ -156,8 +156,8 @@ def deploy(
     from the repository; each flag given overrides what was detected. The plan is printed
     before the run is queued and kept with the deployment."""
     from core.detect import DetectionError
-    from core.operations import OperationError, queue_deploy
     from core.plans import apply_plan, describe_plan
+    from core.queueing import OperationError, queue_deploy
     from core.spec import DeploySpec, SpecError, parse_env, validate
 
     profile = obj.profile()

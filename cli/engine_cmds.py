@@ -39,7 +39,7 @@ def with_queries(work: Callable[[Any], Awaitable[T]]) -> T:
 
 def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -> Awaitable[int]:
     from cli.follow import follow
-    from core.engine import ensure_engine
+    from core.engine_launch import ensure_engine
 
     async def go() -> int:
         ensure_engine()
@@ -96,7 +96,7 @@ def _queue_command(
     force: bool = False,
     redetect: bool = False,
 ) -> None:
-    from core.operations import OperationError, queue_run
+    from core.queueing import OperationError, queue_run
 
     async def work(queries: Any) -> int:
         nonlocal force
@@ -156,7 +156,7 @@ async def _redetect(queries: Any, d: Any) -> list[str]:
 
 
 async def _already_live(queries: Any, d: Any) -> str | None:
-    from core.operations import head_is_live
+    from core.queueing import head_is_live
 
     return await head_is_live(queries, d)
 
@@ -304,7 +304,8 @@ def gc(obj: Any, delete: bool, as_json: bool) -> None:
 )
 def engine(idle_exit: float | None) -> None:
     """Run the engine in the foreground: execute queued runs."""
-    from core.engine import Engine, hold_engine_lock
+    from core.engine import Engine
+    from core.engine_launch import hold_engine_lock
 
     lock = hold_engine_lock()
     if lock is None:

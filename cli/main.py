@@ -69,7 +69,7 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
     ctx.obj = Context(requested_profile=profile_name, sandbox=sandbox)
     if ctx.invoked_subcommand not in ("engine", "sandbox"):
         # Runs an engine left behind (it was stopped or died) go on without being asked for.
-        from core.engine import resume_unfinished
+        from core.engine_launch import resume_unfinished
 
         resume_unfinished(paths.database_path())
     if ctx.invoked_subcommand is None:

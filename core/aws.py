@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from core.faults import Faults
 
 SERVICES = ("ec2", "route53", "logs", "ssm", "iam", "sts")
+_SHARED: dict[tuple[Any, ...], asyncio.Future[Aws]] = {}
 
 
 class AwsError(Exception):
@@ -30,13 +31,17 @@ class AwsError(Exception):
 
 
 class Aws:
-    def __init__(self, clients: dict[str, Any], make: Any = None, extra: Any = None) -> None:
-        self.clients = clients
-        #: Makes a client for a service outside SERVICES, when first called (doctor's checks).
-        self._extra = extra
+    """One account and region's clients, each made the first time a call needs it (the
+    console's log panes need only CloudWatch Logs; a deploy needs six services)."""
+
+    def __init__(self, make_client: Any, region: str, make: Any = None) -> None:
+        self.clients: dict[str, Any] = {}
+        self._make_client = make_client
+        self._region = region
         #: Builds the same clients for another region (a ledger entry lives where it was made).
         self._make = make
         self._regions: dict[str, Aws] = {}
+        self._lock = asyncio.Lock()
         #: Told "service operation" before each call (a run records what it asked AWS).
         self.on_call: Callable[[str], None] | None = None
 
@@ -45,6 +50,22 @@ class Aws:
         cls, target: Target, *, max_attempts: int | None = None, faults: Faults | None = None
     ) -> Aws:
         return await asyncio.to_thread(cls.connect_sync, target, max_attempts, faults)
+
+    @classmethod
+    async def shared(cls, target: Target) -> Aws:
+        """One Aws per account, region and event loop in this process: every log pane of
+        the console shares its clients."""
+        key = (
+            id(asyncio.get_running_loop()),
+            target.profile.name,
+            target.profile.region,
+            target.profile.endpoint_url,
+            target.credentials,
+        )
+        found = _SHARED.get(key)
+        if found is None:
+            found = _SHARED[key] = asyncio.ensure_future(cls.connect(target))
+        return await found
 
     @classmethod
     def connect_sync(
@@ -73,27 +94,31 @@ class Aws:
         )
         active = faults if faults is not None else Faults.from_env()
 
-        def client(service: str, region: str) -> Any:
-            return session.client(
-                service,
-                region_name=region,
-                endpoint_url=profile.endpoint_url,  # type: ignore[call-overload]
-                config=config,
-            )
-
         def make(region: str) -> Aws:
-            # boto3 sessions are not thread-safe: clients are made here, one thread at a time.
-            clients = {service: client(service, region) for service in SERVICES}
-            active.install(clients)
-
-            def extra(service: str) -> Any:
-                made = {service: client(service, region)}
+            def client(service: str) -> Any:
+                made = {
+                    service: session.client(
+                        service,
+                        region_name=region,
+                        endpoint_url=profile.endpoint_url,  # type: ignore[call-overload]
+                        config=config,
+                    )
+                }
                 active.install(made)
                 return made[service]
 
-            return cls(clients, make, extra)
+            return cls(client, region, make)
 
         return make(profile.region)
+
+    async def client(self, service: str) -> Any:
+        """The service's client, made on first use (boto3 sessions are not thread-safe, so
+        clients are made one at a time)."""
+        if service not in self.clients:
+            async with self._lock:
+                if service not in self.clients:
+                    self.clients[service] = await asyncio.to_thread(self._make_client, service)
+        return self.clients[service]
 
     async def in_region(self, region: str) -> Aws:
         """The same account's clients in `region` ("global" resources use these)."""
@@ -106,13 +131,11 @@ class Aws:
 
     @property
     def region(self) -> str:
-        return str(self.clients["ec2"].meta.region_name)
+        return self._region
 
     async def call(self, service: str, operation: str, **params: Any) -> Any:
         """Run one API call in a thread; botocore errors become AwsError with the code."""
-        if service not in self.clients and self._extra is not None:
-            self.clients[service] = await asyncio.to_thread(self._extra, service)
-        method = getattr(self.clients[service], operation)
+        method = getattr(await self.client(service), operation)
         if self.on_call is not None:
             self.on_call(f"aws {service} {operation} ({self.region})")
         return await _in_thread(f"{service}.{operation}", lambda: method(**params))
@@ -120,9 +143,11 @@ class Aws:
     async def paginate(self, service: str, operation: str, key: str, **params: Any) -> list[Any]:
         """Every item under `key` across all pages of a paginated call."""
 
+        client = await self.client(service)
+
         def collect() -> list[Any]:
             items: list[Any] = []
-            for page in self.clients[service].get_paginator(operation).paginate(**params):
+            for page in client.get_paginator(operation).paginate(**params):
                 items.extend(page.get(key, []))
             return items
 

@@ -72,7 +72,7 @@ def list_state(s: DeploymentSummary, now: float) -> str:
 
 def is_moving(s: DeploymentSummary) -> bool:
     """A run works on it: its elapsed time changes every second."""
-    return s.run_state in ("queued", "running")
+    return s.run_state == "running"
 
 
 def clock(seconds: float) -> str:
@@ -143,6 +143,24 @@ async def describe(queries: Queries, name: str) -> dict[str, Any]:
             ],
         },
     }
+
+
+async def ledger(queries: Queries, name: str) -> list[dict[str, Any]]:
+    """A deployment's cloud resources as the ledger has them: created, deleted, by which run."""
+    d = await queries.get_deployment(name)
+    if d is None:
+        raise NotFound(f"no deployment named {name!r}; see `toast ls`")
+    return [
+        {
+            "kind": r.kind,
+            "id": r.resource_id,
+            "region": r.region,
+            "created_at": r.created_at,
+            "deleted_at": r.deleted_at,
+            "run_id": r.run_id,
+        }
+        for r in await queries.ledger_for(d.id)
+    ]
 
 
 def _seconds(started: float | None, ended: float | None) -> float | None:

@@ -107,34 +107,37 @@ class Queries:
         return [Deployment.from_row(row) for row in rows]
 
     async def deployment_summaries(
-        self, *, changed_since: float | None = None, include_destroyed: bool = True
+        self,
+        *,
+        changed_since: float | None = None,
+        include_destroyed: bool = True,
+        limit: int | None = None,
     ) -> list[DeploymentSummary]:
         """Every deployment with its latest run and that run's running or failed step, in
         name order; with `changed_since`, only rows where something changed after it."""
+        # Columns in DeploymentSummary's field order: rows become records positionally.
         rows = await self.db.fetchall(
             f"""
-            SELECT * FROM (
-                SELECT d.name, d.state, d.fqdn, d.repo, d.branch, d.profile, d.instance_type,
-                    d.updated_at, rel.sha AS release_sha,
-                    r.kind AS run_kind, r.state AS run_state, r.commit_sha AS run_commit,
-                    r.started_at AS run_started_at, r.error AS run_error,
-                    s.name AS step, s.state AS step_state, s.started_at AS step_started_at,
-                    MAX(d.updated_at, COALESCE(r.created_at, 0), COALESCE(r.started_at, 0),
-                        COALESCE(r.ended_at, 0), COALESCE(s.started_at, 0),
-                        COALESCE(s.ended_at, 0)) AS changed_at
-                FROM deployments d
-                LEFT JOIN releases rel ON rel.id = d.current_release_id
-                LEFT JOIN runs r ON r.id = (
-                    SELECT MAX(id) FROM runs WHERE deployment_id = d.id)
-                LEFT JOIN steps s ON s.id = (
-                    SELECT MAX(id) FROM steps WHERE run_id = r.id
-                        AND (state IN ('running', 'failed') OR started_at IS NOT NULL))
-                {"" if include_destroyed else "WHERE d.state != 'destroyed'"}
-            ) WHERE changed_at > ? ORDER BY name
+            SELECT d.name, d.state, d.fqdn, d.repo, d.branch, d.profile, d.instance_type,
+                d.updated_at, rel.sha, r.kind, r.state, r.commit_sha, r.started_at, r.error,
+                s.name, s.state, s.started_at,
+                MAX(d.updated_at, COALESCE(r.created_at, 0), COALESCE(r.started_at, 0),
+                    COALESCE(r.ended_at, 0), COALESCE(s.started_at, 0),
+                    COALESCE(s.ended_at, 0)) AS changed_at
+            FROM deployments d
+            LEFT JOIN (SELECT deployment_id, MAX(id) AS id FROM runs GROUP BY deployment_id) lr
+                ON lr.deployment_id = d.id
+            LEFT JOIN runs r ON r.id = lr.id
+            LEFT JOIN releases rel ON rel.id = d.current_release_id
+            -- the step worth showing: only a queued, running or failed run has one
+            LEFT JOIN steps s ON r.state IN ('queued', 'running', 'failed') AND s.id = (
+                SELECT MAX(id) FROM steps WHERE run_id = r.id AND started_at IS NOT NULL)
+            WHERE changed_at > ? {"" if include_destroyed else "AND d.state != 'destroyed'"}
+            ORDER BY d.name LIMIT ?
             """,
-            (changed_since if changed_since is not None else -1.0,),
+            (changed_since if changed_since is not None else -1.0, -1 if limit is None else limit),
         )
-        return [DeploymentSummary.from_row(row) for row in rows]
+        return [DeploymentSummary(*row) for row in rows]
 
     async def data_version(self) -> int:
         """SQLite's counter of commits by other connections: unchanged, nothing to re-read."""
@@ -511,6 +514,13 @@ class Queries:
             rows = await self.db.fetchall(
                 "SELECT * FROM resources WHERE profile = ? ORDER BY id", (profile,)
             )
+        return [Resource.from_row(row) for row in rows]
+
+    async def ledger_for(self, deployment_id: int) -> list[Resource]:
+        """Every resource a deployment's runs created, deleted ones too, oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM resources WHERE deployment_id = ? ORDER BY id", (deployment_id,)
+        )
         return [Resource.from_row(row) for row in rows]
 
     async def open_resources(self, deployment_id: int | None = None) -> list[Resource]:

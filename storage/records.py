@@ -217,7 +217,3 @@ class DeploymentSummary:
     @property
     def has_release(self) -> bool:
         return self.release_sha is not None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> DeploymentSummary:
-        return cls(**dict(row))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -97,18 +96,6 @@ async def test_a_broken_database_is_reported_not_crashed(tmp_path: Path) -> None
         await pilot.pause()
         message = str(app.screen.query_one("#empty").render())
     assert message.startswith("Could not read deployments:")
-
-
-def test_deployments_screen_snapshot(snap_compare: object, tmp_path: Path) -> None:
-    db_path = tmp_path / "toast.db"
-    asyncio.run(seed(db_path, "blog", "shop"))
-    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-
-    async def settle(pilot: object) -> None:
-        await app.workers.wait_for_complete()
-        await pilot.pause()  # type: ignore[attr-defined]
-
-    assert snap_compare(app, terminal_size=(140, 24), run_before=settle)  # type: ignore[operator]
 
 
 async def test_l_opens_live_logs_of_the_selected_deployment(

@@ -262,7 +262,7 @@ def test_a_run_uses_the_settings_it_was_queued_with_not_the_engines(
         },
     )
     assert first.returncode == 1 and "certbot could not get a certificate" in first.stderr
-    from core.engine import engine_running
+    from core.engine_launch import engine_running
 
     assert engine_running()  # the same engine picks up the next run
     second = deploy("static-site", "clean")

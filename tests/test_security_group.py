@@ -18,7 +18,7 @@ from core import paths
 from core.aws import Aws
 from core.config import sandbox_profile
 from core.context import EventSink, RunContext, StepFailed
-from core.operations import queue_deploy
+from core.queueing import queue_deploy
 from core.redact import Redactor
 from core.sandbox import SandboxInfo
 from core.spec import DeploySpec

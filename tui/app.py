@@ -12,31 +12,33 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
+from textual.screen import Screen
 
 from core.config import Profile
 from tui.commands import DeploymentCommands
 from tui.messages import RunQueued, SandboxState, WizardDone
-from tui.screens.activity import ActivityScreen
-from tui.screens.command_bar import CommandBar
 from tui.screens.deployments import DeploymentsScreen
-from tui.screens.profiles import ProfilesScreen
-from tui.screens.repos import ReposScreen
 from tui.themes import HIGH_CONTRAST, TEXTUAL_THEMES
 
 if TYPE_CHECKING:
     from storage import Database
 
 
+#: Seconds after start-up before boto3 is imported in the background.
+WARM_AFTER_S = 1.5
+
+
 class ToastApp(App[None]):
     TITLE = "Toast"
-    CSS_PATH = "toast.tcss"
+    CSS_PATH = Path(__file__).parent / "toast.tcss"  # absolute: subclasses elsewhere work
     COMMANDS = App.COMMANDS | {DeploymentCommands}
     #: The sections, on 1-4 (each keeps its own stack of screens).
     MODES = {
         "deployments": DeploymentsScreen,
-        "repos": ReposScreen,
-        "activity": ActivityScreen,
-        "profiles": ProfilesScreen,
+        # imported when first opened: start-up loads only what the first screen needs
+        "repos": lambda: _screen("repos", "ReposScreen"),
+        "activity": lambda: _screen("activity", "ActivityScreen"),
+        "profiles": lambda: _screen("profiles", "ProfilesScreen"),
     }
     BINDINGS = [
         Binding("1", "section('deployments')", "Deploys", show=False),
@@ -86,8 +88,9 @@ class ToastApp(App[None]):
     def on_mount(self) -> None:
         self.switch_mode("deployments")
         self.set_interval(1.0, self._watch_runs)
-        # Warm slow imports only once the first frame is on screen.
-        self.call_after_refresh(self.warm_imports)
+        # Warm slow imports once the list is on screen: importing boto3 holds the GIL for
+        # a few hundred milliseconds, which the first rows would otherwise wait behind.
+        self.set_timer(WARM_AFTER_S, self.warm_imports)
         if self.profile.is_sandbox and self.start_sandbox:
             self.call_after_refresh(self.bring_up_sandbox)
 
@@ -147,6 +150,8 @@ class ToastApp(App[None]):
             self.action_show_help_panel()
 
     def action_command_bar(self) -> None:
+        from tui.screens.command_bar import CommandBar
+
         self.push_screen(CommandBar(self.known_names), self.run_command)
 
     @property
@@ -266,6 +271,13 @@ class ToastApp(App[None]):
                     severity="error",
                     timeout=15,
                 )
+
+
+def _screen(module: str, name: str) -> Screen[None]:
+    import importlib
+
+    screen: Screen[None] = getattr(importlib.import_module(f"tui.screens.{module}"), name)()
+    return screen
 
 
 def run_console(

@@ -100,8 +100,8 @@ class DeploymentActions:
         import asyncio
 
         from core.access import ReadOnlyError
-        from core.engine import ensure_engine
-        from core.operations import OperationError, head_is_live, queue_run
+        from core.engine_launch import ensure_engine
+        from core.queueing import OperationError, head_is_live, queue_run
         from storage import Queries
 
         queries = Queries(await self.app.database())

@@ -19,14 +19,14 @@ from tui.widgets.banner import ProfileBanner
 from tui.widgets.row_table import RowTable
 
 AUDIT_COLUMNS = (
-    ("When", 19),
-    ("Who", 22),
+    ("When", 16),
+    ("Who", 10),
     ("From", 8),
     ("Action", 18),
     ("Deployment", 16),
     ("Run", 6),
 )
-CALL_COLUMNS = (("When", 8), ("Step", 12), ("Call or command", 100), ("Times", 5))
+CALL_COLUMNS = (("When", 8), ("Step", 12), ("Times", 5), ("Call or command", 120))
 POLL_S = 2.0
 
 
@@ -146,15 +146,16 @@ class ActivityScreen(Screen[None]):
         aws = sum(c["times"] for c in message.calls if c["kind"] == "aws")
         commands = sum(c["times"] for c in message.calls if c["kind"] == "command")
         self.query_one("#calls-title", Static).update(
-            f"Run {message.run_id}: {aws} AWS calls, {commands} host commands, in order"
+            f"Run {message.run_id}: {_count(aws, 'AWS call')}, "
+            f"{_count(commands, 'host command')}, in order"
         )
         self.query_one("#calls", RowTable).replace_all(
             {
                 str(i): (
                     time.strftime("%H:%M:%S", time.localtime(c["at"])),
                     c["step"] or "-",
-                    c["what"],
                     f"x{c['times']}" if c["times"] > 1 else "",
+                    c["what"],
                 )
                 for i, c in enumerate(message.calls)
             }
@@ -197,10 +198,14 @@ class ActivityScreen(Screen[None]):
 
 def _audit_cells(e: dict[str, Any]) -> tuple[str, ...]:
     return (
-        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["at"])),
+        time.strftime("%Y-%m-%d %H:%M", time.localtime(e["at"])),
         str(e["actor"]).rsplit("@", 1)[0],
         e["via"],
         e["action"],
         str(e["target"]),
         str(e["run_id"] or ""),
     )
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")

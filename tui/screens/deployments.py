@@ -26,6 +26,9 @@ AGES_S = 60.0
 #: transaction may commit a moment after the time it wrote).
 SLACK_S = 5.0
 
+#: Rows read before the rest at start-up (more than any terminal shows).
+FIRST_SCREEN = 200
+
 #: A run ended: what the notification says.
 FINISHED = {
     ("deploying", "live"): ("deploy", "succeeded"),
@@ -79,7 +82,7 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         self.load_deployments(full=True)
         # The engine works in another process: watch SQLite for its progress.
         self.set_interval(POLL_S, self._poll)
-        self.set_interval(AGES_S, self._redraw_all)
+        self.set_interval(AGES_S, self._redraw_ages)
 
     @property
     def table(self) -> RowTable:
@@ -98,8 +101,14 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
             self.load_deployments()
 
     def _redraw_all(self) -> None:
+        """Everything again (the filter changed), or on the minute: only rows whose age
+        text changed are redrawn."""
         if self.app.screen is self:
             self.table.replace_all(self._visible_cells(self.summaries.values()))
+
+    def _redraw_ages(self) -> None:
+        if self.app.screen is self:
+            self.table.upsert(self._visible_cells(self.summaries.values()))
 
     def selected(self) -> DeploymentSummary | None:
         key = self.table.cursor_key
@@ -186,6 +195,10 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
             version = await queries.data_version()
             if not (full or force) and version == self.seen_version:
                 return
+            if full and not self.loaded:
+                # The first screenful first: rows show while the rest are read.
+                first = await queries.deployment_summaries(limit=FIRST_SCREEN)
+                self.post_message(DeploymentsLoaded(first, True))
             since = None if full else self.changed_at - SLACK_S
             rows = await queries.deployment_summaries(changed_since=since)
         except Exception as exc:

@@ -77,7 +77,7 @@ class LogsScreen(Screen[None]):
                 load_config(config_path()), requested=self.profile_name, sandbox=False
             )
             target = await asyncio.to_thread(resolve_target, profile)
-            aws = await Aws.connect(target)
+            aws = await Aws.shared(target)
         except Exception as exc:
             self.post_message(TailChanged(source, f"failed: {exc}"))
             return

@@ -368,8 +368,8 @@ class DeployWizard(Screen[None]):
         import asyncio
 
         from core.access import ReadOnlyError
-        from core.engine import ensure_engine
-        from core.operations import OperationError, queue_deploy
+        from core.engine_launch import ensure_engine
+        from core.queueing import OperationError, queue_deploy
         from storage import Queries
         from tui.messages import RunQueued, WizardDone
 

@@ -161,6 +161,16 @@ class LogView(ScrollView, can_focus=True):
         seconds = WINDOWS[self.window][1]
         return seconds is None or line.timestamp >= (time.time() - seconds) * 1000
 
+    def clear(self) -> None:
+        """Forget every line (the pane starts over, e.g. on another run's output)."""
+        self.lines.clear()
+        self.pending.clear()
+        self.first_seq = 0
+        self.marks.clear()
+        self.cursor = None
+        self.new_while_paused = 0
+        self._rebuild_view()
+
     def _rebuild_view(self) -> None:
         if self.filter is None and WINDOWS[self.window][1] is None:
             self.view = None

@@ -39,7 +39,6 @@ class RowTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", show=False),
         Binding("home", "jump(0)", show=False),
         Binding("end", "jump(-1)", show=False),
-        Binding("enter", "select", show=False),
     ]
     COMPONENT_CLASSES = {"row-table--header", "row-table--cursor", "row-table--even"}
     DEFAULT_CSS = """
