@@ -155,6 +155,7 @@ def deploy(
     The build (framework, package manager, commands, output dir, Node version) is read
     from the repository; each flag given overrides what was detected. The plan is printed
     before the run is queued and kept with the deployment."""
+    from core.access import ReadOnlyError
     from core.detect import DetectionError
     from core.plans import apply_plan, describe_plan
     from core.queueing import OperationError, queue_deploy
@@ -227,7 +228,7 @@ def deploy(
     async def work(queries: Any) -> int:
         try:
             deployment, run = await queue_deploy(queries, profile, spec, actor=actor())
-        except OperationError as exc:
+        except (OperationError, ReadOnlyError) as exc:
             fail(str(exc))
         return await _after_queue(queries, run, deployment.name, wait, as_json)
 

@@ -13,12 +13,15 @@ import click
 
 from cli.output import EXIT_FAILED, EXIT_USAGE, emit_json, fail
 from core import paths
+from core.access import Actor, ReadOnlyError
 
 T = TypeVar("T")
 
 
-def actor() -> str:
-    return f"{getpass.getuser()}@cli"
+def actor() -> Actor:
+    """Who runs this command; read-only when `toast --read-only` was given."""
+    root = click.get_current_context().find_root()
+    return Actor(f"{getpass.getuser()}@cli", read_only=bool(root.params.get("read_only")))
 
 
 def with_queries(work: Callable[[Any], Awaitable[T]]) -> T:
@@ -128,7 +131,7 @@ def _queue_command(
             deployment, run = await queue_run(
                 queries, name, kind, actor=actor(), sha=sha, force=force
             )
-        except OperationError as exc:
+        except (OperationError, ReadOnlyError) as exc:
             fail(str(exc))
         return await _after_queue(queries, run, deployment.name, wait, as_json)
 

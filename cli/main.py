@@ -56,8 +56,8 @@ class Context:
 @click.option(
     "--read-only",
     is_flag=True,
-    help="Console only: look, never change. Deploy, redeploy, roll back and destroy are "
-    "hidden, and refused by the engine if asked for.",
+    help="Look, never change: the console hides deploy, redeploy, roll back and destroy, "
+    "and they are refused (and audited) wherever they are asked for, CLI commands included.",
 )
 @click.version_option(version("toast-console"), "--version", prog_name="toast")
 @click.pass_context

@@ -23,8 +23,8 @@ class Actor:
 class ReadOnlyError(PermissionError):
     def __init__(self, actor: Actor, what: str) -> None:
         super().__init__(
-            f"{what} refused: {actor.name} is read-only (this console was opened with "
-            "--read-only; open it without the flag to change deployments)"
+            f"{what} refused: {actor.name} is read-only (started with --read-only; run "
+            "without it to change deployments)"
         )
 
 

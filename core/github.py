@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,15 @@ from typing import Any
 import httpx
 
 from core.waiting import poll
+
+_TLS: list[ssl.SSLContext] = []
+
+
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: loading the CA bundle takes ~30 ms a time."""
+    if not _TLS:
+        _TLS.append(httpx.create_ssl_context())
+    return _TLS[0]
 
 
 class GitHubError(Exception):
@@ -37,7 +47,9 @@ class GitHub:
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.client = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout)
+        self.client = httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=timeout, verify=_tls_context()
+        )
 
     async def __aenter__(self) -> GitHub:
         return self

@@ -43,14 +43,13 @@ async def _from_github(
 
     async with GitHub(api, token) as github:
         try:
-            names: dict[str, frozenset[str]] = {}
-            for directory in search_dirs(root_dir):
-                names[directory] = frozenset(await github.list_dir(repo, directory, sha))
-            texts = {}
-            for path in files_to_read(names):
-                text = await github.file_text(repo, path, sha)
-                if text is not None:
-                    texts[path] = text
+            # Requests at once, not one after another: a few round trips, not a dozen.
+            dirs = search_dirs(root_dir)
+            listed = await asyncio.gather(*(github.list_dir(repo, d, sha) for d in dirs))
+            names = {d: frozenset(found) for d, found in zip(dirs, listed, strict=True)}
+            paths = list(files_to_read(names))
+            read = await asyncio.gather(*(github.file_text(repo, p, sha) for p in paths))
+            texts = {p: text for p, text in zip(paths, read, strict=True) if text is not None}
         except GitHubError as exc:
             raise RepoCheckError(
                 f"cannot read {repo}@{sha[:12]} to detect its build: {exc}",

@@ -18,13 +18,13 @@ class DeploymentCommands(Provider):
         self.deployments = await Queries(db).list_deployments()
 
     def commands(self) -> list[tuple[str, Callable[[], Any], str]]:
-        found: list[tuple[str, Callable[[], Any], str]] = [
-            ("New deploy", self.app.action_new_deploy, "the deploy wizard (n)")  # type: ignore[attr-defined]
-        ]
+        found: list[tuple[str, Callable[[], Any], str]] = []
+        if not self.app.read_only:  # type: ignore[attr-defined]
+            found.append(("New deploy", self.app.action_new_deploy, "the deploy wizard (n)"))  # type: ignore[attr-defined]
         for d in self.deployments:
             found.append((f"Open {d.name}", partial(self._open, d.name), f"https://{d.fqdn}/"))
             found.append((f"Logs of {d.name}", partial(self._logs, d.name, d.profile), d.state))
-            if d.state == "live" and d.has_release:
+            if d.state == "live" and d.has_release and not self.app.read_only:  # type: ignore[attr-defined]
                 found.append(
                     (f"Redeploy {d.name}", partial(self._queue, "redeploy", d.name), d.repo)
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from textual.message import Message
@@ -15,6 +16,8 @@ class DeploymentsLoaded(Message):
 
     deployments: list[DeploymentSummary]
     full: bool
+    #: Set once these rows are on screen (the first screenful, read ahead of the rest).
+    shown: asyncio.Event | None = None
 
 
 @dataclass

@@ -24,7 +24,6 @@ from typing import Any
 
 from core.hosts import HostProfile
 from core.sandbox import configs, githost, processes
-from core.sandbox.certs import write_listener_certificate
 from core.sandbox.hostprofile import sandbox_host_profile
 from core.sandbox.hostuser import HostUserError, ensure_login_user
 from core.sandbox.layout import BASE_DOMAIN, REGION, Layout, Ports
@@ -319,6 +318,10 @@ class Sandbox:
             lay.github_token.chmod(0o600)
         githost.seed_samples(lay)
         if not (lay.pebble_dir / "listener.pem").exists():
+            from core.sandbox.certs import (
+                write_listener_certificate,  # cryptography: only when preparing
+            )
+
             write_listener_certificate(
                 lay.listener_ca, lay.pebble_dir / "listener.pem", lay.pebble_dir / "listener.key"
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable
 
 from textual import on, work
@@ -28,6 +30,8 @@ SLACK_S = 5.0
 
 #: Rows read before the rest at start-up (more than any terminal shows).
 FIRST_SCREEN = 200
+#: How long the rest waits for the first screenful to be drawn.
+FIRST_PAINT_WAIT_S = 1.0
 
 #: A run ended: what the notification says.
 FINISHED = {
@@ -79,7 +83,8 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
 
     def on_mount(self) -> None:
         self.table.focus()
-        self.load_deployments(full=True)
+        # After the first frame: opening SQLite would only delay it.
+        self.call_after_refresh(self.load_deployments, full=True)
         # The engine works in another process: watch SQLite for its progress.
         self.set_interval(POLL_S, self._poll)
         self.set_interval(AGES_S, self._redraw_ages)
@@ -198,7 +203,11 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
             if full and not self.loaded:
                 # The first screenful first: rows show while the rest are read.
                 first = await queries.deployment_summaries(limit=FIRST_SCREEN)
-                self.post_message(DeploymentsLoaded(first, True))
+                shown = asyncio.Event()
+                self.post_message(DeploymentsLoaded(first, True, shown))
+                # Let them be drawn before reading the rest holds the interpreter.
+                with contextlib.suppress(TimeoutError):  # drawn or not, read the rest
+                    await asyncio.wait_for(shown.wait(), FIRST_PAINT_WAIT_S)
             since = None if full else self.changed_at - SLACK_S
             rows = await queries.deployment_summaries(changed_since=since)
         except Exception as exc:
@@ -223,6 +232,8 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         if message.deployments:
             self.changed_at = max(self.changed_at, max(s.changed_at for s in message.deployments))
         self.loaded = True
+        if message.shown is not None:
+            self.call_after_refresh(message.shown.set)
         self.app.profile_of.update((s.name, s.profile) for s in message.deployments)
         self.refresh_bindings()
         self._update_empty()

@@ -1,0 +1,119 @@
+"""A read-only console: mutating keys are hidden from the footer and say why when pressed,
+and the engine's queue functions refuse (and audit) what any path asks, CLI included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core import paths
+from core.access import Actor, ReadOnlyError
+from core.config import sandbox_profile
+from core.queueing import queue_run
+from storage import Queries, open_database
+from tui.app import ToastApp
+
+from .conftest import run_toast
+from .test_storage import new_deployment
+
+MUTATING_KEYS = ("R", "b", "D", "n")
+
+
+async def live_deployment(db_path: Path, name: str = "blog") -> None:
+    db = await open_database(db_path)
+    try:
+        q = Queries(db)
+        d = await q.create_deployment(new_deployment(name), actor="test")
+        release = await q.add_release(d.id, "a" * 40, "/r/a", run_id=None)
+        await q.update_deployment(d.id, state="live", current_release_id=release.id)
+    finally:
+        await db.close()
+
+
+async def runs_and_audit(db_path: Path) -> tuple[int, list[str]]:
+    db = await open_database(db_path)
+    try:
+        q = Queries(db)
+        d = await q.get_deployment("blog")
+        assert d is not None
+        runs = await q.runs_for(d.id)
+        return len(runs), [e["action"] for e in await q.audit_trail()]
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_mutating_keys_are_hidden_and_explain_themselves(
+    tmp_path: Path, read_only: bool
+) -> None:
+    db_path = tmp_path / "toast.db"
+    await live_deployment(db_path)
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, read_only=read_only)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        shown = set(app.screen.active_bindings)
+        if not read_only:  # the same keys are there on a normal console
+            assert set(MUTATING_KEYS) <= shown
+            return
+        assert not set(MUTATING_KEYS) & shown, shown & set(MUTATING_KEYS)
+        assert {"l", "o", "c", "enter"} <= shown  # looking still works
+        assert "READ-ONLY" in app.sub_title
+        for key in MUTATING_KEYS:
+            await pilot.press(key)
+            await pilot.pause()
+            assert "read-only" in list(app._notifications)[-1].message, key
+            assert type(app.screen).__name__ == "DeploymentsScreen"  # no wizard, no dialog
+        await app.workers.wait_for_complete()
+    assert (await runs_and_audit(db_path))[0] == 0
+
+
+async def test_the_engine_refuses_a_read_only_actor_whatever_the_path(tmp_path: Path) -> None:
+    db_path = tmp_path / "toast.db"
+    await live_deployment(db_path)
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, read_only=True)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # A path around the keys (the palette's callback does exactly this).
+        app.screen.queue_action("redeploy", "blog")  # type: ignore[attr-defined]
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "redeploy of blog refused" in list(app._notifications)[-1].message
+        # The palette offers nothing that changes anything, and still offers to look.
+        from textual.command import CommandList
+
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+
+        async def offered(query: str) -> list[str]:
+            app.screen.query_one("CommandInput").value = query  # type: ignore[attr-defined]
+            await pilot.pause(0.3)
+            options = app.screen.query_one(CommandList)
+            return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+        assert any("Open blog" in o for o in await offered("open blog"))
+        for query in ("redeploy blog", "roll back blog", "new deploy"):
+            assert not any(query in o.lower() for o in await offered(query)), query
+    db = await open_database(db_path)
+    try:
+        with pytest.raises(ReadOnlyError, match="destroy of blog refused"):
+            await queue_run(
+                Queries(db), "blog", "destroy", actor=Actor("viewer@ssh", read_only=True)
+            )
+    finally:
+        await db.close()
+    runs, audit = await runs_and_audit(db_path)
+    assert runs == 0
+    assert audit[:2] == ["refused destroy", "refused redeploy"]
+
+
+def test_the_cli_refuses_under_read_only_and_says_why(tmp_path: Path) -> None:
+    import asyncio
+
+    asyncio.run(live_deployment(paths.database_path()))
+    result = run_toast("--read-only", "rollback", "blog")
+    assert result.returncode != 0
+    assert "rollback of blog refused" in result.stderr and "--read-only" in result.stderr
+    assert asyncio.run(runs_and_audit(paths.database_path()))[0] == 0
