@@ -1,5 +1,7 @@
-"""The console acts, not just looks: redeploy, roll back and destroy from their keys on a
-real sandbox deployment, the detail screen's step timeline, and keys that do not apply."""
+"""A user's whole journey in the console, on the real sandbox: Repos -> wizard (detected
+plan, env edited) -> deploy -> the detail's steps going live -> logs streaming -> HTTPS
+answers; then redeploy, roll back and destroy from their keys, and keys that no longer
+apply."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from tui.app import ToastApp
 from tui.screens.confirm_destroy import ConfirmDestroy
 from tui.screens.deployment import DeploymentScreen
 
-from .deploy_helpers import ENGINE_ENV, deploy, https_get
+from .deploy_helpers import ENGINE_ENV, https_get
 
 Clients = Callable[[str], Any]
 
@@ -44,55 +46,121 @@ async def wait_run(pilot: Any, name: str, kind: str, timeout: float = 180) -> An
     raise AssertionError(f"no finished {kind} of {name} within {timeout} s")
 
 
-async def test_redeploy_rollback_and_destroy_from_the_console(
+async def until(pilot: Any, check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+async def test_from_the_repos_screen_to_a_live_site_and_back_to_nothing(
     sandbox: SandboxInfo,
     session_sandbox: Any,
     aws: Clients,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from tui.screens.logs import LogsScreen
+    from tui.screens.repos import ReposScreen
+    from tui.screens.wizard import DeployWizard
+
     for key, value in ENGINE_ENV.items():
         monkeypatch.setenv(key, value)
-    deploy("static-site", "shop")
     fqdn = "shop.sandbox.test"
-    assert "Hello from the Toast static sample" in https_get(sandbox, fqdn).text
-    githost.commit_files(
-        session_sandbox.layout,
-        "toast-samples/static-site",
-        {"message.txt": "Second edition\n"},
-        "Second edition",
-    )
     app = ToastApp(sandbox_profile(), paths.database_path(), start_sandbox=False)
     async with app.run_test(size=(160, 45)) as pilot:
-        await pilot.pause(0.3)
+        # Repos: the sandbox git host's repositories, searchable; enter starts the wizard.
+        await pilot.press("2")
+        await until(pilot, lambda: isinstance(app.screen, ReposScreen), "the Repos screen")
+        repos = app.screen.query_one("#repos")
+        await until(pilot, lambda: repos.row_count >= 2, "the repositories")  # type: ignore[attr-defined]
+        await pilot.press("slash", *"node")
+        await until(pilot, lambda: repos.row_count == 1, "the search")  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DeployWizard), "the wizard")
+        wizard = app.screen
+        assert isinstance(wizard, DeployWizard)
+        assert wizard.value("repo") == "toast-samples/node-server"
+        await until(pilot, lambda: wizard.value("build_type") == "node", "the detected plan")
+        assert "from package.json: scripts.start" in str(
+            wizard.query_one("#start_cmd-source").render()
+        )
+        assert wizard.value("subdomain") == "node-server"  # suggested from the repo name
+        wizard.query_one("#subdomain").value = "shop"  # type: ignore[attr-defined]
+        wizard.query_one("#env").text = "GREETING=hello from the console\n"  # type: ignore[attr-defined]
+        await until(
+            pilot,
+            lambda: "Ready: ctrl+s deploys" in str(wizard.query_one("#review").render()),
+            "the review",
+        )
+        await pilot.press("ctrl+s")
+
+        # Detail: the steps go live as the engine (another process) works.
+        await until(pilot, lambda: isinstance(app.screen, DeploymentScreen), "the detail")
+        detail = app.screen
+        steps = detail.query_one("#steps")
+        seen: set[str] = set()
+
+        def states() -> dict[str, str]:
+            rows = [steps.get_row_at(i) for i in range(steps.row_count)]  # type: ignore[attr-defined]
+            found = {str(r[0]): str(r[1]) for r in rows}
+            seen.update(found.values())
+            return found
+
+        await until(
+            pilot,
+            lambda: len(states()) == 11 and set(states().values()) == {"succeeded"},
+            "every step of the deploy to succeed",
+            240,
+        )
+        assert "running" in seen  # it was watched going, not only read when done
+        build_output = detail.query_one("#build-output")
+        assert any(
+            "listening" in ln.message or "npm" in ln.message for ln in build_output.view.lines
+        )  # type: ignore[attr-defined]
+        assert https_get(sandbox, fqdn, "/env/GREETING").text == "hello from the console"
+
+        # Logs: the panes stream what CloudWatch has.
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogsScreen), "the logs")
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        await until(pilot, lambda: len(logs.pane("build").view.lines) > 0, "build lines", 60)
+        https_get(sandbox, fqdn, "/")
+        await until(
+            pilot,
+            lambda: any("GET /" in ln.message for ln in logs.pane("access").view.lines),
+            "the request in the access log",
+            60,
+        )
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is detail, "back to the detail")
+
+        # Redeploy a new commit from its key.
+        githost.commit_files(
+            session_sandbox.layout,
+            "toast-samples/node-server",
+            {"message.txt": "Second edition\n"},
+            "Second edition",
+        )
         await pilot.press("R")
         run = await wait_run(pilot, "shop", "redeploy")
         assert run.state == "succeeded", run.error
         assert "Second edition" in https_get(sandbox, fqdn).text
+        releases = detail.query_one("#releases")
+        await until(pilot, lambda: releases.row_count == 2, "two releases")  # type: ignore[attr-defined]
 
-        # Detail: the last run's steps, live from SQLite.
-        await pilot.press("enter")
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, DeploymentScreen)
-        steps = app.screen.query_one("#steps")
-        for _ in range(100):
-            if steps.row_count == 3:  # type: ignore[attr-defined]
-                break
-            await pilot.pause(0.05)
-        assert [steps.get_row(n)[1] for n in ("build", "switch", "health")] == [  # type: ignore[attr-defined]
-            "succeeded"
-        ] * 3
-        releases = app.screen.query_one("#releases")
-        assert releases.row_count == 2  # type: ignore[attr-defined]
-
-        await pilot.press("b")  # back to the release before the live one
+        # Roll back to the release before the live one.
+        await pilot.press("b")
         run = await wait_run(pilot, "shop", "rollback")
         assert run.state == "succeeded", run.error
-        assert "Hello from the Toast static sample" in https_get(sandbox, fqdn).text
-        for _ in range(100):
-            if any("rollback of shop succeeded" in n.message for n in app._notifications):
-                break
-            await pilot.pause(0.05)
-        assert any("rollback of shop succeeded" in n.message for n in app._notifications)
+        assert "Hello from the Toast node sample" in https_get(sandbox, fqdn).text
+        await until(
+            pilot,
+            lambda: any("rollback of shop succeeded" in n.message for n in app._notifications),
+            "the notification",
+        )
 
         # Destroy asks for the name; a wrong one does nothing.
         await pilot.press("D")
