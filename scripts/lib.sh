@@ -8,8 +8,9 @@ export UV_PYTHON_DOWNLOADS=never
 export UV_PROJECT_ENVIRONMENT="${UV_PROJECT_ENVIRONMENT:-$TOAST_ROOT/.venv}"
 
 SANDBOX_DEBS="openssh-server nginx certbot python3-certbot-nginx pebble git sudo"
-# The tests check every remote command Toast renders with shellcheck.
-TEST_DEBS="shellcheck"
+# The tests check every remote command Toast renders with shellcheck, and drive the real
+# console through tmux as a user's terminal.
+TEST_DEBS="shellcheck tmux"
 # Node.js runs the sample apps' builds on the sandbox host (only when the machine has none).
 NODE_DEBS="nodejs npm"
 
@@ -38,6 +39,7 @@ ensure_debian_packages() {
   command -v sudo >/dev/null 2>&1 || missing="$missing sudo"
   command -v node >/dev/null 2>&1 || missing="$missing nodejs"
   command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
+  command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
   [ -z "$missing" ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     toast_log "the sandbox needs Debian packages that are missing:$missing"

@@ -120,6 +120,12 @@ async def test_from_the_repos_screen_to_a_live_site_and_back_to_nothing(
             "listening" in ln.message or "npm" in ln.message for ln in build_output.view.lines
         )  # type: ignore[attr-defined]
         assert https_get(sandbox, fqdn, "/env/GREETING").text == "hello from the console"
+        await pilot.press("o")  # the sandbox's site is reached with curl: it says how
+        await until(
+            pilot,
+            lambda: any("is in the sandbox; reach it" in n.message for n in app._notifications),
+            "how to reach the site",
+        )
 
         # Logs: the panes stream what CloudWatch has.
         await pilot.press("l")

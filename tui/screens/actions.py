@@ -87,7 +87,26 @@ class DeploymentActions:
     def action_open_url(self) -> None:
         d = self.selected()
         if d is not None:
-            self.app.open_url(f"https://{d.fqdn}/")
+            self.open_site(d.fqdn)
+
+    @work(group="open", exit_on_error=False, description="Opening the site")
+    async def open_site(self, fqdn: str) -> None:
+        import asyncio
+
+        from core.site_address import reach
+
+        url, command = await asyncio.to_thread(reach, self.app.profile, fqdn)
+        if command is None:
+            self.app.open_url(url)  # the browser here, or the user's over textual-serve
+            self.app.notify(f"opening {url} (c copies it)")
+            return
+        # Sandbox names are in no public DNS: a browser cannot reach them, curl can.
+        self.app.copy_to_clipboard(command)
+        self.app.notify(
+            f"{url} is in the sandbox; reach it with (copied): {command}",
+            title="open",
+            timeout=20,
+        )
 
     def action_copy_url(self) -> None:
         d = self.selected()

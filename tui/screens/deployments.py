@@ -276,7 +276,10 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         if not self.summaries or all(
             s.state == "destroyed" and not self.show_destroyed for s in self.summaries.values()
         ):
-            empty.update("No deployments yet. Press n to deploy one.")
+            empty.update(
+                "No deployments yet. Press 2 to pick one of your repositories, or n to "
+                "deploy any repository or git URL."
+            )
         else:
             empty.update(f"Nothing matches {self.filter_text!r} (esc clears the filter).")
 

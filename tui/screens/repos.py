@@ -168,6 +168,7 @@ class ReposScreen(Screen[None]):
         if self.app.read_only:  # type: ignore[attr-defined]
             self.notify("this console is read-only (opened with --read-only)", severity="warning")
             return
+        self.table.focus()  # coming back, the section keys work at once
         self.app.start_wizard(repo, branch)  # type: ignore[attr-defined]
 
     def action_search(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
@@ -71,6 +71,8 @@ class DeployWizard(Screen[None]):
         self.ssh_rule = ""
         #: What detection put in each plan field: a field that differs was edited.
         self.detected: dict[str, str] = {}
+        #: The plan is being read: "Ready" would be premature.
+        self.reading = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -97,6 +99,9 @@ class DeployWizard(Screen[None]):
             yield from self._field("secrets", Input(password=True))
             yield Static("4 · Subdomain", classes="wizard-step")
             yield from self._field("subdomain", Input(placeholder="my-app"))
+        # Outside the scrolling fields: what deploying creates and whether it is ready are
+        # always in view, whatever field is being edited.
+        with Vertical(id="wizard-bottom"):
             yield Static("5 · Review (ctrl+s deploys)", classes="wizard-step")
             yield Static("", id="review")
             yield Static("", id="wizard-error")
@@ -238,7 +243,9 @@ class DeployWizard(Screen[None]):
         ]
         if profile.instance_type.startswith("t3.") and not profile.is_sandbox:
             lines.append("Cost: about $0.02 an hour for a t3.small on demand, plus storage.")
-        if problems:
+        if self.reading:
+            lines.append("Reading the build plan from the repository...")
+        elif problems:
             lines.append(f"To fix first: {', '.join(sorted(problems))}")
         else:
             lines.append("Ready: ctrl+s deploys.")
@@ -262,6 +269,8 @@ class DeployWizard(Screen[None]):
             self.query_one("#repo-problem", Label).update("type a repository first")
             return
         self.query_one("#wizard-error", Static).update("reading the repository...")
+        self.reading = True
+        self.validate_fields()
         self.read_plan(self.value("repo"), self.value("branch") or "main", self.value("root_dir"))
         self.list_branches(self.value("repo"))
 
@@ -311,8 +320,10 @@ class DeployWizard(Screen[None]):
     def plan_read(self, message: PlanRead) -> None:
         from core.plans import plan_record
 
+        self.reading = False
         error = self.query_one("#wizard-error", Static)
         if message.plan is None:
+            self.validate_fields()
             error.update(message.error or "")
             return
         plan = message.plan
@@ -355,6 +366,11 @@ class DeployWizard(Screen[None]):
         self.app.pop_screen()  # the app keeps this screen: `n` resumes it
 
     def action_deploy(self) -> None:
+        if self.reading:
+            self.query_one("#wizard-error", Static).update(
+                "still reading the build plan; ctrl+s again once it is in"
+            )
+            return
         problems = self.validate_fields()
         if problems:
             self.query_one("#wizard-error", Static).update(
