@@ -1,118 +1,155 @@
-"""Render the console's screens to SVG files (python -m tests.helpers.screenshots OUT_DIR)."""
+"""Render every screen of the console against a real sandbox deploy, to SVG and PNG
+(python -m tests.helpers.screenshots OUT_DIR; scripts/screenshots runs it).
+
+A throwaway sandbox is started, the node sample is deployed and redeployed through the
+real CLI and engine, and the console is driven to each screen with Pilot."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from core.config import sandbox_profile
-from storage import Queries, open_database
-from storage.records import NewDeployment
-from tui.app import ToastApp
+SIZE = (140, 40)
 
-SAMPLES = [
-    ("blog", "toast-samples/static-site", "static"),
-    ("api", "toast-samples/node-server", "node"),
-]
+
+def toast(*args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"toast {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+async def settle(pilot: Any, seconds: float = 0.5) -> None:
+    await pilot.pause(seconds)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def until(pilot: Any, check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError("a screen never showed what it should; see the SVGs written so far")
+        await pilot.pause(0.2)
+
+
+async def shoot(out: Path, name: str, drive: Callable[[Any], Awaitable[None]]) -> None:
+    from core import paths
+    from core.config import sandbox_profile
+    from tui.app import ToastApp
+
+    app = ToastApp(sandbox_profile(), paths.database_path(), start_sandbox=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await drive(pilot)
+        app.save_screenshot(f"{name}.svg", str(out))
+    print(f"  {name}")
+
+
+def keys(*pressed: str, wait: float = 0.5) -> Callable[[Any], Awaitable[None]]:
+    async def drive(pilot: Any) -> None:
+        for key in pressed:
+            await pilot.press(key)
+            await settle(pilot, 0.2)
+        await settle(pilot, wait)
+
+    return drive
+
+
+async def logs(pilot: Any) -> None:
+    await pilot.press("l")  # its tails run until the screen closes: no waiting for workers
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "LogsScreen")
+    screen = pilot.app.screen
+    await until(pilot, lambda: len(screen.pane("access").view.lines) > 0)
+    await pilot.pause(1.0)
+
+
+async def wizard(pilot: Any) -> None:
+    await keys("2", "slash", *"node", "enter")(pilot)
+    await until(pilot, lambda: "Ready" in str(pilot.app.screen.query_one("#review").render()))
+
+
+async def repos(pilot: Any) -> None:
+    await keys("2")(pilot)
+    await until(pilot, lambda: pilot.app.screen.query_one("#repos").row_count > 0)
+
+
+async def activity(pilot: Any) -> None:
+    await keys("3", "down", "down", wait=1.0)(pilot)
 
 
 async def render(out: Path) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        db_path = Path(tmp) / "toast.db"
-        db = await open_database(db_path)
-        for name, repo, build in SAMPLES:
-            await Queries(db).create_deployment(
-                NewDeployment(
-                    name=name,
-                    profile="sandbox",
-                    repo=repo,
-                    branch="main",
-                    subdomain=name,
-                    fqdn=f"{name}.sandbox.test",
-                    build_type=build,
-                    node_version="22",
-                    install_cmd="npm ci",
-                    build_cmd="npm run build",
-                    instance_type="t3.micro",
-                ),
-                actor="screenshots",
-            )
-        await db.close()
-        app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-        async with app.run_test(size=(140, 24)) as pilot:
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            app.save_screenshot("deployments.svg", str(out))
-            await pilot.press("enter")
-            await pilot.pause(0.3)
-            app.save_screenshot("deployment-detail.svg", str(out))
-        app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-        async with app.run_test(size=(140, 50)) as pilot:
-            await pilot.pause()
-            await pilot.press("n")
-            await pilot.pause()
-            wizard = app.screen
-            fields = {
-                "repo": "toast-samples/node-server",
-                "install_cmd": "npm ci",
-                "start_cmd": "npm run start",
-                "subdomain": "Bad_Name",
-            }
-            for field, value in fields.items():
-                wizard.query_one(f"#{field}").value = value  # type: ignore[attr-defined]
-            await pilot.pause(0.3)
-            app.save_screenshot("deploy-wizard.svg", str(out))
+    from core.sandbox import Sandbox, githost
+    from tests.deploy_helpers import https_get
+
+    box = Sandbox(Path(os.environ["TOAST_SANDBOX_DIR"]))
+    info = box.up()
+    try:
+        toast("--sandbox", "deploy", "toast-samples/node-server", "--subdomain", "shop", "--wait")
+        githost.commit_files(
+            box.layout, "toast-samples/node-server", {"message.txt": "Spring sale\n"}, "Sale"
+        )
+        toast("--sandbox", "redeploy", "shop", "--wait")
+        for path in ("/", "/missing", "/"):  # lines for the access log
+            https_get(info, "shop.sandbox.test", path)
+        print(f"deployed and redeployed shop; writing screens to {out}")
+        screens: dict[str, Callable[[Any], Awaitable[None]]] = {
+            "deployments": keys(),
+            "deployment-detail": keys("enter", wait=1.0),
+            "deployment-ledger": keys("enter", "g", wait=1.0),
+            "confirm-destroy": keys("D"),
+            "repos": repos,
+            "deploy-wizard": wizard,
+            "log-panes": logs,
+            "activity": activity,
+            "profiles": keys("4"),
+            "command-bar": keys("colon", "l", "o"),
+            "help": keys("question_mark"),
+        }
+        for name, drive in screens.items():
+            await shoot(out, name, drive)
+    finally:
+        box.reset_host()
+        box.down()
+    converter = shutil.which("rsvg-convert")
+    if converter is None:
+        raise SystemExit("rsvg-convert is missing (scripts/screenshots installs librsvg2-bin)")
+    for svg in sorted(out.glob("*.svg")):
+        subprocess.run(
+            [converter, "--zoom", "1.5", str(svg), "-o", str(svg.with_suffix(".png"))], check=True
+        )
 
 
-async def render_log_pane(out: Path) -> None:
-    import time
-
-    from textual.app import App, ComposeResult
-
-    from core.logs import LogLine
-    from tui.widgets.log_pane import LogPane
-
-    class Panes(App[None]):
-        def compose(self) -> ComposeResult:
-            yield LogPane("build", id="build")
-            yield LogPane("access", id="access")
-
-    now = int(time.time() * 1000)
-    build = [
-        "==> toast: building toast-samples/static-site@46c41c27429d (Initial commit)",
-        "$ npm install",
-        "up to date in 411ms",
-        "$ npm run build",
-        "> static-site@1.0.0 build",
-        "> node build.js",
-        "built dist/index.html (147 bytes)",
-    ]
-    access = [
-        f'127.0.0.1 - - "GET /{p} HTTP/1.1" {s} 612 "-" "curl/8.5"'
-        for p, s in [("", 200), ("app.js", 200), ("missing", 404), ("", 200)] * 3
-    ]
-    app = Panes()
-    async with app.run_test(size=(120, 30)) as pilot:
-        for pane_id, rows in (("build", build), ("access", access)):
-            pane = app.query_one(f"#{pane_id}", LogPane)
-            pane.write_lines(
-                [LogLine(now + i, pane_id, m, f"{pane_id}{i}", "i-1") for i, m in enumerate(rows)]
-            )
-            pane.view.flush()
-            pane.state = "streaming"
-        access_pane = app.query_one("#access", LogPane)
-        access_pane.view.focus()
-        access_pane.view.set_filter("404|500")
-        await pilot.pause()
-        await pilot.pause()
-        app.save_screenshot("log-panes.svg", str(out))
+def main() -> None:
+    out = Path(sys.argv[1]).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for old in [*out.glob("*.svg"), *out.glob("*.png")]:
+        old.unlink()
+    with tempfile.TemporaryDirectory(prefix="toast-screens-") as tmp:
+        # A sandbox, database and config of its own: the user's are never touched.
+        os.environ.update(
+            TOAST_DATA_DIR=f"{tmp}/data",
+            TOAST_DB=f"{tmp}/data/toast.db",
+            TOAST_CONFIG=f"{tmp}/config.toml",
+            TOAST_SANDBOX_DIR=f"{tmp}/sandbox",
+            TOAST_ENGINE_IDLE_EXIT="5",
+            TZ="UTC",
+        )
+        for key in [k for k in os.environ if k.startswith("AWS_")]:
+            del os.environ[key]
+        time.tzset()
+        asyncio.run(render(out))
+    print(f"wrote the console's screens to {out}")
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1])
-    target.mkdir(parents=True, exist_ok=True)
-    asyncio.run(render(target))
-    asyncio.run(render_log_pane(target))
-    print(f"wrote the console's screens to {target}")
+    main()
