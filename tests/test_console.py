@@ -243,3 +243,31 @@ async def test_the_palette_offers_deployments_by_what_fits_their_state(tmp_path:
         await pilot.pause(0.3)
         assert isinstance(app.screen, DeploymentScreen)
         assert app.screen.deployment_name == "beta"
+
+
+async def test_an_idle_list_draws_nothing_and_a_change_redraws_only_its_row(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "toast.db"
+    await seed(db_path, *[f"app-{i:02d}" for i in range(20)])
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.screen.query_one("#deployments")
+        assert table.row_count == 20  # type: ignore[attr-defined]
+        before = table.repaints  # type: ignore[attr-defined]
+        await pilot.pause(2.5)  # two polls of SQLite: nothing changed, nothing drawn
+        assert table.repaints == before  # type: ignore[attr-defined]
+        db = await open_database(db_path)
+        d = await Queries(db).get_deployment("app-07")
+        assert d is not None
+        await Queries(db).set_deployment_state(d.id, "live")
+        await db.close()
+        for _ in range(60):
+            if table.get_row("app-07")[1] == "live":  # type: ignore[attr-defined]
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        assert table.get_row("app-07")[1] == "live"  # type: ignore[attr-defined]
+        assert 1 <= table.repaints - before <= 3  # type: ignore[attr-defined]

@@ -33,12 +33,12 @@ STATE_STYLES = {
 
 class RowTable(ScrollView, can_focus=True):
     BINDINGS = [
-        Binding("up", "move(-1)", show=False),
-        Binding("down", "move(1)", show=False),
-        Binding("pageup", "page(-1)", show=False),
-        Binding("pagedown", "page(1)", show=False),
-        Binding("home", "jump(0)", show=False),
-        Binding("end", "jump(-1)", show=False),
+        Binding("up", "move(-1)", "Up a row", show=False),
+        Binding("down", "move(1)", "Down a row", show=False),
+        Binding("pageup", "page(-1)", "Up a page", show=False),
+        Binding("pagedown", "page(1)", "Down a page", show=False),
+        Binding("home", "jump(0)", "First row", show=False),
+        Binding("end", "jump(-1)", "Last row", show=False),
     ]
     COMPONENT_CLASSES = {"row-table--header", "row-table--cursor", "row-table--even"}
     DEFAULT_CSS = """
@@ -88,6 +88,9 @@ class RowTable(ScrollView, can_focus=True):
         self.repaints = 0  # how many lines were drawn (tests and benchmarks read it)
         width = sum(w for _, w in self.columns) + len(self.columns)
         self._width = width
+        #: How many columns are drawn: those that fit the width, in the order given (the
+        #: first ones matter most), so a narrow terminal loses columns, not the row's start.
+        self._shown = len(self.columns)
 
     # -- data ---------------------------------------------------------------------------
 
@@ -158,7 +161,22 @@ class RowTable(ScrollView, can_focus=True):
             self.post_message(self.Highlighted(self, self.cursor_key))
 
     def _resized(self) -> None:
-        self.virtual_size = Size(self._width, len(self.keys) + 1)
+        self.virtual_size = Size(self._fitted_width(), len(self.keys) + 1)
+
+    def _fitted_width(self) -> int:
+        room = self.size.width or self._width
+        used, shown = 0, 0
+        for _, width in self.columns:
+            if shown and used + width + 1 > room:
+                break
+            used += width + 1
+            shown += 1
+        self._shown = shown
+        return used
+
+    def on_resize(self) -> None:
+        self._resized()
+        self.refresh()
 
     def _index(self, key: str) -> int:
         return bisect.bisect_left(self.keys, key) if self.sort else self.keys.index(key)
@@ -231,14 +249,15 @@ class RowTable(ScrollView, can_focus=True):
             elif index % 2:
                 base = base + self.get_component_rich_style("row-table--even")
             segments = self._segments(self.cells[key], base, self.state_column)
-        strip = Strip(segments, self._width).crop(scroll_x, scroll_x + width)
+        strip = Strip(segments).crop(scroll_x, scroll_x + width)
         return strip.extend_cell_length(width, self.rich_style if y else segments[0].style)
 
     def _segments(
         self, cells: tuple[str, ...], style: Style, state_column: int | None
     ) -> list[Segment]:
         segments = []
-        for index, ((_, width), text) in enumerate(zip(self.columns, cells, strict=False)):
+        columns = self.columns[: self._shown]
+        for index, ((_, width), text) in enumerate(zip(columns, cells, strict=False)):
             shown = text if len(text) <= width else text[: width - 1] + "…"
             cell_style = style
             if index == state_column:
