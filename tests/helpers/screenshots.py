@@ -120,6 +120,9 @@ async def render(out: Path) -> None:
     finally:
         box.reset_host()
         box.down()
+
+
+def to_png(out: Path) -> None:
     converter = shutil.which("rsvg-convert")
     if converter is None:
         raise SystemExit("rsvg-convert is missing (scripts/screenshots installs librsvg2-bin)")
@@ -148,6 +151,7 @@ def main() -> None:
             del os.environ[key]
         time.tzset()
         asyncio.run(render(out))
+    to_png(out)
     print(f"wrote the console's screens to {out}")
 
 
