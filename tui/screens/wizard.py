@@ -20,17 +20,17 @@ from core.node_versions import AL2023_NODE
 
 PLAN_FIELDS = ("build_type", "install_cmd", "build_cmd", "output_dir", "start_cmd", "node_version")
 LABELS = {
-    "repo": "Repository (owner/name or git URL)",
+    "repo": "Repository",
     "branch": "Branch",
-    "root_dir": "App directory (monorepos)",
+    "root_dir": "App directory",
     "build_type": "Build type",
     "install_cmd": "Install",
     "build_cmd": "Build",
     "output_dir": "Output dir (static)",
     "start_cmd": "Start (node)",
     "node_version": "Node.js",
-    "env": "Environment (.env lines: NAME=value)",
-    "secrets": "Secrets (NAME=value ..., never stored or shown)",
+    "env": "Environment (.env)",
+    "secrets": "Secrets (never stored)",
     "subdomain": "Subdomain",
 }
 
@@ -78,9 +78,11 @@ class DeployWizard(Screen[None]):
         yield Header()
         with VerticalScroll(id="wizard"):
             yield Static("1 · Repository", classes="wizard-step")
-            yield from self._field("repo", Input(placeholder="toast-samples/node-server"))
+            yield from self._field("repo", Input(placeholder="owner/name or a git URL"))
             yield from self._field("branch", Input(value="main"))
-            yield from self._field("root_dir", Input(placeholder="(repository root)"))
+            yield from self._field(
+                "root_dir", Input(placeholder="(repository root; a monorepo's app: apps/web)")
+            )
             yield Static(
                 "2 · Build plan (ctrl+r reads it from the repository)", classes="wizard-step"
             )
@@ -96,14 +98,17 @@ class DeployWizard(Screen[None]):
             )
             yield Static("3 · Environment", classes="wizard-step")
             yield from self._field("env", TextArea(soft_wrap=False))
-            yield from self._field("secrets", Input(password=True))
+            yield from self._field(
+                "secrets", Input(password=True, placeholder="NAME=value ... (masked)")
+            )
             yield Static("4 · Subdomain", classes="wizard-step")
             yield from self._field("subdomain", Input(placeholder="my-app"))
-        # Outside the scrolling fields: what deploying creates and whether it is ready are
-        # always in view, whatever field is being edited.
-        with Vertical(id="wizard-bottom"):
             yield Static("5 · Review (ctrl+s deploys)", classes="wizard-step")
             yield Static("", id="review")
+        # Outside the scrolling fields: whether it is ready, and what went wrong, are always
+        # in view, whatever field is being edited.
+        with Vertical(id="wizard-bottom"):
+            yield Static("", id="wizard-status")
             yield Static("", id="wizard-error")
         yield Footer()
 
@@ -244,12 +249,13 @@ class DeployWizard(Screen[None]):
         if profile.instance_type.startswith("t3.") and not profile.is_sandbox:
             lines.append("Cost: about $0.02 an hour for a t3.small on demand, plus storage.")
         if self.reading:
-            lines.append("Reading the build plan from the repository...")
+            status = "Reading the build plan from the repository..."
         elif problems:
-            lines.append(f"To fix first: {', '.join(sorted(problems))}")
+            status = f"To fix first: {', '.join(sorted(problems))}"
         else:
-            lines.append("Ready: ctrl+s deploys.")
-        self.query_one("#review", Static).update("\n".join(lines))
+            status = "Ready: ctrl+s deploys."
+        self.query_one("#review", Static).update("\n".join([*lines, status]))
+        self.query_one("#wizard-status", Static).update(status)
 
     # -- workers -------------------------------------------------------------------
 
