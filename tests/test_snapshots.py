@@ -161,6 +161,25 @@ def keys(*pressed: str) -> Callable[[Any], Awaitable[None]]:
     return press
 
 
+def until(check: Callable[[Any], bool]) -> Callable[[Any], Awaitable[None]]:
+    """Wait (polling, 10 s at most) for what the screen must show before it is pictured."""
+
+    async def wait(pilot: Any) -> None:
+        for _ in range(200):
+            if check(pilot.app.screen):
+                return
+            await pilot.pause(0.05)
+        raise AssertionError("the screen never got ready for its picture")
+
+    return wait
+
+
+def _detail_loaded(screen: Any) -> bool:
+    return "loading" not in str(screen.query_one("#detail-summary").render()) and bool(
+        screen.query_one("#steps").row_count
+    )
+
+
 async def _logs_with_lines(pilot: Any) -> None:
     screen = pilot.app.screen
     for n, source in enumerate(LOG_SOURCES):
@@ -194,13 +213,18 @@ async def _repos_listed(pilot: Any) -> None:
 
 SCREENS: dict[str, Callable[[Any], Awaitable[None]]] = {
     "deployments": _then(),
-    "deployment-detail": _then(keys("enter")),
-    "deployment-ledger": _then(keys("enter", "g")),
+    "deployment-detail": _then(keys("enter"), until(_detail_loaded)),
+    "deployment-ledger": _then(keys("enter"), until(_detail_loaded), keys("g")),
     "confirm-destroy": _then(keys("D")),
     "wizard": _then(keys("n")),
     "logs": _then(keys("l"), _logs_with_lines),
     "repos": _then(keys("2"), _repos_listed),
-    "activity": _then(keys("3"), keys("down", "down", "down", "down")),
+    "activity": _then(
+        keys("3"),
+        until(lambda screen: screen.query_one("#audit").row_count == 7),
+        keys("down", "down", "down", "down"),
+        until(lambda screen: screen.query_one("#calls").row_count > 0),
+    ),
     "profiles": _then(keys("4")),
     "command-bar": _then(keys("colon", "l", "o")),
     "help": _then(keys("question_mark")),
