@@ -218,6 +218,7 @@ SCREENS: dict[str, Callable[[Any], Awaitable[None]]] = {
     "confirm-destroy": _then(keys("D")),
     "wizard": _then(keys("n")),
     "logs": _then(keys("l"), _logs_with_lines),
+    "log-line": _then(keys("l"), _logs_with_lines, keys("enter")),
     "repos": _then(keys("2"), _repos_listed),
     "activity": _then(
         keys("3"),
