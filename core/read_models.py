@@ -4,11 +4,13 @@ both say the same thing about a deployment."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.pricing import describe_cost
-from storage import Queries
-from storage.records import Deployment, DeploymentSummary
+
+if TYPE_CHECKING:  # the console's list imports this before it opens the database
+    from storage import Queries
+    from storage.records import Deployment, DeploymentSummary
 
 
 class NotFound(LookupError):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from storage.records import DeploymentSummary
+if TYPE_CHECKING:  # storage (aiosqlite) is imported once the first frame is up
+    from storage.records import DeploymentSummary
 
 
 @dataclass

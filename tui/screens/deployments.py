@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,12 +14,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from core.read_models import LIST_COLUMNS, is_moving, list_cells
-from storage import Queries
-from storage.records import DeploymentSummary
 from tui.messages import DeploymentsFailed, DeploymentsLoaded, RunQueued
 from tui.screens.actions import DeploymentActions
 from tui.widgets.banner import ProfileBanner
 from tui.widgets.row_table import RowTable
+
+if TYPE_CHECKING:
+    from storage.records import DeploymentSummary
 
 #: How often SQLite is asked whether anything changed (a one-row pragma when nothing did).
 POLL_S = 1.0
@@ -195,6 +197,8 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
     async def load_deployments(self, *, full: bool = False, force: bool = False) -> None:
         """Read only what changed since the last read, and nothing when SQLite says no
         other process committed anything."""
+        from storage import Queries
+
         try:
             queries = Queries(await self.app.database())
             version = await queries.data_version()
