@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from cli.engine_cmds import _after_queue, _ensure_sandbox, actor, with_queries
+from cli.engine_cmds import _after_queue, _ensure_sandbox, actor, refuse_read_only, with_queries
 from cli.output import EXIT_FAILED, EXIT_USAGE, emit_json, fail
 
 
@@ -162,6 +162,7 @@ def deploy(
     from core.spec import DeploySpec, SpecError, parse_env, validate
 
     profile = obj.profile()
+    refuse_read_only("deploy", subdomain)
     given = {
         "build_type": build_type,
         "node_version": node_version,

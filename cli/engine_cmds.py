@@ -24,6 +24,21 @@ def actor() -> Actor:
     return Actor(f"{getpass.getuser()}@cli", read_only=bool(root.params.get("read_only")))
 
 
+def refuse_read_only(kind: str, name: str) -> None:
+    """Under `toast --read-only`, stop here (audited) before anything is read or started."""
+    if not actor().read_only:
+        return
+    from core.queueing import require_write
+
+    async def check(queries: Any) -> None:
+        try:
+            await require_write(queries, actor(), kind, name)
+        except ReadOnlyError as exc:
+            fail(str(exc))
+
+    with_queries(check)
+
+
 def with_queries(work: Callable[[Any], Awaitable[T]]) -> T:
     from storage import Queries, StorageError, open_database
 
@@ -100,6 +115,8 @@ def _queue_command(
     redetect: bool = False,
 ) -> None:
     from core.queueing import OperationError, queue_run
+
+    refuse_read_only(kind, name)  # before anything is started or read on its behalf
 
     async def work(queries: Any) -> int:
         nonlocal force

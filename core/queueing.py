@@ -81,7 +81,7 @@ def drop_secrets(name: str | None) -> None:
 async def queue_deploy(
     queries: Queries, profile: Profile, spec: DeploySpec, *, actor: Actor | str
 ) -> tuple[Deployment, Run]:
-    await _require_write(queries, as_actor(actor), "deploy", spec.subdomain)
+    await require_write(queries, as_actor(actor), "deploy", spec.subdomain)
     by = str(actor)
     validate(spec)
     fqdn = f"{spec.subdomain}.{profile.base_domain}"
@@ -146,7 +146,7 @@ async def queue_run(
     sha: str | None = None,
     force: bool = False,
 ) -> tuple[Deployment, Run]:
-    await _require_write(queries, as_actor(actor), kind, name)
+    await require_write(queries, as_actor(actor), kind, name)
     by = str(actor)
     deployment = await queries.get_deployment(name)
     if deployment is None:
@@ -170,7 +170,7 @@ async def queue_run(
     return deployment, run
 
 
-async def _require_write(queries: Queries, who: Actor, kind: str, name: str) -> None:
+async def require_write(queries: Queries, who: Actor, kind: str, name: str) -> None:
     """Refuse (and record the attempt in the audit trail) when `who` may only look."""
     if who.read_only:
         await queries.add_audit(who.name, f"refused {kind}", name, "read-only")

@@ -271,3 +271,31 @@ async def test_an_idle_list_draws_nothing_and_a_change_redraws_only_its_row(
         await pilot.pause()
         assert table.get_row("app-07")[1] == "live"  # type: ignore[attr-defined]
         assert 1 <= table.repaints - before <= 3  # type: ignore[attr-defined]
+
+
+async def test_keys_typed_right_after_slash_land_in_the_filter(tmp_path: Path) -> None:
+    """A fast typist's "/gam": every key already queued when / is handled reaches the box
+    (Widget.focus() would move focus only after them)."""
+    from textual import events
+
+    db_path = tmp_path / "toast.db"
+    await seed(db_path, "alpha", "beta", "gamma")
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        for key, char in (("slash", "/"), ("g", "g"), ("a", "a"), ("m", "m")):
+            app.post_message(events.Key(key, char))  # queued together, as a terminal sends them
+        await pilot.pause(0.2)
+        assert app.screen.query_one("#filter").value == "gam"  # type: ignore[attr-defined]
+        table = app.screen.query_one("#deployments")
+        assert [table.get_row_at(i)[0] for i in range(table.row_count)] == ["gamma"]  # type: ignore[attr-defined]
+
+
+async def test_slash_is_a_character_once_the_search_box_has_focus(tmp_path: Path) -> None:
+    app = ToastApp(sandbox_profile(), tmp_path / "toast.db", start_sandbox=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.press("2", "slash", *"https://git.example.com/a/b.git")
+        await pilot.pause()
+        box = app.screen.query_one("#repo-search")
+        assert box.value == "https://git.example.com/a/b.git"  # type: ignore[attr-defined]

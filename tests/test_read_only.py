@@ -116,4 +116,13 @@ def test_the_cli_refuses_under_read_only_and_says_why(tmp_path: Path) -> None:
     result = run_toast("--read-only", "rollback", "blog")
     assert result.returncode != 0
     assert "rollback of blog refused" in result.stderr and "--read-only" in result.stderr
+    result = run_toast(
+        "--read-only", "--sandbox", "deploy", "toast-samples/static-site", "--subdomain", "new"
+    )
+    assert result.returncode != 0 and "deploy of new refused" in result.stderr
     assert asyncio.run(runs_and_audit(paths.database_path()))[0] == 0
+    # refused before anything was started for it: no sandbox came up
+    from core.sandbox import Sandbox
+
+    status = Sandbox(paths.sandbox_dir()).status()
+    assert status is None or not status.running

@@ -57,6 +57,13 @@ class Terminal:
             f"{text!r} never showed within {timeout} s; the screen:\n" + self.screen()
         )
 
+    def wait_for_gone(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text in self.flat():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} still shown after {timeout} s:\n{self.screen()}")
+            time.sleep(0.1)
+
     def alive(self) -> bool:
         done = subprocess.run(
             ["tmux", "-L", self.socket, "has-session", "-t", "walk"],
@@ -110,8 +117,10 @@ def test_a_first_time_user_deploys_a_sample_and_destroys_it(
     assert "SANDBOX" in t.screen()
     t.keys("2")
     t.wait_for("toast-samples/node-server")
+    t.wait_for("2 repositories")  # the list is read; keys now go to a settled screen
     t.keys("/")
     t.type("node")
+    t.wait_for_gone("toast-samples/static-site")  # the list narrows as you type
     t.keys("Enter")  # the one match: the wizard opens on it and reads its plan
     t.wait_for("Ready: ctrl+s deploys", timeout=60)
     assert "from package.json" in t.flat(), t.screen()  # each field says where it came from

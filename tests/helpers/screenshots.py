@@ -133,6 +133,10 @@ def to_png(out: Path) -> None:
 
 
 def main() -> None:
+    import signal
+
+    # Stopped (Ctrl+C, timeout): still take the throwaway sandbox and its apps down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     out = Path(sys.argv[1]).resolve()
     out.mkdir(parents=True, exist_ok=True)
     for old in [*out.glob("*.svg"), *out.glob("*.png")]:

@@ -45,7 +45,7 @@ class ActivityScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "open_deployment", "Deployment"),
         Binding("tab", "app.focus_next", "Calls/trail", show=False),
-        Binding("slash", "filter", "Filter"),
+        Binding("slash", "filter", "Filter", priority=True),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("j", "move(1)", "Down", show=False),
         Binding("k", "move(-1)", "Up", show=False),
@@ -175,10 +175,15 @@ class ActivityScreen(Screen[None]):
         table = focused if isinstance(focused, RowTable) else self.audit
         table.action_move(delta)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # "/" is a priority key (handled as it is read, so the letters typed after it reach
+        # the box); typing in the box, it is a character
+        return not (action == "filter" and isinstance(self.focused, Input))
+
     def action_filter(self) -> None:
         box = self.query_one("#activity-filter", Input)
         box.display = True
-        box.focus()
+        self.set_focus(box)
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#activity-filter", Input)

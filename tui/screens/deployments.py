@@ -54,7 +54,7 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         Binding("D", "destroy", "Destroy"),
         Binding("o", "open_url", "Open"),
         Binding("c", "copy_url", "Copy URL"),
-        Binding("slash", "filter", "Filter"),
+        Binding("slash", "filter", "Filter", priority=True),
         Binding("j", "cursor('down')", "Down", show=False),
         Binding("k", "cursor('up')", "Up", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -122,6 +122,8 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         return self.summaries.get(key) if key is not None else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter" and isinstance(self.focused, Input):
+            return False  # typing in the box: "/" is a character there
         if action == "open_detail":
             return True if self.selected() is not None else None
         return DeploymentActions.check_action(self, action, parameters)
@@ -165,7 +167,7 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
-        box.focus()
+        self.set_focus(box)  # now: focus() would move it only after the keys already read
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -34,7 +34,7 @@ class ReposFailed(Message):
 class ReposScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "deploy", "Deploy this"),
-        Binding("slash", "search", "Search"),
+        Binding("slash", "search", "Search", priority=True),
         Binding("r", "reload", "Reload"),
         Binding("j", "move(1)", "Down", show=False),
         Binding("k", "move(-1)", "Up", show=False),
@@ -68,6 +68,8 @@ class ReposScreen(Screen[None]):
         self.load(reload=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "search" and isinstance(self.focused, Input):
+            return False  # typing a URL: "/" is a character there
         return not (action == "deploy" and self.app.read_only)  # type: ignore[attr-defined]
 
     # -- loading ------------------------------------------------------------------------
@@ -172,7 +174,7 @@ class ReposScreen(Screen[None]):
         self.app.start_wizard(repo, branch)  # type: ignore[attr-defined]
 
     def action_search(self) -> None:
-        self.query_one("#repo-search", Input).focus()
+        self.set_focus(self.query_one("#repo-search", Input))
 
     def action_clear(self) -> None:
         box = self.query_one("#repo-search", Input)

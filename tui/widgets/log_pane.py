@@ -562,7 +562,7 @@ class LogPane(Vertical):
     def open_filter(self, recall: str) -> None:
         self.add_class("filtering")
         self.filter_input.value = recall
-        self.filter_input.focus()
+        self.screen.set_focus(self.filter_input)  # at once: keys typed next go to it
 
     @on(Input.Submitted)
     def _apply_filter(self, event: Input.Submitted) -> None:
