@@ -47,8 +47,11 @@ class GitHub:
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        # Plain http (the sandbox's stand-in on loopback) has no TLS to verify: the CA
+        # bundle is loaded only for https.
+        verify: ssl.SSLContext | bool = _tls_context() if base_url.startswith("https://") else False
         self.client = httpx.AsyncClient(
-            base_url=base_url, headers=headers, timeout=timeout, verify=_tls_context()
+            base_url=base_url, headers=headers, timeout=timeout, verify=verify
         )
 
     async def __aenter__(self) -> GitHub:
