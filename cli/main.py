@@ -89,13 +89,20 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
 def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> None:
     """List deployments recorded in the local state database."""
     obj.check_config()  # a broken config is reported before anything is opened or written
+    from core.read_models import LIST_COLUMNS, list_table
     from core.read_models import list_deployments as read
     from storage import Queries, StorageError, open_database
 
-    async def load() -> list[dict[str, Any]]:
+    sandbox = obj.sandbox or obj.requested_profile == "sandbox"
+
+    async def load() -> Any:
         db = await open_database(paths.database_path())
         try:
-            return await read(Queries(db), include_destroyed=include_destroyed)
+            if as_json:
+                return await read(Queries(db), include_destroyed=include_destroyed)
+            return await list_table(
+                Queries(db), include_destroyed=include_destroyed, sandbox=sandbox
+            )
         finally:
             await db.close()
 
@@ -109,9 +116,11 @@ def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> No
     if not rows:
         click.echo("No deployments yet.")
         return
-    width = max(len(d["name"]) for d in rows)
-    for d in rows:
-        click.echo(f"{d['name']:<{width}}  {d['state']:<10}  {d['url']}  {d['repo']}@{d['branch']}")
+    # The console's columns, each as wide as its widest value.
+    titles = [title.upper() for title, _ in LIST_COLUMNS]
+    widths = [max(len(t), *(len(r[i]) for r in rows)) for i, t in enumerate(titles)]
+    for line in [titles, *rows]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
 
 
 def _register_subcommands() -> None:

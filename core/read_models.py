@@ -90,6 +90,15 @@ def age(seconds: float) -> str:
     return f"{seconds}s ago"
 
 
+async def list_table(
+    queries: Queries, *, include_destroyed: bool, sandbox: bool, now: float | None = None
+) -> list[tuple[str, ...]]:
+    """The list as the console shows it, row by row (`toast ls` prints the same)."""
+    at = time.time() if now is None else now
+    rows = await queries.deployment_summaries(include_destroyed=include_destroyed)
+    return [list_cells(s, at, sandbox=sandbox) for s in rows]
+
+
 async def list_deployments(queries: Queries, *, include_destroyed: bool) -> list[dict[str, Any]]:
     rows = await queries.list_deployments(include_destroyed=include_destroyed)
     return [deployment_row(d) for d in rows]

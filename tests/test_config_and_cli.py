@@ -161,6 +161,11 @@ def test_ls_reads_the_state_database(tmp_path: Path, isolated_toast: Path) -> No
         await db.close()
 
     asyncio.run(seed())
+    table = run_toast("--sandbox", "ls").stdout.splitlines()
+    titles = ["NAME", "STATE", "URL", "COMMIT", "AGE", "TYPE", "COST", "REPOSITORY"]
+    assert table[0].split() == titles  # the console's columns
+    assert table[1].split()[:3] == ["shop", "new", "https://shop.sandbox.test/"]
+    assert table[1].split()[-2:] == ["free", "toast-samples/static-site@main"]
     listed = json.loads(run_toast("--sandbox", "ls", "--json").stdout)
     assert listed == [
         {

@@ -246,8 +246,14 @@ class DeployWizard(Screen[None]):
             "role that may only ship them; a Let's Encrypt certificate.",
             f"SSH: {self.ssh_rule or 'checking...'}; HTTP and HTTPS open.",
         ]
-        if profile.instance_type.startswith("t3.") and not profile.is_sandbox:
-            lines.append("Cost: about $0.02 an hour for a t3.small on demand, plus storage.")
+        from core.pricing import describe_cost
+
+        cost = describe_cost(profile.instance_type, sandbox=profile.is_sandbox)
+        lines.append(
+            "Cost: nothing, in the sandbox."
+            if profile.is_sandbox
+            else f"Cost: about {cost} for the {profile.instance_type} on demand, plus storage."
+        )
         if self.reading:
             status = "Reading the build plan from the repository..."
         elif problems:
