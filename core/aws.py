@@ -16,7 +16,7 @@ from core.targets import Target
 if TYPE_CHECKING:
     from core.faults import Faults
 
-SERVICES = ("ec2", "route53", "logs", "ssm", "iam", "sts")
+#: Aws.shared's cache: one per account, region and event loop.
 _SHARED: dict[tuple[Any, ...], asyncio.Future[Aws]] = {}
 
 

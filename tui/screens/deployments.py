@@ -282,9 +282,11 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         if not self.summaries or all(
             s.state == "destroyed" and not self.show_destroyed for s in self.summaries.values()
         ):
+            gone = sum(1 for s in self.summaries.values() if s.state == "destroyed")
             empty.update(
                 "No deployments yet. Press 2 to pick one of your repositories, or n to "
                 "deploy any repository or git URL."
+                + (f" ({gone} destroyed: a shows them.)" if gone else "")
             )
         else:
             empty.update(f"Nothing matches {self.filter_text!r} (esc clears the filter).")
