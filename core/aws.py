@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +17,10 @@ from core.targets import Target
 if TYPE_CHECKING:
     from core.faults import Faults
 
-#: Aws.shared's cache: one per account, region and event loop.
-_SHARED: dict[tuple[Any, ...], asyncio.Future[Aws]] = {}
+#: Aws.shared's cache: per event loop, one per account and region.
+_SHARED: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[Any, ...], asyncio.Future[Aws]]
+] = weakref.WeakKeyDictionary()
 
 
 class AwsError(Exception):
@@ -56,16 +59,21 @@ class Aws:
         """One Aws per account, region and event loop in this process: every log pane of
         the console shares its clients."""
         key = (
-            id(asyncio.get_running_loop()),
             target.profile.name,
             target.profile.region,
             target.profile.endpoint_url,
             target.credentials,
         )
-        found = _SHARED.get(key)
+        # Per event loop: a client's lock and futures belong to the loop that made them.
+        cache = _SHARED.setdefault(asyncio.get_running_loop(), {})
+        found = cache.get(key)
         if found is None:
-            found = _SHARED[key] = asyncio.ensure_future(cls.connect(target))
-        return await found
+            found = cache[key] = asyncio.ensure_future(cls.connect(target))
+        try:
+            return await found
+        except Exception:
+            cache.pop(key, None)  # a later try (credentials fixed) connects afresh
+            raise
 
     @classmethod
     def connect_sync(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from core.aws import Aws
 from core.config import sandbox_profile
 from core.targets import Target, ec2_host_profile
@@ -30,3 +32,19 @@ async def test_the_console_shares_one_aws_per_account_and_region() -> None:
     assert first is again
     await first.client("logs")
     assert set(again.clients) == {"logs"}
+
+
+async def test_a_failed_connection_is_not_kept_for_the_next_try(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = []
+
+    def failing(*args: object) -> Aws:
+        calls.append(args)
+        raise RuntimeError("no credentials yet")
+
+    monkeypatch.setattr(Aws, "connect_sync", classmethod(lambda cls, *a: failing(*a)))
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="no credentials yet"):
+            await Aws.shared(target("eu-west-1"))
+    assert len(calls) == 2  # tried again, not the first failure replayed
