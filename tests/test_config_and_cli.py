@@ -192,3 +192,17 @@ def test_no_config_and_no_credentials_means_the_sandbox(tmp_path: Path) -> None:
             sandbox=False,
             environ={"HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "x"},
         )
+
+
+def test_console_theme_is_read_from_the_config_and_checked(tmp_path: Path) -> None:
+    from core.config import ConfigError, load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text('[console]\ntheme = "high-contrast"\n')
+    assert load_config(path).console.theme == "high-contrast"
+    path.write_text('[console]\ntheme = "neon"\n')
+    with pytest.raises(ConfigError, match=r"console\.theme: must be one of dark, light"):
+        load_config(path)
+    path.write_text('[console]\ncolour = "dark"\n')
+    with pytest.raises(ConfigError, match=r"console\.colour: unknown key"):
+        load_config(path)

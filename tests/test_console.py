@@ -299,3 +299,32 @@ async def test_slash_is_a_character_once_the_search_box_has_focus(tmp_path: Path
         await pilot.pause()
         box = app.screen.query_one("#repo-search")
         assert box.value == "https://git.example.com/a/b.git"  # type: ignore[attr-defined]
+
+
+async def test_the_command_bar_switches_sections_themes_and_opens_deployments(
+    tmp_path: Path,
+) -> None:
+    from tui.screens.deployment import DeploymentScreen
+
+    db_path = tmp_path / "toast.db"
+    await seed(db_path, "blog")
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, theme="high-contrast")
+    assert app.theme == "toast-high-contrast"
+    async with app.run_test(size=(140, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        async def command(text: str) -> None:
+            await pilot.press("colon", *text, "enter")
+            await pilot.pause()
+
+        await command("activity")
+        assert type(app.screen).__name__ == "ActivityScreen"
+        await command("theme light")
+        assert app.theme == "textual-light"
+        await command("open blog")
+        assert isinstance(app.screen, DeploymentScreen) and app.screen.deployment_name == "blog"
+        await command("open nope")
+        assert "no deployment named 'nope'" in list(app._notifications)[-1].message
+        await command("frobnicate")
+        assert "unknown command 'frobnicate'" in list(app._notifications)[-1].message
