@@ -328,3 +328,24 @@ async def test_the_command_bar_switches_sections_themes_and_opens_deployments(
         assert "no deployment named 'nope'" in list(app._notifications)[-1].message
         await command("frobnicate")
         assert "unknown command 'frobnicate'" in list(app._notifications)[-1].message
+
+
+async def test_the_profile_picker_sets_the_profile_new_deploys_use(tmp_path: Path) -> None:
+    from core import paths
+
+    paths.config_path().parent.mkdir(parents=True, exist_ok=True)
+    paths.config_path().write_text(
+        '[profiles.work]\nregion = "eu-west-1"\nbase_domain = "apps.example.com"\n'
+    )
+    app = ToastApp(sandbox_profile(), tmp_path / "toast.db", start_sandbox=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        table = app.screen.query_one("#profiles")
+        names = [table.get_row_at(i)[1] for i in range(table.row_count)]  # type: ignore[attr-defined]
+        assert names == ["work", "sandbox"]
+        assert table.get_row("sandbox")[0] == "*"  # type: ignore[attr-defined]  # in use
+        await pilot.press("enter")  # on "work"
+        await pilot.pause()
+        assert app.profile.name == "work" and "profile work" in app.sub_title
+        assert table.get_row("work")[0] == "*"  # type: ignore[attr-defined]
