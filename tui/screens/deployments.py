@@ -108,12 +108,12 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
             self.load_deployments()
 
     def _redraw_all(self) -> None:
-        """Everything again (the filter changed), or on the minute: only rows whose age
-        text changed are redrawn."""
+        """Every row again: the filter or the destroyed toggle changed."""
         if self.app.screen is self:
             self.table.replace_all(self._visible_cells(self.summaries.values()))
 
     def _redraw_ages(self) -> None:
+        """On the minute: only the rows whose age text changed are redrawn."""
         if self.app.screen is self:
             self.table.upsert(self._visible_cells(self.summaries.values()))
 
