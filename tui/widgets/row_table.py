@@ -49,7 +49,9 @@ class RowTable(ScrollView, can_focus=True):
     RowTable > .row-table--even { background: $surface; }
     """
 
-    class Highlighted(Message):
+    class RowMessage(Message):
+        """About one row of a table (`@on(..., "#id")` matches the table)."""
+
         def __init__(self, table: RowTable, key: str | None) -> None:
             super().__init__()
             self.table = table
@@ -59,15 +61,11 @@ class RowTable(ScrollView, can_focus=True):
         def control(self) -> RowTable:
             return self.table
 
-    class Selected(Message):
-        def __init__(self, table: RowTable, key: str) -> None:
-            super().__init__()
-            self.table = table
-            self.key = key
+    class Highlighted(RowMessage):
+        """The cursor moved to the row `key` (None: the table is empty)."""
 
-        @property
-        def control(self) -> RowTable:
-            return self.table
+    class Selected(RowMessage):
+        """The row `key` was chosen (double click)."""
 
     def __init__(
         self,
