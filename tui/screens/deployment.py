@@ -144,7 +144,6 @@ class DeploymentScreen(DeploymentActions, Screen[None]):
             version = await queries.data_version()
             if not force and version == self.seen_version:
                 return  # nothing committed since the last read
-            self.seen_version = version
             info = await describe(queries, self.deployment_name)
             record = await queries.get_deployment(self.deployment_name)
             resources = await ledger(queries, self.deployment_name)
@@ -160,6 +159,8 @@ class DeploymentScreen(DeploymentActions, Screen[None]):
         except (NotFound, Exception) as exc:
             self.post_message(DetailLoaded(None, None, str(exc)))
             return
+        # Only once read: a poll that cancels this worker midway must read again.
+        self.seen_version = version
         self.post_message(DetailLoaded(info, record, None, resources, output))
 
     @on(DetailLoaded)
