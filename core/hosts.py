@@ -58,13 +58,17 @@ class HostProfile:
     #: The systemd timer that renews certificates (None: the host has no systemd; the
     #: sandbox's certificates are checked by a renewal rehearsal only).
     renewal_timer: str | None = None
-    #: 0 on a host of its own; on a host shared by many deployments (the sandbox), each
-    #: deployment's ports are moved apart by this much times its id.
-    app_port_stride: int = 0
+    #: None on a host of its own (an app listens on its own port and the next). On a host
+    #: shared by many deployments (the sandbox) the first of a block of ports kept for this
+    #: host's apps alone, two per deployment, so no other sandbox's app can answer for ours.
+    app_port_block: int | None = None
+    app_port_slots: int = 100
 
     def app_port(self, base: int, deployment_id: int) -> int:
         """The first of the two ports (blue/green) a node app uses on this host."""
-        return base + (deployment_id % 3000) * self.app_port_stride
+        if self.app_port_block is None:
+            return base
+        return self.app_port_block + (deployment_id % self.app_port_slots) * 2
 
     def ssh_address(self, public_ip: str) -> tuple[str, int]:
         return (self.ssh_host or public_ip, self.ssh_port)

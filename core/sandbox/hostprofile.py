@@ -6,7 +6,7 @@ import os
 
 from core.hosts import HostProfile
 from core.sandbox.hostuser import as_root, login_user
-from core.sandbox.layout import Layout, Ports
+from core.sandbox.layout import APP_SLOTS, Layout, Ports
 
 #: Where Debian (this machine, the sandbox's instance host) keeps the system's CAs.
 DEBIAN_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt",)
@@ -44,7 +44,8 @@ def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
         certbot_env={"REQUESTS_CA_BUNDLE": str(layout.listener_ca)},
         log_dir=str(layout.host_logs),
         agent_config_dir=str(layout.agent_configs),
-        app_port_stride=10,
+        app_port_block=ports.apps,
+        app_port_slots=APP_SLOTS,
         ready_marker_template=str(layout.instances / "{instance_id}" / "ready"),
         sudo=sudo,
         app_user="toast-app" if as_root() else None,

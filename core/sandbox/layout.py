@@ -6,10 +6,21 @@ import hashlib
 import json
 import os
 import socket
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 PORT_NAMES = ("aws", "dns", "github", "ssh", "http", "https", "acme", "acme_mgmt", "webhooks")
+
+#: Deployments a sandbox's app port block holds (two ports each, blue and green).
+APP_SLOTS = 100
+APP_BLOCK = APP_SLOTS * 2
+#: App blocks sit below Linux's ephemeral range (32768 up), where the ports bound to 0
+#: above come from, so a service of any sandbox never lands inside an app block.
+APP_BLOCKS_FROM = 10_000
+APP_BLOCKS_TO = 32_000
+#: Which sandbox holds which block, shared by every sandbox on this machine.
+APP_BLOCK_CLAIMS = Path(tempfile.gettempdir()) / "toast-sandbox-app-blocks"
 
 SAMPLES_OWNER = "toast-samples"
 BASE_DOMAIN = "sandbox.test"
@@ -27,6 +38,8 @@ class Ports:
     acme: int
     acme_mgmt: int
     webhooks: int
+    #: The first of the APP_BLOCK ports this sandbox's node apps use.
+    apps: int
 
 
 class Layout:
@@ -160,12 +173,24 @@ class Layout:
         return self.git_root / f"{full_name}.git"
 
     # Ports
+    def recorded_app_block(self) -> int | None:
+        """The app block in ports.json, without claiming one."""
+        try:
+            return int(json.loads(self.ports_file.read_text())["apps"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def load_ports(self) -> Ports | None:
         try:
             data = json.loads(self.ports_file.read_text())
-            return Ports(**{name: int(data[name]) for name in PORT_NAMES})
+            chosen = {name: int(data[name]) for name in PORT_NAMES}
+            apps = int(data["apps"]) if "apps" in data else None
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        if apps is None:  # a sandbox from before app blocks: give it one, keep the rest
+            apps = self._free_app_block()
+            _write_atomic(self.ports_file, json.dumps({**data, "apps": apps}, indent=2))
+        return Ports(**chosen, apps=apps)
 
     def allocate_ports(self) -> Ports:
         """Reuse the ports chosen before (pebble and deployments remember them); pick free
@@ -186,10 +211,58 @@ class Layout:
         finally:
             for sock in held:
                 sock.close()
-        ports = Ports(**chosen)
+        # The block is kept even while in use: its ports are this sandbox's own running apps.
+        ports = Ports(**chosen, apps=previous.apps if previous else self._free_app_block())
         self.root.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.ports_file, json.dumps(asdict(ports), indent=2))
         return ports
+
+    def _free_app_block(self) -> int:
+        """Claim a block of APP_BLOCK free ports for this sandbox's apps. Claims are files in
+        a directory every sandbox on the machine shares, so a block is never given to two
+        sandboxes even while neither has an app running; the search starts at a place taken
+        from the sandbox's directory, so sandboxes rarely contend for one block."""
+        count = (APP_BLOCKS_TO - APP_BLOCKS_FROM) // APP_BLOCK
+        start = app_block_start(self.root, count)
+        try:  # one directory for every user's sandboxes, as /tmp itself is
+            APP_BLOCK_CLAIMS.mkdir()
+            APP_BLOCK_CLAIMS.chmod(0o1777)
+        except FileExistsError:
+            pass
+        for step in range(count):
+            first = APP_BLOCKS_FROM + ((start + step) % count) * APP_BLOCK
+            if not all(_port_free(port) for port in range(first, first + APP_BLOCK)):
+                continue
+            if _claim(APP_BLOCK_CLAIMS / str(first), self.root, first):
+                return first
+        raise OSError(
+            f"no block of {APP_BLOCK} free loopback ports between {APP_BLOCKS_FROM} and "
+            f"{APP_BLOCKS_TO} for the sandbox's apps (claims in {APP_BLOCK_CLAIMS}); stop "
+            "other sandboxes (`toast sandbox reset`) or servers on those ports"
+        )
+
+
+def app_block_start(root: Path, count: int) -> int:
+    """Which of the `count` blocks a sandbox at `root` tries first."""
+    return int(hashlib.sha256(str(root).encode()).hexdigest(), 16) % count
+
+
+def _claim(path: Path, root: Path, first: int) -> bool:
+    """Take the claim file for a block, or take it over from a sandbox that is gone (its
+    directory removed) or that moved to another block."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        owner = Path(path.read_text().strip() or "/nonexistent")
+        if owner == root:
+            return True
+        if owner.is_dir() and Layout(owner).recorded_app_block() in (None, first):
+            return False
+        _write_atomic(path, str(root))
+        return True
+    with os.fdopen(fd, "w") as claim:
+        claim.write(str(root))
+    return True
 
 
 def _port_free(port: int) -> bool:
