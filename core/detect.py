@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from semantic_version import NpmSpec, Version
-
 from core.node_versions import AL2023_NODE, DEFAULT_NODE
 
 #: Files the detector may read, relative to a directory it looks in.
@@ -580,6 +578,9 @@ def _line_for(wanted: str, where: str) -> str:
             f"{where} pins Node {wanted}; Amazon Linux 2023 packages only "
             f"{', '.join(offered)} (change it to one of those lines)",
         )
+    # Imported here: 12 ms that only a range (engines.node ">=20 <23") needs to pay.
+    from semantic_version import NpmSpec, Version
+
     try:
         spec = NpmSpec(re.sub(r"(?<![\w.])v(?=\d)", "", wanted))
     except ValueError as exc:

@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.github import GitHub
 
 
 class RepoCheckError(Exception):
@@ -32,28 +36,40 @@ async def branch_head(
 ) -> BranchHead:
     if is_git_url(repo):
         return await _ls_remote(repo, branch, timeout=timeout)
-    from core.github import GitHub, GitHubError
+    from core.github import GitHub
 
     async with GitHub(github_api, github_token) as github:
-        try:
-            found = await github.repo(repo)
-        except GitHubError as exc:
-            if exc.status == 404:
-                raise RepoCheckError(
-                    f"repository {repo} was not found on GitHub",
-                    hint="check the owner/name; a private repo needs GITHUB_TOKEN",
-                ) from exc
-            raise RepoCheckError(str(exc)) from exc
-        try:
-            sha, subject = await github.head(repo, branch)
-        except GitHubError as exc:
-            if exc.status in (404, 409, 422):
-                raise RepoCheckError(
-                    f"branch {branch!r} does not exist in {repo}",
-                    hint=f"pass --branch with one of its branches (default branch: "
-                    f"{found.default_branch})",
-                ) from exc
-            raise RepoCheckError(str(exc)) from exc
+        return await github_branch_head(github, repo, branch)
+
+
+async def github_branch_head(github: GitHub, repo: str, branch: str) -> BranchHead:
+    """The repository and the branch head asked for at once (one round trip, not two); a
+    missing repository is reported as such before a missing branch."""
+    from core.github import GitHubError
+
+    found, head = await asyncio.gather(
+        github.repo(repo), github.head(repo, branch), return_exceptions=True
+    )
+    if isinstance(found, BaseException):
+        if isinstance(found, GitHubError) and found.status == 404:
+            raise RepoCheckError(
+                f"repository {repo} was not found on GitHub",
+                hint="check the owner/name; a private repo needs GITHUB_TOKEN",
+            ) from found
+        if isinstance(found, GitHubError):
+            raise RepoCheckError(str(found)) from found
+        raise found
+    if isinstance(head, BaseException):
+        if isinstance(head, GitHubError) and head.status in (404, 409, 422):
+            raise RepoCheckError(
+                f"branch {branch!r} does not exist in {repo}",
+                hint=f"pass --branch with one of its branches (default branch: "
+                f"{found.default_branch})",
+            ) from head
+        if isinstance(head, GitHubError):
+            raise RepoCheckError(str(head)) from head
+        raise head
+    sha, subject = head
     return BranchHead(sha, subject, found.clone_url)
 
 

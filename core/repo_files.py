@@ -10,7 +10,7 @@ import tempfile
 
 from core.commands.git import token_for
 from core.detect import RepoFiles, files_to_read, search_dirs
-from core.repo_check import RepoCheckError, branch_head, is_git_url
+from core.repo_check import RepoCheckError, branch_head, github_branch_head, is_git_url
 
 #: Detection reads configuration, not code: anything larger is not a config file.
 MAX_FILE = 512 * 1024
@@ -32,30 +32,42 @@ async def read_repo_files(
         if token is None:  # ls-remote first for its clear missing-repo/branch messages
             await branch_head(repo, branch, github_api=github_api, github_token=None)
         return await _from_git(repo, branch, root_dir, token=token, timeout=timeout)
-    head = await branch_head(repo, branch, github_api=github_api, github_token=github_token)
-    return await _from_github(repo, head.sha, root_dir, github_api, github_token)
+    return await _from_github(repo, branch, root_dir, github_api, github_token)
 
 
 async def _from_github(
-    repo: str, sha: str, root_dir: str, api: str, token: str | None
+    repo: str, branch: str, root_dir: str, api: str, token: str | None
 ) -> RepoFiles:
     from core.github import GitHub, GitHubError
 
     async with GitHub(api, token) as github:
+        dirs = search_dirs(root_dir)
+        # Round trips, not requests, are what a deploy waits for: the repository, the
+        # branch head and the directory listings are asked for together (listings by
+        # branch name, as the head is not known yet), then the files, at the head's commit.
+        head_asked = asyncio.ensure_future(github_branch_head(github, repo, branch))
+        listed_asked = asyncio.gather(
+            *(github.list_dir(repo, d, branch) for d in dirs), return_exceptions=True
+        )
         try:
-            # Requests at once, not one after another: a few round trips, not a dozen.
-            dirs = search_dirs(root_dir)
-            listed = await asyncio.gather(*(github.list_dir(repo, d, sha) for d in dirs))
-            names = {d: frozenset(found) for d, found in zip(dirs, listed, strict=True)}
+            head = await head_asked
+        finally:
+            listed = await listed_asked
+        try:
+            names: dict[str, frozenset[str]] = {}
+            for directory, found in zip(dirs, listed, strict=True):
+                if isinstance(found, BaseException):
+                    raise found
+                names[directory] = frozenset(found)
             paths = list(files_to_read(names))
-            read = await asyncio.gather(*(github.file_text(repo, p, sha) for p in paths))
+            read = await asyncio.gather(*(github.file_text(repo, p, head.sha) for p in paths))
             texts = {p: text for p, text in zip(paths, read, strict=True) if text is not None}
         except GitHubError as exc:
             raise RepoCheckError(
-                f"cannot read {repo}@{sha[:12]} to detect its build: {exc}",
+                f"cannot read {repo}@{head.sha[:12]} to detect its build: {exc}",
                 hint="check the repository and branch; a private repo needs GITHUB_TOKEN",
             ) from exc
-    return RepoFiles(names=names, texts=texts, commit=sha)
+    return RepoFiles(names=names, texts=texts, commit=head.sha)
 
 
 async def _git(

@@ -36,6 +36,9 @@ class GitHubStandIn(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: GitHubStandIn
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, a kept-alive connection waits
+    # for the client's delayed ACK (~40 ms) before the body, a delay GitHub itself has not.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the daemon log stays small
         pass
