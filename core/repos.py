@@ -1,11 +1,20 @@
 """The repositories a user can deploy: theirs on GitHub (the sandbox's git host stands in
-for it), read a page at a time and kept per process so a second look is instant."""
+for it), read a page at a time, kept per process so a second look is instant and on disk
+so a new session shows the last list while it reads the current one."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import hashlib
+import json
+import os
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from core.github import GitHub, GitHubError, Repo
 from core.targets import Target
@@ -19,20 +28,75 @@ class ReposUnavailable(Exception):
     """The list cannot be read; says why and what to do (a typed repo still works)."""
 
 
-@dataclass
-class RepoCache:
-    """Repos already read, per GitHub API and token, for this process."""
+@dataclass(frozen=True)
+class SavedRepos:
+    """A list read in an earlier session: shown at once, then checked against GitHub."""
 
-    lists: dict[tuple[str, str | None], list[Repo]]
+    repos: list[Repo]
+    saved_at: float
+
+
+class RepoCache:
+    """Repos already read, per GitHub API and token: in memory for this process, and on disk
+    (the data directory, owner-only) so a new session shows the list before GitHub answers.
+    The token itself is never written: lists are keyed by a digest of it."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.lists: dict[str, list[Repo]] = {}
+        self._path = path
+
+    @property
+    def path(self) -> Path:
+        from core import paths
+
+        return self._path or paths.data_dir() / "repos-cache.json"
 
     def get(self, target: Target) -> list[Repo] | None:
-        return self.lists.get((target.github_api, target.github_token))
+        return self.lists.get(_key(target))
 
-    def put(self, target: Target, repos: list[Repo]) -> None:
-        self.lists[(target.github_api, target.github_token)] = repos
+    def saved(self, target: Target) -> SavedRepos | None:
+        entry = self._read().get(_key(target))
+        if not isinstance(entry, dict):
+            return None
+        try:
+            repos = [Repo(*fields) for fields in entry["repos"]]
+            return SavedRepos(repos, float(entry["saved_at"]))
+        except (TypeError, KeyError, ValueError):
+            return None  # a file from another version: read afresh
+
+    def put(self, target: Target, repos: list[Repo], *, now: float | None = None) -> None:
+        self.lists[_key(target)] = repos
+        lists = self._read()
+        lists[_key(target)] = {
+            "saved_at": time.time() if now is None else now,
+            "repos": [list(dataclasses.astuple(r)) for r in repos],
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump({"version": 1, "lists": lists}, out)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a cache that cannot be written only costs the next session a wait
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        lists = data.get("lists") if isinstance(data, dict) and data.get("version") == 1 else None
+        return lists if isinstance(lists, dict) else {}
 
 
-CACHE = RepoCache({})
+def _key(target: Target) -> str:
+    token = target.github_token
+    digest = hashlib.sha256(token.encode()).hexdigest()[:16] if token else "-"
+    return f"{target.github_api} {digest}"
+
+
+CACHE = RepoCache()
 
 
 async def repo_pages(target: Target) -> AsyncIterator[list[Repo]]:
@@ -51,7 +115,7 @@ async def repo_pages(target: Target) -> AsyncIterator[list[Repo]]:
     except GitHubError as exc:
         hint = " (is GITHUB_TOKEN still valid?)" if exc.status in (401, 403) else ""
         raise ReposUnavailable(f"{exc}{hint}; a typed owner/name or git URL still works") from exc
-    CACHE.put(target, found)
+    await asyncio.to_thread(CACHE.put, target, found)  # a file write: off the event loop
 
 
 def looks_like_repo(text: str) -> bool:

@@ -24,6 +24,10 @@ COLUMNS = (("Repository", 40), ("Branch", 14), ("Visibility", 10), ("Clone URL",
 class ReposPage(Message):
     repos: list[Repo]
     done: bool
+    #: The whole current list once read after a saved one was shown: repos gone since drop.
+    replace: list[Repo] | None = None
+    #: Set when the repos are the list saved by an earlier session: how old it is.
+    saved_age: str | None = None
 
 
 @dataclass
@@ -46,6 +50,7 @@ class ReposScreen(Screen[None]):
         self.repos: dict[str, Repo] = {}
         self.search_text = ""
         self.loading = False
+        self.saved_age: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,6 +83,7 @@ class ReposScreen(Screen[None]):
     async def load(self, *, reload: bool) -> None:
         import asyncio
 
+        from core import read_models
         from core.repos import CACHE, ReposUnavailable, repo_pages
         from core.targets import TargetError, resolve_target
 
@@ -90,26 +96,42 @@ class ReposScreen(Screen[None]):
         if cached is not None:
             self.post_message(ReposPage(cached, True))
             return
+        saved = None if reload else await asyncio.to_thread(CACHE.saved, target)
+        if saved is not None:
+            age = read_models.age(max(0.0, self.app.clock() - saved.saved_at))  # type: ignore[attr-defined]
+            self.post_message(ReposPage(saved.repos, False, saved_age=age))
         self.loading = True
+        current: list[Repo] = []
         try:
             async for page in repo_pages(target):
+                current += page
                 self.post_message(ReposPage(page, False))
         except ReposUnavailable as exc:
-            self.post_message(ReposFailed(str(exc)))
+            shown = f" (showing the list saved {age} ago)" if saved is not None else ""
+            self.post_message(ReposFailed(f"{exc}{shown}"))
             return
         finally:
             self.loading = False
-        self.post_message(ReposPage([], True))
+        self.post_message(ReposPage([], True, replace=current if saved is not None else None))
 
     @on(ReposPage)
     def page_arrived(self, message: ReposPage) -> None:
+        if message.saved_age is not None:
+            self.saved_age = message.saved_age
+        if message.replace is not None:
+            self.repos = {r.full_name: r for r in message.replace}
+            self.saved_age = None
         self.repos.update((r.full_name, r) for r in message.repos)
         self._show()
-        status = f"{len(self.repos)} repositories"
+        if message.done:
+            progress = ""
+        elif self.saved_age is not None:
+            progress = f" (saved {self.saved_age} ago), checking for changes..."
+        else:
+            progress = " so far, reading more..."
         self.query_one("#repos-status", Static).update(
-            status
-            + ("" if message.done else " so far, reading more...")
-            + " · enter deploys the selected one; a typed owner/name or git URL works too"
+            f"{len(self.repos)} repositories{progress}"
+            " · enter deploys the selected one; a typed owner/name or git URL works too"
         )
 
     @on(ReposFailed)
