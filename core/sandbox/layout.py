@@ -253,12 +253,21 @@ def _claim(path: Path, root: Path, first: int) -> bool:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        owner = Path(path.read_text().strip() or "/nonexistent")
+        try:
+            owner_text = path.read_text().strip()
+        except OSError:
+            return False
+        if not owner_text:
+            return False  # another sandbox is writing its claim this moment
+        owner = Path(owner_text)
         if owner == root:
             return True
         if owner.is_dir() and Layout(owner).recorded_app_block() in (None, first):
             return False
-        _write_atomic(path, str(root))
+        try:
+            _write_atomic(path, str(root))
+        except OSError:
+            return False  # another user's claim, which only they may replace
         return True
     with os.fdopen(fd, "w") as claim:
         claim.write(str(root))
