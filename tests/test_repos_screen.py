@@ -102,6 +102,12 @@ async def test_repos_are_listed_in_full_then_remembered_across_sessions(
                 pilot, lambda: "many/repo-000" not in _names(screen), "the repo removed since"
             )
             await until(pilot, lambda: "saved" not in _status(screen), "the status")
+            # `r` reads the list again, and what went meanwhile goes from the screen too.
+            shutil.rmtree(layout.bare_repo("many/repo-001"))
+            await pilot.press("r")
+            await until(
+                pilot, lambda: "many/repo-001" not in _names(screen), "the repo removed before r"
+            )
 
         # Next session, GitHub failing: the saved list stays, and the status says why.
         gate.clear()

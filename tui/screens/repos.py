@@ -24,7 +24,7 @@ COLUMNS = (("Repository", 40), ("Branch", 14), ("Visibility", 10), ("Clone URL",
 class ReposPage(Message):
     repos: list[Repo]
     done: bool
-    #: The whole current list once read after a saved one was shown: repos gone since drop.
+    #: The whole list once read: repos shown before (saved, or before `r`) but gone drop.
     replace: list[Repo] | None = None
     #: Set when the repos are the list saved by an earlier session: how old it is.
     saved_age: str | None = None
@@ -112,7 +112,7 @@ class ReposScreen(Screen[None]):
             return
         finally:
             self.loading = False
-        self.post_message(ReposPage([], True, replace=current if saved is not None else None))
+        self.post_message(ReposPage([], True, replace=current))  # drops repos gone since
 
     @on(ReposPage)
     def page_arrived(self, message: ReposPage) -> None:
