@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from core.config import Profile, sandbox_profile
 from storage import Queries, open_database
@@ -24,13 +27,22 @@ async def seed(db_path: Path, *names: str) -> None:
         await db.close()
 
 
+@asynccontextmanager
+async def console(
+    db_path: Path, size: tuple[int, int] = (140, 30)
+) -> AsyncIterator[tuple[ToastApp, Pilot[None]]]:
+    """The console on `db_path`, its first reads done."""
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+    async with app.run_test(size=size) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        yield app, pilot
+
+
 async def test_lists_deployments_from_sqlite_and_quits_on_q(tmp_path: Path) -> None:
     db_path = tmp_path / "toast.db"
     await seed(db_path, "blog", "shop")
-    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-    async with app.run_test(size=(140, 30)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+    async with console(db_path) as (app, pilot):
         table = app.screen.query_one("#deployments")
         rows = [table.get_row_at(i) for i in range(table.row_count)]  # type: ignore[attr-defined]
         assert [r[0] for r in rows] == ["blog", "shop"]
@@ -43,10 +55,7 @@ async def test_lists_deployments_from_sqlite_and_quits_on_q(tmp_path: Path) -> N
 
 async def test_refresh_shows_a_deployment_added_by_another_process(tmp_path: Path) -> None:
     db_path = tmp_path / "toast.db"
-    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-    async with app.run_test(size=(140, 30)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+    async with console(db_path) as (app, pilot):
         assert "No deployments yet." in str(app.screen.query_one("#empty").render())
         await seed(db_path, "docs")
         await pilot.press("r")
@@ -90,10 +99,7 @@ async def test_sandbox_profile_starts_the_sandbox_and_says_so(
 async def test_a_broken_database_is_reported_not_crashed(tmp_path: Path) -> None:
     db_path = tmp_path / "toast.db"
     db_path.write_bytes(b"this is not a database" * 100)
-    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-    async with app.run_test(size=(140, 30)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+    async with console(db_path) as (app, _pilot):
         message = str(app.screen.query_one("#empty").render())
     assert message.startswith("Could not read deployments:")
 
@@ -119,10 +125,7 @@ async def test_l_opens_live_logs_of_the_selected_deployment(
             logStreamName="i-1",
             logEvents=[{"timestamp": now, "message": f"{source} line"}],
         )
-    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-    async with app.run_test(size=(140, 40)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+    async with console(db_path, size=(140, 40)) as (app, pilot):
         await pilot.press("l")
         await pilot.pause()
         assert isinstance(app.screen, LogsScreen)
@@ -155,10 +158,7 @@ async def test_state_changes_by_the_engine_show_without_a_keypress_and_keep_the_
 ) -> None:
     db_path = tmp_path / "toast.db"
     await seed(db_path, "alpha", "beta", "gamma")
-    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-    async with app.run_test(size=(140, 30)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+    async with console(db_path) as (app, pilot):
         table = app.screen.query_one("#deployments")
         await pilot.press("down", "down")
         assert table.cursor_row == 2  # type: ignore[attr-defined]
@@ -183,10 +183,7 @@ async def test_state_changes_by_the_engine_show_without_a_keypress_and_keep_the_
 async def test_j_k_move_and_slash_filters_the_list(tmp_path: Path) -> None:
     db_path = tmp_path / "toast.db"
     await seed(db_path, "alpha", "beta", "gamma")
-    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-    async with app.run_test(size=(140, 30)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+    async with console(db_path) as (app, pilot):
         table = app.screen.query_one("#deployments")
         await pilot.press("j", "j")
         assert table.cursor_row == 2  # type: ignore[attr-defined]
@@ -219,10 +216,7 @@ async def test_the_palette_offers_deployments_by_what_fits_their_state(tmp_path:
     release = await queries.add_release(gamma.id, "a" * 40, "/r/a", run_id=None)
     await queries.update_deployment(gamma.id, state="live", current_release_id=release.id)
     await db.close()
-    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-    async with app.run_test(size=(140, 30)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+    async with console(db_path) as (app, pilot):
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
@@ -250,10 +244,7 @@ async def test_an_idle_list_draws_nothing_and_a_change_redraws_only_its_row(
 ) -> None:
     db_path = tmp_path / "toast.db"
     await seed(db_path, *[f"app-{i:02d}" for i in range(20)])
-    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-    async with app.run_test(size=(140, 30)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+    async with console(db_path) as (app, pilot):
         table = app.screen.query_one("#deployments")
         assert table.row_count == 20  # type: ignore[attr-defined]
         before = table.repaints  # type: ignore[attr-defined]
@@ -280,10 +271,7 @@ async def test_keys_typed_right_after_slash_land_in_the_filter(tmp_path: Path) -
 
     db_path = tmp_path / "toast.db"
     await seed(db_path, "alpha", "beta", "gamma")
-    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
-    async with app.run_test(size=(140, 30)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+    async with console(db_path) as (app, pilot):
         for key, char in (("slash", "/"), ("g", "g"), ("a", "a"), ("m", "m")):
             app.post_message(events.Key(key, char))  # queued together, as a terminal sends them
         await pilot.pause(0.2)
