@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from core.thread_transport import ThreadTransport
 from core.waiting import poll
 
 _TLS: list[ssl.SSLContext] = []
@@ -51,7 +52,10 @@ class GitHub:
         # bundle is loaded only for https.
         verify: ssl.SSLContext | bool = _tls_context() if base_url.startswith("https://") else False
         self.client = httpx.AsyncClient(
-            base_url=base_url, headers=headers, timeout=timeout, verify=verify
+            base_url=base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=ThreadTransport(verify=verify),
         )
 
     async def __aenter__(self) -> GitHub:

@@ -58,7 +58,11 @@ ensure_debian_packages() {
 }
 
 ensure_python_env() {
-  (cd "$TOAST_ROOT" && "${UV[@]}" sync --frozen --quiet --extra sandbox)
+  # Bytecode is compiled here, not on first import: where PYTHONDONTWRITEBYTECODE is set
+  # (as on these machines) Python would otherwise compile every module on every start,
+  # which doubled the time of each command and of the console's first paint.
+  (cd "$TOAST_ROOT" && "${UV[@]}" sync --frozen --quiet --extra sandbox --compile-bytecode \
+    && "$UV_PROJECT_ENVIRONMENT/bin/python" -m compileall -q -j 0 core cli storage tui >/dev/null)
 }
 
 toast_setup() {

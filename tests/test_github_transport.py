@@ -1,0 +1,119 @@
+"""The GitHub client's transport (httpx's sync transport in daemon threads) against a real
+HTTP server on loopback: answers compressed and chunked as api.github.com sends them, Link
+pagination, errors, and a console that quits while a request hangs."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from core.github import GitHub, GitHubError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _GitHubLike(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked bodies, as GitHub answers
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+    def _send(self, status: int, payload: object, *, link: str | None = None) -> None:
+        body = gzip.compress(json.dumps(payload).encode())
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Transfer-Encoding", "chunked")
+        if link:
+            self.send_header("Link", link)
+        self.end_headers()
+        for start in range(0, len(body), 7):  # many small chunks
+            part = body[start : start + 7]
+            self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+    def do_GET(self) -> None:
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        assert self.headers["Authorization"] == "Bearer t0ken"
+        if self.path == "/repos/acme/shop":
+            self._send(
+                200,
+                {
+                    "full_name": "acme/shop",
+                    "clone_url": "https://github.com/acme/shop.git",
+                    "default_branch": "trunk",
+                    "private": True,
+                },
+            )
+        elif self.path.startswith("/user/repos"):
+            page = 2 if "page=2" in self.path else 1
+            names = [f"acme/r{page}-{i}" for i in range(3)]
+            self._send(
+                200,
+                [{"full_name": n, "clone_url": f"https://x/{n}.git"} for n in names],
+                link=f'<{base}/user/repos?page=2>; rel="next"' if page == 1 else None,
+            )
+        else:
+            self._send(404, {"message": "Not Found"})
+
+
+@pytest.fixture
+def api() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHubLike)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_compressed_chunked_answers_pages_and_errors(api: str) -> None:
+    async with GitHub(api, "t0ken") as github:
+        repo, repos = await asyncio.gather(github.repo("acme/shop"), github.my_repos())
+        assert (repo.default_branch, repo.private) == ("trunk", True)
+        assert [r.full_name for r in repos] == [
+            *(f"acme/r1-{i}" for i in range(3)),
+            *(f"acme/r2-{i}" for i in range(3)),
+        ]
+        with pytest.raises(GitHubError, match=r"repo acme/gone failed \(HTTP 404\): Not Found"):
+            await github.repo("acme/gone")
+
+
+def test_quitting_while_a_request_hangs_does_not_wait_for_it() -> None:
+    """A server that accepts and never answers: the process ends as soon as its loop does,
+    not after the request's 60 s timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        script = (
+            "import asyncio\n"
+            "from core.github import GitHub\n"
+            "async def main():\n"
+            f"    gh = GitHub('http://127.0.0.1:{port}', None, timeout=60)\n"
+            "    task = asyncio.create_task(gh.repo('a/b'))\n"
+            "    done, _ = await asyncio.wait([task], timeout=0.5)\n"
+            "    assert not done, 'the silent server answered'\n"
+            "    task.cancel()\n"
+            "    print('cancelled', flush=True)\n"
+            "asyncio.run(main())\n"
+        )
+        finished = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "cancelled"
