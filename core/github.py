@@ -10,17 +10,8 @@ from typing import Any
 
 import httpx
 
-from core.thread_transport import ThreadTransport
+from core.thread_transport import ThreadTransport, verifying_tls_context
 from core.waiting import poll
-
-_TLS: list[ssl.SSLContext] = []
-
-
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context per process: loading the CA bundle takes ~30 ms a time."""
-    if not _TLS:
-        _TLS.append(httpx.create_ssl_context())
-    return _TLS[0]
 
 
 class GitHubError(Exception):
@@ -50,7 +41,8 @@ class GitHub:
             headers["Authorization"] = f"Bearer {token}"
         # Plain http (the sandbox's stand-in on loopback) has no TLS to verify: the CA
         # bundle is loaded only for https.
-        verify: ssl.SSLContext | bool = _tls_context() if base_url.startswith("https://") else False
+        https = base_url.startswith("https://")
+        verify: ssl.SSLContext | bool = verifying_tls_context() if https else False
         self.client = httpx.AsyncClient(
             base_url=base_url,
             headers=headers,

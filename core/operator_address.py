@@ -8,6 +8,7 @@ import ipaddress
 import httpx
 
 from core.config import Profile
+from core.thread_transport import ThreadTransport, verifying_tls_context
 
 
 class OperatorAddressError(Exception):
@@ -23,7 +24,10 @@ async def operator_cidr(profile: Profile, *, timeout: float = 10) -> tuple[str, 
     url = profile.checkip_url
     hint = f'set operator_cidr = "<your address>/32" in [profiles.{profile.name}]'
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        transport = ThreadTransport(
+            verify=verifying_tls_context() if url.startswith("https://") else False
+        )
+        async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
             response = await client.get(url)
     except httpx.HTTPError as exc:
         raise OperatorAddressError(

@@ -24,6 +24,16 @@ import httpx
 _KEPT_EXTENSIONS = ("http_version", "reason_phrase")
 
 
+_TLS: list[ssl.SSLContext] = []
+
+
+def verifying_tls_context() -> ssl.SSLContext:
+    """One verifying TLS context per process: loading the CA bundle takes ~30 ms a time."""
+    if not _TLS:
+        _TLS.append(httpx.create_ssl_context())
+    return _TLS[0]
+
+
 class ThreadTransport(httpx.AsyncBaseTransport):
     def __init__(self, *, verify: ssl.SSLContext | bool = True) -> None:
         self._sync = httpx.HTTPTransport(verify=verify)
