@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,14 +179,21 @@ class Remote:
         return RunResult(status, output)
 
     async def write_file(self, path: str, data: bytes, *, mode: int) -> None:
-        """Write a file over SFTP, created with `mode` before any byte is written."""
+        """Write a file over SFTP, created with `mode` before any byte is written, and put
+        in place by an atomic rename. The staging name is unique to this write: several runs
+        may write one host-wide file (the runner) at once on a host they share."""
         async with self.conn.start_sftp_client() as sftp:
-            tmp = path + ".toast-tmp"
+            tmp = f"{path}.toast-tmp-{secrets.token_hex(6)}"
             attrs = asyncssh.SFTPAttrs(permissions=mode)
-            async with sftp.open(tmp, "wb", attrs) as handle:
-                await handle.write(data)
-            await sftp.chmod(tmp, mode)
-            await sftp.posix_rename(tmp, path)
+            try:
+                async with sftp.open(tmp, "wb", attrs) as handle:
+                    await handle.write(data)
+                await sftp.chmod(tmp, mode)
+                await sftp.posix_rename(tmp, path)
+            except BaseException:
+                with contextlib.suppress(asyncssh.Error, OSError):
+                    await sftp.remove(tmp)
+                raise
 
 
 async def _true_or_none(check: object) -> bool | None:

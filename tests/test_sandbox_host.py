@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import uuid
 from pathlib import Path
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from core.sandbox import Sandbox, SandboxInfo
+from core.ssh import Remote
 
 from .sandbox_helpers import (
     Clients,
@@ -45,6 +47,36 @@ async def test_ssh_to_a_launched_instance_with_the_host_key_from_its_console(
     ) as conn:
         result = await conn.run("printf '%s' \"$((6 * 7))\"", check=True)
     assert result.stdout == "42"
+
+
+async def test_writes_of_one_file_at_once_each_land_whole(
+    aws: Clients, session_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Runs that share a host (every sandbox deployment) write its host-wide runner at the
+    same time: each write must succeed, and the file must be one of them, whole."""
+    host = session_sandbox.host_profile()
+    key_path, public_key = new_key(tmp_path)
+    instance = launch(aws, key_name=f"toast-{uuid.uuid4().hex[:8]}", public_key=public_key)
+    wait_booted(aws, instance["InstanceId"])
+    console = aws("ec2").get_console_output(InstanceId=instance["InstanceId"])["Output"]
+    address, port = host.ssh_address(instance["PublicIpAddress"])
+    remote = await Remote.connect(
+        address,
+        port,
+        user=host.ssh_user,
+        client_key=key_path,
+        host_keys=[host_key_from_console(console)],
+    )
+    async with remote:
+        folder = (await remote.run("mktemp -d", what="make a folder")).output[-1].strip()
+        target = f"{folder}/toast-run.js"
+        bodies = [f"runner {i}\n".encode() * 2000 for i in range(8)]
+        await asyncio.gather(*(remote.write_file(target, b, mode=0o644) for b in bodies))
+        listing = await remote.run(f"ls -A {folder}", what="list the folder")
+        assert [line.strip() for line in listing.output if line.strip()] == ["toast-run.js"]
+        async with remote.conn.start_sftp_client() as sftp, sftp.open(target, "rb") as handle:
+            written = await handle.read()
+        assert written in bodies
 
 
 async def test_an_unknown_host_key_is_refused(sandbox: SandboxInfo, tmp_path: Path) -> None:
