@@ -2,8 +2,8 @@
 in a daemon thread.
 
 Why: httpx's native async transport runs on anyio, and loading anyio's asyncio backend
-costs a short CLI command more than all of its GitHub requests (measured: 3 requests took
-160-200 ms on the native transport against 80-90 ms here, on 2 cores). The GitHub client
+costs a short CLI command more than its GitHub requests do (measured on 2 cores: 3 requests
+took about 66 ms on the native transport against about 47 ms here). The GitHub client
 only makes small, bounded request/response exchanges, so nothing is lost by reading each
 whole answer in a thread, as boto3's calls are made. Daemon threads, not an executor: a
 console that quits mid-request must not wait out the request's timeout at exit.
