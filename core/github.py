@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from core.thread_transport import ThreadTransport, verifying_tls_context
+from core.thread_transport import ThreadTransport
 from core.waiting import poll
 
 
@@ -39,15 +38,11 @@ class GitHub:
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        # Plain http (the sandbox's stand-in on loopback) has no TLS to verify: the CA
-        # bundle is loaded only for https.
-        https = base_url.startswith("https://")
-        verify: ssl.SSLContext | bool = verifying_tls_context() if https else False
         self.client = httpx.AsyncClient(
             base_url=base_url,
             headers=headers,
             timeout=timeout,
-            transport=ThreadTransport(verify=verify),
+            transport=ThreadTransport.for_url(base_url),
         )
 
     async def __aenter__(self) -> GitHub:

@@ -8,7 +8,7 @@ import ipaddress
 import httpx
 
 from core.config import Profile
-from core.thread_transport import ThreadTransport, verifying_tls_context
+from core.thread_transport import ThreadTransport
 
 
 class OperatorAddressError(Exception):
@@ -24,9 +24,7 @@ async def operator_cidr(profile: Profile, *, timeout: float = 10) -> tuple[str, 
     url = profile.checkip_url
     hint = f'set operator_cidr = "<your address>/32" in [profiles.{profile.name}]'
     try:
-        transport = ThreadTransport(
-            verify=verifying_tls_context() if url.startswith("https://") else False
-        )
+        transport = ThreadTransport.for_url(url)
         async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
             response = await client.get(url)
     except httpx.HTTPError as exc:

@@ -38,6 +38,12 @@ class ThreadTransport(httpx.AsyncBaseTransport):
     def __init__(self, *, verify: ssl.SSLContext | bool = True) -> None:
         self._sync = httpx.HTTPTransport(verify=verify)
 
+    @classmethod
+    def for_url(cls, url: str) -> ThreadTransport:
+        """Verifying for https; plain http (stand-ins on loopback) has no TLS, so the CA
+        bundle is not loaded for it."""
+        return cls(verify=verifying_tls_context() if url.startswith("https://") else False)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()  # the body as bytes, which the sync transport can send
         loop = asyncio.get_running_loop()

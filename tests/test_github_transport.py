@@ -13,13 +13,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from core.github import GitHub, GitHubError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from .conftest import PROJECT_ROOT
 
 
 class _GitHubLike(BaseHTTPRequestHandler):

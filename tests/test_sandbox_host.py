@@ -11,6 +11,7 @@ import asyncssh
 import httpx
 import pytest
 
+from core.hosts import HostProfile
 from core.sandbox import Sandbox, SandboxInfo
 from core.ssh import Remote
 
@@ -26,16 +27,23 @@ from .sandbox_helpers import (
 )
 
 
-async def test_ssh_to_a_launched_instance_with_the_host_key_from_its_console(
-    aws: Clients, session_sandbox: Sandbox, tmp_path: Path
-) -> None:
-    host = session_sandbox.host_profile()
+def booted_instance(aws: Clients, host: HostProfile, tmp_path: Path) -> tuple[str, int, Path, str]:
+    """Launch an instance and wait for it to boot: its SSH address and port, the client key,
+    and the host key it printed to its console."""
     key_path, public_key = new_key(tmp_path)
     instance = launch(aws, key_name=f"toast-{uuid.uuid4().hex[:8]}", public_key=public_key)
     wait_booted(aws, instance["InstanceId"])
     console = aws("ec2").get_console_output(InstanceId=instance["InstanceId"])["Output"]
-    host_key = asyncssh.import_public_key(host_key_from_console(console))
     address, port = host.ssh_address(instance["PublicIpAddress"])
+    return address, port, key_path, host_key_from_console(console)
+
+
+async def test_ssh_to_a_launched_instance_with_the_host_key_from_its_console(
+    aws: Clients, session_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    host = session_sandbox.host_profile()
+    address, port, key_path, host_key_text = booted_instance(aws, host, tmp_path)
+    host_key = asyncssh.import_public_key(host_key_text)
     async with asyncssh.connect(
         address,
         port=port,
@@ -55,17 +63,9 @@ async def test_writes_of_one_file_at_once_each_land_whole(
     """Runs that share a host (every sandbox deployment) write its host-wide runner at the
     same time: each write must succeed, and the file must be one of them, whole."""
     host = session_sandbox.host_profile()
-    key_path, public_key = new_key(tmp_path)
-    instance = launch(aws, key_name=f"toast-{uuid.uuid4().hex[:8]}", public_key=public_key)
-    wait_booted(aws, instance["InstanceId"])
-    console = aws("ec2").get_console_output(InstanceId=instance["InstanceId"])["Output"]
-    address, port = host.ssh_address(instance["PublicIpAddress"])
+    address, port, key_path, host_key = booted_instance(aws, host, tmp_path)
     remote = await Remote.connect(
-        address,
-        port,
-        user=host.ssh_user,
-        client_key=key_path,
-        host_keys=[host_key_from_console(console)],
+        address, port, user=host.ssh_user, client_key=key_path, host_keys=[host_key]
     )
     async with remote:
         folder = (await remote.run("mktemp -d", what="make a folder")).output[-1].strip()
@@ -76,6 +76,7 @@ async def test_writes_of_one_file_at_once_each_land_whole(
         assert [line.strip() for line in listing.output if line.strip()] == ["toast-run.js"]
         async with remote.conn.start_sftp_client() as sftp, sftp.open(target, "rb") as handle:
             written = await handle.read()
+        await remote.run(f"rm -rf {folder}", what="remove the folder")
         assert written in bodies
 
 
