@@ -6,6 +6,7 @@ in as that user without sudo (`toast sandbox doctor` says so)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
@@ -37,6 +38,15 @@ def ensure_login_user() -> None:
     """Make `toast-host` as AL2023 has ec2-user: a shell, no password, sudo without one."""
     if not as_root():
         return
+    # Machine-wide, not per sandbox: two sandboxes starting at once (parallel test workers)
+    # would both run useradd and both stage the sudoers file.
+    HOST_BASE.mkdir(parents=True, exist_ok=True)
+    with open(HOST_BASE / ".login-user.lock", "w") as lock:  # closing it unlocks
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _ensure_login_user()
+
+
+def _ensure_login_user() -> None:
     if shutil.which("sudo") is None:
         raise HostUserError(
             "the sandbox logs in as an unprivileged user with sudo, and sudo is missing: "
