@@ -1,6 +1,7 @@
-"""The GitHub client's transport (httpx's sync transport in daemon threads) against a real
-HTTP server on loopback: answers compressed and chunked as api.github.com sends them, Link
-pagination, errors, and a console that quits while a request hangs."""
+"""The GitHub client's transport (http.client in daemon threads) against a real HTTP server
+on loopback: answers compressed and chunked as api.github.com sends them, Link pagination,
+errors, kept-alive connections (and ones the server dropped), timeouts, and a console that
+quits while a request hangs."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ class _GitHubLike(BaseHTTPRequestHandler):
 
     def log_message(self, *_: object) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections += 1  # type: ignore[attr-defined]
 
     def _send(self, status: int, payload: object, *, link: str | None = None) -> None:
         body = gzip.compress(json.dumps(payload).encode())
@@ -62,17 +67,28 @@ class _GitHubLike(BaseHTTPRequestHandler):
                 [{"full_name": n, "clone_url": f"https://x/{n}.git"} for n in names],
                 link=f'<{base}/user/repos?page=2>; rel="next"' if page == 1 else None,
             )
+        elif self.path == "/repos/acme/dropped":
+            # Answers as if the connection stays open, then drops it (as a server or proxy
+            # does with an idle keep-alive connection).
+            self._send(200, {"full_name": "acme/dropped", "clone_url": "x"})
+            self.close_connection = True
         else:
             self._send(404, {"message": "Not Found"})
 
 
 @pytest.fixture
-def api() -> Iterator[str]:
+def server() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHubLike)
+    server.connections = 0  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def api(server: ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 async def test_compressed_chunked_answers_pages_and_errors(api: str) -> None:
@@ -85,6 +101,40 @@ async def test_compressed_chunked_answers_pages_and_errors(api: str) -> None:
         ]
         with pytest.raises(GitHubError, match=r"repo acme/gone failed \(HTTP 404\): Not Found"):
             await github.repo("acme/gone")
+
+
+async def test_one_kept_alive_connection_and_a_dropped_one_is_replaced(
+    server: ThreadingHTTPServer, api: str
+) -> None:
+    async with GitHub(api, "t0ken") as github:
+        for _ in range(3):
+            assert (await github.repo("acme/shop")).default_branch == "trunk"
+        assert server.connections == 1  # type: ignore[attr-defined]
+        # The server drops each connection after answering: the next request finds it
+        # closed and is sent again on a new one, without an error.
+        assert (await github.repo("acme/dropped")).full_name == "acme/dropped"
+        assert (await github.repo("acme/dropped")).full_name == "acme/dropped"
+        assert (await github.repo("acme/shop")).private
+        assert server.connections == 3  # type: ignore[attr-defined]
+
+
+async def test_a_server_that_never_answers_times_out_with_a_clear_error() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        async with GitHub(url, None, timeout=0.5) as github:
+            with pytest.raises(GitHubError, match=r"repo a/b failed: timed out"):
+                await github.repo("a/b")
+
+
+async def test_nothing_listening_is_a_connection_error() -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{free.getsockname()[1]}"
+    async with GitHub(url, None) as github:
+        with pytest.raises(GitHubError, match=r"repo a/b failed: .*refused"):
+            await github.repo("a/b")
 
 
 def test_quitting_while_a_request_hangs_does_not_wait_for_it() -> None:
