@@ -71,6 +71,7 @@ class ThreadTransport(httpx.AsyncBaseTransport):
                 answer.set_result(outcome)
 
         def send() -> None:
+            outcome: Any
             try:
                 outcome, failed = self._exchange(request), False
             except BaseException as exc:  # handed to the awaiting task, which raises it
