@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from cli.engine_cmds import _after_queue, _ensure_sandbox, actor, refuse_read_only, with_queries
+from cli.engine_cmds import (
+    _after_queue,
+    _ensure_sandbox,
+    actor,
+    open_queries,
+    refuse_read_only,
+    run_with_storage,
+)
 from cli.output import EXIT_FAILED, EXIT_USAGE, emit_json, fail
 
 
@@ -26,17 +33,22 @@ def _target(obj: Any) -> Any:
         fail(str(exc))
 
 
-def _read_plan(target: Any, repo: str, branch: str, root: str) -> Any:
+async def _plan_of(target: Any, repo: str, branch: str, root: str) -> Any:
+    """The repository's build plan, or the command fails saying why it cannot be read."""
     from core.detect import DetectionError
     from core.plans import detect_repo
     from core.repo_check import RepoCheckError
 
     try:
-        return asyncio.run(detect_repo(target, repo, branch, root))
+        return await detect_repo(target, repo, branch, root)
     except RepoCheckError as exc:
         fail(f"{exc}" + (f"; {exc.hint}" if exc.hint else ""))
     except DetectionError as exc:
         fail(f"{exc.field}: {exc}", EXIT_USAGE)
+
+
+def _read_plan(target: Any, repo: str, branch: str, root: str) -> Any:
+    return asyncio.run(_plan_of(target, repo, branch, root))
 
 
 @click.command()
@@ -202,38 +214,44 @@ def deploy(
     except SpecError as exc:
         refuse(exc)
     target = _target(obj)
-    plan = _read_plan(target, repo, branch, root_dir)
-    try:
-        spec, chosen = apply_plan(base, plan, given)
-        validate(spec)
-    except DetectionError as exc:
-        fail(f"cannot deploy {repo}: {exc.field}: {exc}", EXIT_USAGE)
-    except SpecError as exc:
-        refuse(exc)
-    from core.operator_address import OperatorAddressError, operator_cidr
 
-    try:
-        ssh_from, ssh_source = asyncio.run(operator_cidr(profile))
-    except OperatorAddressError as exc:
-        fail(str(exc), EXIT_USAGE)
-    if not as_json:
-        commit = f" ({plan.commit[:12]})" if plan.commit else ""
-        click.echo(f"Build plan for {repo}@{branch}{commit}:")
-        for line in describe_plan(chosen, plan):
-            click.echo(line)
-        click.echo(
-            f"Instance: {spec.instance_type} in {profile.region}; HTTP and HTTPS open, SSH from "
-            f"{ssh_from} ({ssh_source})"
-        )
+    async def work() -> int:
+        from core.operator_address import OperatorAddressError, operator_cidr
 
-    async def work(queries: Any) -> int:
-        try:
-            deployment, run = await queue_deploy(queries, profile, spec, actor=actor())
-        except (OperationError, ReadOnlyError) as exc:
-            fail(str(exc))
-        return await _after_queue(queries, run, deployment.name, wait, as_json)
+        # The repository's answers and the operator's address are waited for on the
+        # network: the database is imported and opened meanwhile, on the same loop.
+        plan_read = asyncio.ensure_future(_plan_of(target, repo, branch, root_dir))
+        address = asyncio.ensure_future(operator_cidr(profile))
+        await asyncio.sleep(0)  # let both send their requests before the imports below
+        async with open_queries() as queries:
+            plan = await plan_read
+            try:
+                spec, chosen = apply_plan(base, plan, given)
+                validate(spec)
+            except DetectionError as exc:
+                fail(f"cannot deploy {repo}: {exc.field}: {exc}", EXIT_USAGE)
+            except SpecError as exc:
+                refuse(exc)
+            try:
+                ssh_from, ssh_source = await address
+            except OperatorAddressError as exc:
+                fail(str(exc), EXIT_USAGE)
+            if not as_json:
+                commit = f" ({plan.commit[:12]})" if plan.commit else ""
+                click.echo(f"Build plan for {repo}@{branch}{commit}:")
+                for line in describe_plan(chosen, plan):
+                    click.echo(line)
+                click.echo(
+                    f"Instance: {spec.instance_type} in {profile.region}; HTTP and HTTPS open, "
+                    f"SSH from {ssh_from} ({ssh_source})"
+                )
+            try:
+                deployment, run = await queue_deploy(queries, profile, spec, actor=actor())
+            except (OperationError, ReadOnlyError) as exc:
+                fail(str(exc))
+            return await _after_queue(queries, run, deployment.name, wait, as_json)
 
-    raise SystemExit(with_queries(work))
+    raise SystemExit(run_with_storage(work))
 
 
 COMMANDS = [detect, deploy]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import click
@@ -39,20 +40,37 @@ def refuse_read_only(kind: str, name: str) -> None:
     with_queries(check)
 
 
-def with_queries(work: Callable[[Any], Awaitable[T]]) -> T:
-    from storage import Queries, StorageError, open_database
+@contextlib.asynccontextmanager
+async def open_queries() -> AsyncIterator[Any]:
+    """The state database, open for one command."""
+    from storage import Queries, open_database
 
-    async def main() -> T:
-        db = await open_database(paths.database_path())
-        try:
-            return await work(Queries(db))
-        finally:
-            await db.close()
+    db = await open_database(paths.database_path())
+    try:
+        yield Queries(db)
+    finally:
+        await db.close()
 
+
+def run_with_storage(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a command's event loop; a database that cannot be used fails it in one line."""
     try:
         return asyncio.run(main())
-    except StorageError as exc:
-        fail(str(exc))
+    except Exception as exc:
+        # Imported here: a deploy imports storage while its requests are in flight.
+        from storage import StorageError
+
+        if isinstance(exc, StorageError):
+            fail(str(exc))
+        raise
+
+
+def with_queries(work: Callable[[Any], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with open_queries() as queries:
+            return await work(queries)
+
+    return run_with_storage(main)
 
 
 def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -> Awaitable[int]:

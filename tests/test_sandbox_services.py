@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -177,6 +178,52 @@ def test_github_stand_in_answers_like_github(sandbox: SandboxInfo) -> None:
         f"{sandbox.github_api}/user", headers={"Authorization": "Bearer nope"}, timeout=10
     )
     assert wrong.status_code == 401 and wrong.json()["message"] == "Bad credentials"
+
+
+def test_github_stand_in_serves_contents_as_detection_reads_them(
+    sandbox: SandboxInfo, session_sandbox: Sandbox
+) -> None:
+    """Directories, files, missing paths and a monorepo app read by owner/name, as a
+    deploy reads them from GitHub."""
+    from core.detect import detect
+    from core.repo_files import read_repo_files
+
+    files = {
+        "package.json": json.dumps({"private": True, "workspaces": ["apps/*"]}),
+        "package-lock.json": "{}",
+        "apps/site/package.json": json.dumps({"scripts": {"build": "vite build"}}),
+        "apps/site/.nvmrc": "22\n",
+    }
+    githost.create_repo(session_sandbox.layout, "toast-samples/mono", files)
+    with github(sandbox) as gh:
+        root = gh.get("/repos/toast-samples/mono/contents/", params={"ref": "main"}).json()
+        assert sorted((e["name"], e["type"]) for e in root) == [
+            ("apps", "dir"),
+            ("package-lock.json", "file"),
+            ("package.json", "file"),
+        ]
+        nvmrc = gh.get(
+            "/repos/toast-samples/mono/contents/apps/site/.nvmrc", params={"ref": "main"}
+        )
+        assert nvmrc.json()["type"] == "file"
+        assert nvmrc.json()["encoding"] == "base64"
+        for missing in ("apps/nope", "apps/site/.nvmrc/x"):
+            answer = gh.get(f"/repos/toast-samples/mono/contents/{missing}", params={"ref": "main"})
+            assert answer.status_code == 404
+    token = Path(sandbox.github_token_file).read_text().strip()
+    read = asyncio.run(
+        read_repo_files(
+            "toast-samples/mono",
+            "main",
+            "apps/site",
+            github_api=sandbox.github_api,
+            github_token=token,
+        )
+    )
+    plan = detect(read, "apps/site")
+    assert plan.node_version.value == "22"  # type: ignore[union-attr]
+    assert (plan.root_dir, plan.install_dir) == ("apps/site", "")
+    assert plan.install_cmd.source == "package-lock.json"  # type: ignore[union-attr]
 
 
 def test_github_stand_in_paginates_250_repos_with_link_headers(

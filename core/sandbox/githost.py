@@ -190,23 +190,39 @@ def head_commit(layout: Layout, full_name: str, ref: str) -> Commit | None:
 def tree_entry(layout: Layout, full_name: str, ref: str, path: str) -> Any:
     """GitHub's view of `path` at `ref`: a list of (name, type) for a directory, the bytes of
     a file, or None when it does not exist."""
-    repo = layout.bare_repo(full_name)
     spec = f"{ref}:{path}" if path else f"{ref}:"
-    try:
-        kind = git("cat-file", "-t", spec, cwd=repo).strip()
-    except RuntimeError:
-        return None
-    if kind == "tree":
-        out = git("ls-tree", spec, cwd=repo)
-        entries = []
-        for line in out.splitlines():
-            meta, _, name = line.partition("\t")
-            entries.append((name, "dir" if meta.split()[1] == "tree" else "file"))
-        return entries
+    if "\n" in spec:
+        return None  # --batch reads one name per line
+    # One git process per request (the stand-in answers while a deploy waits): --batch says
+    # what the object is and gives its content together.
     result = subprocess.run(
-        ["git", "cat-file", "blob", spec], cwd=repo, capture_output=True, check=False
+        ["git", "cat-file", "--batch"],
+        cwd=layout.bare_repo(full_name),
+        input=spec.encode() + b"\n",
+        capture_output=True,
+        check=False,
     )
-    return result.stdout if result.returncode == 0 else None
+    header, _, content = result.stdout.partition(b"\n")
+    fields = header.split()
+    if result.returncode != 0 or len(fields) != 3 or fields[1] not in (b"tree", b"blob"):
+        return None  # "<spec> missing", or a commit (a submodule) GitHub would not list
+    content = content[: int(fields[2])]
+    if fields[1] == b"blob":
+        return content
+    return _tree_names(content, oid_size=len(fields[0]) // 2)
+
+
+def _tree_names(raw: bytes, *, oid_size: int) -> list[tuple[str, str]]:
+    """(name, "dir" | "file") of each entry of a raw tree object: "<mode> <name>\\0<oid>"."""
+    entries = []
+    at = 0
+    while at < len(raw):
+        space = raw.index(b" ", at)
+        nul = raw.index(b"\0", space)
+        mode, name = raw[at:space], raw[space + 1 : nul].decode("utf-8", errors="replace")
+        entries.append((name, "dir" if mode == b"40000" else "file"))
+        at = nul + 1 + oid_size
+    return entries
 
 
 def install_post_receive(layout: Layout, full_name: str) -> None:
