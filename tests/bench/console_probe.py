@@ -1,7 +1,7 @@
 """Runs the console (or a bare Textual app) headless in a process of its own and prints
 when things happened, in seconds after the parent started it (PROBE_T0, wall clock):
 
-    paint T      the first frame was drawn
+    paint T      the first frame was written (what a terminal would show first)
     rows T N     the Deployments list shows N rows on screen
     idle CPU_S BYTES FRAMES LINES   over PROBE_IDLE_S seconds of doing nothing: CPU seconds
                  (all threads), bytes and frames a terminal would have been sent, list
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 
 T0 = float(os.environ.get("PROBE_T0", time.time()))
 IDLE_S = float(os.environ.get("PROBE_IDLE_S", "0"))
@@ -27,6 +28,22 @@ def mark(*fields: object) -> None:
 
 def since() -> str:
     return f"{time.time() - T0:.4f}"
+
+
+def watch_frames(app: object, written: Callable[[], None]) -> None:
+    """Call `written` after each frame the app writes. Marks are taken there, not in a
+    call_after_refresh: that runs behind whatever was queued before it (the console's
+    reads of SQLite), up to 150 ms after the frame was on screen."""
+    from textual._compositor import CompositorUpdate
+
+    original = app._display  # type: ignore[attr-defined]
+
+    def display(screen: object, renderable: object) -> None:
+        original(screen, renderable)
+        if isinstance(renderable, CompositorUpdate):
+            written()
+
+    app._display = display  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -42,9 +59,9 @@ def main() -> None:
                 yield Footer()
 
             def on_mount(self) -> None:
-                self.call_after_refresh(self.painted)
+                watch_frames(self, self.written)
 
-            def painted(self) -> None:
+            def written(self) -> None:
                 mark("paint", since())
                 self.exit()
 
@@ -60,20 +77,26 @@ def main() -> None:
     db_path = Path(sys.argv[2])
 
     class Probe(ToastApp):
+        painted = False
+        rows_shown = False
+
         def on_mount(self) -> None:
+            watch_frames(self, self.written)
             super().on_mount()
-            self.call_after_refresh(lambda: mark("paint", since()))
-            self.rows_timer = self.set_interval(0.005, self.check_rows)
 
-        def check_rows(self) -> None:
+        def written(self) -> None:
+            if not self.painted:
+                self.painted = True
+                mark("paint", since())
+            if self.rows_shown:
+                return
             tables = self.screen.query(RowTable)
-            if tables and tables.first().row_count:
-                self.rows_timer.stop()
-                count = tables.first().row_count
-                self.call_after_refresh(lambda: self.shown(count))
+            if tables and tables.first().row_count:  # this frame shows rows
+                self.rows_shown = True
+                mark("rows", since(), tables.first().row_count)
+                self.call_later(self.shown)
 
-        def shown(self, count: int) -> None:
-            mark("rows", since(), count)
+        def shown(self) -> None:
             mods = [m for m in ("boto3", "moto") if m in sys.modules]
             mark("modules", ",".join(mods) or "-")
             if mode == "logs":
