@@ -20,6 +20,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Benchmarks run only through scripts/bench (they measure; they are not tests).
 collect_ignore_glob = [] if os.environ.get("TOAST_BENCH") else ["bench/*"]
 
+# The shell's Toast settings are not the tests': TOAST_ENGINE_AUTOSTART=0 left exported
+# would leave every `deploy --wait` waiting for an engine nobody starts.
+for _name in [n for n in os.environ if n.startswith("TOAST_") and n != "TOAST_BENCH"]:
+    del os.environ[_name]
+
 # Tests never touch real AWS: fake credentials, no instance metadata lookups.
 os.environ.update(FAKE_CREDENTIALS)
 # Times on screen are local: one zone keeps snapshots the same on every machine.
