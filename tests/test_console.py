@@ -337,3 +337,35 @@ async def test_the_profile_picker_sets_the_profile_new_deploys_use(tmp_path: Pat
         await pilot.pause()
         assert app.profile.name == "work" and "profile work" in app.sub_title
         assert table.get_row("work")[0] == "*"  # type: ignore[attr-defined]
+
+
+async def test_the_footer_follows_binding_changes_rebuilt_once_per_frame(tmp_path: Path) -> None:
+    """Keys that apply to the row are shown; changes that come together (focus, mount,
+    rows) rebuild the footer once, and it shows the last of them."""
+    from tui.widgets.footer import KeyFooter
+
+    db_path = tmp_path / "toast.db"
+    async with console(db_path) as (app, pilot):
+        footer = app.screen.query_one(KeyFooter)
+        disabled = {k.key for k in footer.query("FooterKey") if k.has_class("-disabled")}
+        assert "D" in disabled  # no row: nothing to destroy
+        rebuilds = 0
+        original = footer.recompose
+
+        async def counted() -> None:
+            nonlocal rebuilds
+            rebuilds += 1
+            await original()
+
+        footer.recompose = counted  # type: ignore[method-assign]
+        await seed(db_path, "blog")
+        for _ in range(5):
+            app.screen.refresh_bindings()
+        app.screen.load_deployments(force=True)  # type: ignore[attr-defined]
+        for _ in range(50):
+            await pilot.pause(0.02)
+            enabled = {k.key for k in footer.query("FooterKey") if not k.has_class("-disabled")}
+            if "D" in enabled:
+                break
+        assert "D" in enabled  # a row is highlighted: destroy applies to it
+        assert rebuilds <= 3  # 5 changes at once and the row's highlight, not 6+ rebuilds

@@ -13,9 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from tui.widgets.banner import ProfileBanner
+from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
 
 AUDIT_COLUMNS = (
@@ -68,7 +69,7 @@ class ActivityScreen(Screen[None]):
         yield box
         yield Static("Select an entry that queued a run to see its calls.", id="calls-title")
         yield RowTable(CALL_COLUMNS, sort=False, id="calls")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.title = "Activity"

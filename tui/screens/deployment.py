@@ -13,10 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from core.logs import LogLine
 from tui.screens.actions import DeploymentActions
+from tui.widgets.footer import KeyFooter
 from tui.widgets.log_pane import LogPane
 
 REFRESH_S = 0.5
@@ -88,7 +89,7 @@ class DeploymentScreen(DeploymentActions, Screen[None]):
                 yield releases
             with TabPane("Ledger (g)", id="ledger-tab"):
                 yield DataTable(id="ledger", cursor_type="row")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         steps = self.query_one("#steps", DataTable)

@@ -11,12 +11,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from core.read_models import LIST_COLUMNS, is_moving, list_cells
 from tui.messages import DeploymentsFailed, DeploymentsLoaded, RunQueued
 from tui.screens.actions import DeploymentActions
 from tui.widgets.banner import ProfileBanner
+from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         filter_box.display = False
         yield filter_box
         yield Static("Loading deployments...", id="empty")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.table.focus()

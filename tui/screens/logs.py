@@ -11,10 +11,11 @@ from textual.binding import Binding
 from textual.containers import Grid
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from core.commands.agent import LOG_SOURCES
 from core.logs import LogLine, TailState
+from tui.widgets.footer import KeyFooter
 from tui.widgets.log_pane import LogPane
 
 
@@ -47,7 +48,7 @@ class LogsScreen(Screen[None]):
         with Grid():
             for source in LOG_SOURCES:
                 yield LogPane(source, id=f"pane-{source}")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.title = f"Logs · {self.deployment_name}"

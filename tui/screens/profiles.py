@@ -6,10 +6,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from core.config import Profile
 from tui.widgets.banner import ProfileBanner
+from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
 
 COLUMNS = (
@@ -38,7 +39,7 @@ class ProfilesScreen(Screen[None]):
         yield ProfileBanner(id="banner")
         yield RowTable(COLUMNS, sort=False, id="profiles")
         yield Static("", id="profiles-status")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> RowTable:

@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from core.github import Repo
 from tui.widgets.banner import ProfileBanner
+from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
 
 COLUMNS = (("Repository", 40), ("Branch", 14), ("Visibility", 10), ("Clone URL", 60))
@@ -61,7 +62,7 @@ class ReposScreen(Screen[None]):
         )
         yield RowTable(COLUMNS, id="repos")
         yield Static("", id="repos-status")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> RowTable:

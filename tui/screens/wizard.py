@@ -14,9 +14,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
+from textual.widgets import Header, Input, Label, Select, Static, TextArea
 
 from core.node_versions import AL2023_NODE
+from tui.widgets.footer import KeyFooter
 
 PLAN_FIELDS = ("build_type", "install_cmd", "build_cmd", "output_dir", "start_cmd", "node_version")
 LABELS = {
@@ -110,7 +111,7 @@ class DeployWizard(Screen[None]):
         with Vertical(id="wizard-bottom"):
             yield Static("", id="wizard-status")
             yield Static("", id="wizard-error")
-        yield Footer()
+        yield KeyFooter()
 
     def _field(self, name: str, widget: Any) -> ComposeResult:
         widget.id = name
