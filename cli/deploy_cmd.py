@@ -219,10 +219,11 @@ def deploy(
         from core.operator_address import OperatorAddressError, operator_cidr
 
         # The repository's answers and the operator's address are waited for on the
-        # network: the database is imported and opened meanwhile, on the same loop.
+        # network: the database is opened meanwhile, on the same loop.
         plan_read = asyncio.ensure_future(_plan_of(target, repo, branch, root_dir))
         address = asyncio.ensure_future(operator_cidr(profile))
-        await asyncio.sleep(0)  # let both send their requests before the imports below
+        # Its failure is reported below, or not at all when the plan failed first.
+        address.add_done_callback(lambda t: t.cancelled() or t.exception())
         async with open_queries() as queries:
             plan = await plan_read
             try:
