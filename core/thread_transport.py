@@ -108,7 +108,10 @@ class ThreadTransport(httpx.AsyncBaseTransport):
             body = response.read()  # raw: httpx decodes gzip per the headers it is given
         except BaseException as exc:
             conn.close()
-            raise _as_httpx_error(exc, request) from exc
+            mapped = _as_httpx_error(exc, request)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         if response.will_close:
             conn.close()
         else:
