@@ -54,15 +54,12 @@ async def open_queries() -> AsyncIterator[Any]:
 
 def run_with_storage(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a command's event loop; a database that cannot be used fails it in one line."""
+    from storage import StorageError
+
     try:
         return asyncio.run(main())
-    except Exception as exc:
-        # Imported here: a deploy imports storage while its requests are in flight.
-        from storage import StorageError
-
-        if isinstance(exc, StorageError):
-            fail(str(exc))
-        raise
+    except StorageError as exc:
+        fail(str(exc))
 
 
 def with_queries(work: Callable[[Any], Awaitable[T]]) -> T:
