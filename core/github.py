@@ -1,15 +1,13 @@
-"""The GitHub REST API, through httpx: repos (with Link pagination), branch heads, hooks."""
+"""The GitHub REST API: repos (a page at a time), branch heads, directory listings and small
+files, over the standard-library client in `core.http_client`."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
-import httpx
-
-from core.thread_transport import ThreadTransport
+from core.http_client import HttpClient, HttpError, Response
 from core.waiting import poll
 
 
@@ -38,12 +36,7 @@ class GitHub:
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.client = httpx.AsyncClient(
-            base_url=base_url,
-            headers=headers,
-            timeout=timeout,
-            transport=ThreadTransport.for_url(base_url),
-        )
+        self.client = HttpClient(base_url, headers=headers, timeout=timeout)
 
     async def __aenter__(self) -> GitHub:
         return self
@@ -51,13 +44,13 @@ class GitHub:
     async def __aexit__(self, *_: object) -> None:
         await self.client.aclose()
 
-    async def _get(self, what: str, url: str, **params: Any) -> httpx.Response:
-        async def attempt() -> httpx.Response | None:
+    async def _get(self, what: str, url: str, **params: str | int) -> Response:
+        async def attempt() -> Response | None:
             try:
-                response = await self.client.get(url, params=params or None)
-            except httpx.HTTPError as exc:
-                raise GitHubError(what, None, str(exc) or type(exc).__name__) from exc
-            limited = response.status_code in (403, 429) and (
+                response = await self.client.get(url, params)
+            except HttpError as exc:
+                raise GitHubError(what, None, str(exc)) from exc
+            limited = response.status in (403, 429) and (
                 response.headers.get("retry-after")
                 or response.headers.get("x-ratelimit-remaining") == "0"
             )
@@ -73,9 +66,8 @@ class GitHub:
             maximum=30,
             factor=2,
         )
-        if response.status_code >= 400:
-            message = response.json().get("message", response.text) if response.content else ""
-            raise GitHubError(what, response.status_code, message)
+        if response.status >= 400:
+            raise GitHubError(what, response.status, _error_message(response))
         return response
 
     async def repo(self, full_name: str) -> Repo:
@@ -131,10 +123,11 @@ class GitHub:
     async def my_repo_pages(self, *, per_page: int = 100) -> AsyncIterator[list[Repo]]:
         """The authenticated user's repos a page at a time (a list can show the first page
         while the rest arrive), most recently pushed first."""
-        url: str | None = "/user/repos"
-        params: dict[str, Any] = {"per_page": per_page, "sort": "pushed"}
-        while url:
-            response = await self._get("list repos", url, **params)
+        page = 1
+        while True:
+            response = await self._get(
+                "list repos", "/user/repos", per_page=per_page, sort="pushed", page=page
+            )
             yield [
                 Repo(
                     r["full_name"],
@@ -144,8 +137,10 @@ class GitHub:
                 )
                 for r in response.json()
             ]
-            url = response.links.get("next", {}).get("url")
-            params = {}
+            # GitHub sends rel="next" in the Link header while more pages follow.
+            if 'rel="next"' not in (response.headers.get("Link") or ""):
+                return
+            page += 1
 
     async def branches(self, full_name: str) -> list[str]:
         """Branch names of a repo (the first 100: enough to pick from)."""
@@ -153,3 +148,16 @@ class GitHub:
             f"branches of {full_name}", f"/repos/{full_name}/branches", per_page=100
         )
         return [b["name"] for b in response.json()]
+
+
+def _error_message(response: Response) -> str:
+    """GitHub's own message for a failed request when it sent one (its errors are JSON
+    objects with a "message"), else the start of whatever it sent."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text.strip()[:200] or response.reason
+    message = data.get("message") if isinstance(data, dict) else None
+    if isinstance(message, str):
+        return message
+    return response.text.strip()[:200]

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-import httpx
-
 from core.config import Profile
-from core.thread_transport import ThreadTransport
 
 
 class OperatorAddressError(Exception):
@@ -23,20 +20,21 @@ async def operator_cidr(profile: Profile, *, timeout: float = 10) -> tuple[str, 
         return "127.0.0.1/32", "the sandbox (its instance host is this machine)"
     url = profile.checkip_url
     hint = f'set operator_cidr = "<your address>/32" in [profiles.{profile.name}]'
+    from core.http_client import HttpClient, HttpError  # not on the sandbox's path
+
     try:
-        transport = ThreadTransport.for_url(url)
-        async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
+        async with HttpClient(timeout=timeout) as client:
             response = await client.get(url)
-    except httpx.HTTPError as exc:
+    except HttpError as exc:
         raise OperatorAddressError(
-            f"could not ask {url} for your public address ({exc or type(exc).__name__}); {hint}"
+            f"could not ask {url} for your public address ({exc}); {hint}"
         ) from exc
     text = response.text.strip()
     try:
         address = ipaddress.IPv4Address(text)
     except ValueError:
         raise OperatorAddressError(
-            f"{url} answered HTTP {response.status_code} {text[:60]!r}, not an IPv4 address; {hint}"
+            f"{url} answered HTTP {response.status} {text[:60]!r}, not an IPv4 address; {hint}"
         ) from None
     if address.is_unspecified or address.is_multicast:
         raise OperatorAddressError(f"{url} says your address is {address}; {hint}")

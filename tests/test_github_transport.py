@@ -1,23 +1,33 @@
-"""The GitHub client's transport (http.client in daemon threads) against a real HTTP server
-on loopback: answers compressed and chunked as api.github.com sends them, Link pagination,
-errors, kept-alive connections (and ones the server dropped), timeouts, and a console that
+"""The GitHub client and its HTTP client (http.client in daemon threads) against a real HTTP
+server on loopback: answers compressed and chunked as api.github.com sends them, pages while
+Link says rel="next", paths with awkward names, errors (GitHub's and a proxy's), kept-alive
+connections (and ones the server dropped), timeouts, TLS verification, and a console that
 quits while a request hangs."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime
 import gzip
 import json
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from core.github import GitHub, GitHubError
+from core.http_client import HttpClient, HttpError
 
 from .conftest import PROJECT_ROOT
 
@@ -67,6 +77,16 @@ class _GitHubLike(BaseHTTPRequestHandler):
                 [{"full_name": n, "clone_url": f"https://x/{n}.git"} for n in names],
                 link=f'<{base}/user/repos?page=2>; rel="next"' if page == 1 else None,
             )
+        elif self.path == "/repos/acme/shop/contents/docs/a%20%231.md?ref=feat%2Fx":
+            text = base64.b64encode(b"# One").decode()
+            self._send(200, {"name": "a #1.md", "encoding": "base64", "content": text})
+        elif self.path == "/repos/acme/proxied":
+            body = b"<html>502 Bad Gateway</html>"
+            self.send_response(502)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif self.path == "/repos/acme/dropped":
             # Answers as if the connection stays open, then drops it (as a server or proxy
             # does with an idle keep-alive connection).
@@ -101,6 +121,14 @@ async def test_compressed_chunked_answers_pages_and_errors(api: str) -> None:
         ]
         with pytest.raises(GitHubError, match=r"repo acme/gone failed \(HTTP 404\): Not Found"):
             await github.repo("acme/gone")
+        # Not JSON (a proxy's page): the error quotes what came back.
+        with pytest.raises(GitHubError, match=r"\(HTTP 502\): <html>502 Bad Gateway</html>"):
+            await github.repo("acme/proxied")
+
+
+async def test_a_file_name_with_a_space_and_a_hash_stays_in_the_path(api: str) -> None:
+    async with GitHub(api, "t0ken") as github:
+        assert await github.file_text("acme/shop", "docs/a #1.md", "feat/x") == "# One"
 
 
 async def test_one_kept_alive_connection_and_a_dropped_one_is_replaced(
@@ -166,3 +194,46 @@ def test_quitting_while_a_request_hangs_does_not_wait_for_it() -> None:
         )
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == "cancelled"
+
+
+def _self_signed(tmp_path: Path) -> ssl.SSLContext:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return context
+
+
+async def test_https_verifies_the_server_certificate(tmp_path: Path) -> None:
+    """An https origin whose certificate no public CA signed is refused, not trusted."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHubLike)
+    server.connections = 0  # type: ignore[attr-defined]
+    server.socket = _self_signed(tmp_path).wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/repos/acme/shop"
+        async with HttpClient(timeout=5) as client:
+            with pytest.raises(HttpError, match=r"TLS with https://127\.0\.0\.1:\d+ failed"):
+                await client.get(url)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -95,12 +95,15 @@ def test_the_run_context_does_not_depend_on_the_steps() -> None:
 
 def test_queuing_a_run_loads_no_ssh_aws_or_sandbox_library() -> None:
     """What `toast deploy`, `redeploy`, `rollback` and `destroy` import before queuing:
-    the step code (asyncssh), boto3 and moto stay out, so queuing is about as fast as ls."""
+    the step code (asyncssh), boto3, moto and httpx (the GitHub client is http.client) stay
+    out, so queuing is about as fast as ls."""
     code = (
         "import sys\nimport core.queueing, core.plans, core.operator_address, core.sandbox\n"
+        "import core.github\n"
         "import core.engine_launch, cli.main\n"
         "from core.sandbox.controller import doctor\ndoctor()\n"
-        "print(sorted(m for m in ('asyncssh', 'boto3', 'botocore', 'moto') if m in sys.modules))\n"
+        "heavy = ('asyncssh', 'boto3', 'botocore', 'moto', 'httpx')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
