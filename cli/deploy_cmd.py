@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from typing import Any
+import threading
+from concurrent.futures import Future
+from typing import Any, NoReturn
 
 import click
 
@@ -33,22 +35,50 @@ def _target(obj: Any) -> Any:
         fail(str(exc))
 
 
-async def _plan_of(target: Any, repo: str, branch: str, root: str) -> Any:
-    """The repository's build plan, or the command fails saying why it cannot be read."""
+def _plan_failed(exc: Exception) -> NoReturn:
+    """The command fails saying why the repository's plan cannot be read."""
     from core.detect import DetectionError
-    from core.plans import detect_repo
     from core.repo_check import RepoCheckError
 
-    try:
-        return await detect_repo(target, repo, branch, root)
-    except RepoCheckError as exc:
+    if isinstance(exc, RepoCheckError):
         fail(f"{exc}" + (f"; {exc.hint}" if exc.hint else ""))
-    except DetectionError as exc:
+    if isinstance(exc, DetectionError):
         fail(f"{exc.field}: {exc}", EXIT_USAGE)
+    raise exc
 
 
 def _read_plan(target: Any, repo: str, branch: str, root: str) -> Any:
-    return asyncio.run(_plan_of(target, repo, branch, root))
+    try:
+        return _start_plan_read(target, repo, branch, root).result()
+    except Exception as exc:
+        _plan_failed(exc)
+
+
+def _start_plan_read(target: Any, repo: str, branch: str, root: str) -> Future[Any]:
+    """Start reading the repository's plan on a thread and loop of its own, now: the
+    round trips to GitHub then overlap the imports and the database opening that `deploy`
+    does meanwhile, instead of following them."""
+    # Imported here, not on the thread: there they would contend for the interpreter with
+    # what the caller imports meanwhile, and the requests would leave later.
+    import core.github  # noqa: F401  (read_repo_files imports it when first called)
+    from core.plans import detect_repo
+
+    def run() -> None:
+        try:
+            done.set_result(asyncio.run(detect_repo(target, repo, branch, root)))
+        except Exception as exc:  # RepoCheckError, DetectionError, ...: the command reports it
+            done.set_exception(exc)
+
+    done: Future[Any] = Future()
+    threading.Thread(target=run, name="toast-plan-read", daemon=True).start()
+    return done
+
+
+async def _plan_from(read: Future[Any]) -> Any:
+    try:
+        return await asyncio.wrap_future(read)
+    except Exception as exc:
+        _plan_failed(exc)
 
 
 @click.command()
@@ -167,10 +197,6 @@ def deploy(
     The build (framework, package manager, commands, output dir, Node version) is read
     from the repository; each flag given overrides what was detected. The plan is printed
     before the run is queued and kept with the deployment."""
-    from core.access import ReadOnlyError
-    from core.detect import DetectionError
-    from core.plans import apply_plan, describe_plan
-    from core.queueing import OperationError, queue_deploy
     from core.spec import DeploySpec, SpecError, parse_env, validate
 
     profile = obj.profile()
@@ -213,19 +239,23 @@ def deploy(
         validate(provisional)
     except SpecError as exc:
         refuse(exc)
-    target = _target(obj)
+    # The repository is read from here on; what follows is local work that overlaps it.
+    plan_read = _start_plan_read(_target(obj), repo, branch, root_dir)
+    from core.access import ReadOnlyError
+    from core.detect import DetectionError
+    from core.plans import apply_plan, describe_plan
+    from core.queueing import OperationError, queue_deploy
 
     async def work() -> int:
         from core.operator_address import OperatorAddressError, operator_cidr
 
-        # The repository's answers and the operator's address are waited for on the
-        # network: the database is opened meanwhile, on the same loop.
-        plan_read = asyncio.ensure_future(_plan_of(target, repo, branch, root_dir))
+        # The operator's address is waited for on the network too: the database is opened
+        # meanwhile, on this loop.
         address = asyncio.ensure_future(operator_cidr(profile))
         # Its failure is reported below, or not at all when the plan failed first.
         address.add_done_callback(lambda t: t.cancelled() or t.exception())
         async with open_queries() as queries:
-            plan = await plan_read
+            plan = await _plan_from(plan_read)
             try:
                 spec, chosen = apply_plan(base, plan, given)
                 validate(spec)

@@ -71,7 +71,6 @@ def with_queries(work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -> Awaitable[int]:
-    from cli.follow import follow
     from core.engine_launch import ensure_engine
 
     async def go() -> int:
@@ -87,6 +86,8 @@ def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -
             return 0
         if not as_json:
             click.echo(f"Run {run.id}: {run.kind} {name} (Ctrl+C stops following, not the run)")
+        from cli.follow import follow
+
         try:
             state = await follow(queries, run.id, as_json=as_json)
         except (KeyboardInterrupt, asyncio.CancelledError):
