@@ -11,7 +11,6 @@ import fcntl
 import importlib.util
 import json
 import os
-import secrets
 import shutil
 import ssl
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.hosts import HostProfile
-from core.sandbox import configs, githost, processes
+from core.sandbox import processes
 from core.sandbox.hostprofile import sandbox_host_profile
 from core.sandbox.hostuser import HostUserError, ensure_login_user
 from core.sandbox.layout import BASE_DOMAIN, REGION, Layout, Ports
@@ -219,6 +218,9 @@ class Sandbox:
 
     def reset_git(self) -> None:
         """Put the sample repos back to their first commit and forget webhooks. For tests."""
+        # Only starting and resetting need these: a command on a running sandbox does not.
+        from core.sandbox import githost
+
         lay = self.layout
         for owner in lay.git_root.iterdir() if lay.git_root.exists() else []:
             shutil.rmtree(owner, ignore_errors=True)
@@ -261,6 +263,9 @@ class Sandbox:
         os.replace(tmp, self.layout.pids_file)
 
     def _prepare(self, ports: Ports) -> None:
+        # Only starting and resetting need these: a command on a running sandbox does not.
+        from core.sandbox import configs, githost
+
         lay = self.layout
         try:
             ensure_login_user()
@@ -314,6 +319,8 @@ class Sandbox:
         host_pub = " ".join(lay.ssh_host_key.with_suffix(".pub").read_text().split()[:2])
         lay.known_hosts.write_text(f"[127.0.0.1]:{ports.ssh} {host_pub}\n")
         if not lay.github_token.exists():
+            import secrets
+
             lay.github_token.write_text("ghs_sandbox_" + secrets.token_hex(16) + "\n")
             lay.github_token.chmod(0o600)
         githost.seed_samples(lay)
@@ -330,6 +337,8 @@ class Sandbox:
         (lay.pebble_dir / "pebble.json").write_text(configs.pebble_config(lay, ports))
 
     def _start(self, name: str, ports: Ports) -> int:
+        from core.sandbox import configs
+
         lay = self.layout
         log = lay.logs / f"{name}.log"
         if name == "aws":
