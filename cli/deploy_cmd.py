@@ -66,7 +66,7 @@ def _start_plan_read(target: Any, repo: str, branch: str, root: str) -> Future[A
     def run() -> None:
         try:
             done.set_result(asyncio.run(detect_repo(target, repo, branch, root)))
-        except Exception as exc:  # RepoCheckError, DetectionError, ...: the command reports it
+        except BaseException as exc:  # whatever it is, the waiting command gets it, not a hang
             done.set_exception(exc)
 
     done: Future[Any] = Future()
