@@ -48,8 +48,10 @@ def _plan_failed(exc: Exception) -> NoReturn:
 
 
 def _read_plan(target: Any, repo: str, branch: str, root: str) -> Any:
+    from core.plans import detect_repo
+
     try:
-        return _start_plan_read(target, repo, branch, root).result()
+        return asyncio.run(detect_repo(target, repo, branch, root))
     except Exception as exc:
         _plan_failed(exc)
 
@@ -58,9 +60,8 @@ def _start_plan_read(target: Any, repo: str, branch: str, root: str) -> Future[A
     """Start reading the repository's plan on a thread and loop of its own, now: the
     round trips to GitHub then overlap the imports and the database opening that `deploy`
     does meanwhile, instead of following them."""
-    # Imported here, not on the thread: there they would contend for the interpreter with
+    # Imported here, not on the thread: there it would contend for the interpreter with
     # what the caller imports meanwhile, and the requests would leave later.
-    import core.github  # noqa: F401  (read_repo_files imports it when first called)
     from core.plans import detect_repo
 
     def run() -> None:

@@ -10,6 +10,7 @@ import tempfile
 
 from core.commands.git import token_for
 from core.detect import RepoFiles, files_to_read, search_dirs
+from core.github import GitHub, GitHubError
 from core.repo_check import RepoCheckError, branch_head, github_branch_head, is_git_url
 
 #: Detection reads configuration, not code: anything larger is not a config file.
@@ -38,8 +39,6 @@ async def read_repo_files(
 async def _from_github(
     repo: str, branch: str, root_dir: str, api: str, token: str | None
 ) -> RepoFiles:
-    from core.github import GitHub, GitHubError
-
     async with GitHub(api, token) as github:
         dirs = search_dirs(root_dir)
         # Round trips, not requests, are what a deploy waits for: the repository, the
