@@ -67,6 +67,10 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
     With no command, opens the console.
     """
     ctx.obj = Context(requested_profile=profile_name, sandbox=sandbox)
+    try:
+        paths.ensure_data_dir()
+    except OSError as exc:
+        fail(f"cannot use the data directory {paths.data_dir()}: {exc}", EXIT_USAGE)
     if ctx.invoked_subcommand not in ("engine", "sandbox"):
         # Runs an engine left behind (it was stopped or died) go on without being asked for.
         from core.engine_launch import resume_unfinished

@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,12 @@ SANDBOX_PROFILE = "sandbox"
 SANDBOX_BASE_DOMAIN = "sandbox.test"
 AL2023_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_KEY_NAME = re.compile(r"^[A-Za-z0-9 ._:/@-]{1,255}$")
-_PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")
+_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_KEY_NAME = re.compile(r"[A-Za-z0-9 ._:/@-]{1,255}")
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class ConfigError(Exception):
@@ -173,7 +174,7 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
         raise ConfigError(path, prefix, "must be a table")
     if name == SANDBOX_PROFILE:
         raise ConfigError(path, prefix, "'sandbox' is built in and cannot be redefined")
-    if not _PROFILE_NAME.match(name):
+    if not _PROFILE_NAME.fullmatch(name):
         raise ConfigError(path, prefix, "profile names use letters, digits, '-' and '_'")
     for key in table:
         if key not in _PROFILE_KEYS:
@@ -192,6 +193,12 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
             raise ConfigError(
                 path, f"{prefix}.{key}", f"must be a string (got {type(value).__name__})"
             )
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise ConfigError(
+                path,
+                f"{prefix}.{key}",
+                f"must not contain newlines or other control characters (got {value!r})",
+            )
 
     def check(key: str, ok: bool, rule: str) -> None:
         if key in table and not ok:
@@ -199,17 +206,17 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
 
     check(
         "region",
-        bool(_REGION.match(table.get("region", ""))),
+        bool(_REGION.fullmatch(table.get("region", ""))),
         "must be an AWS region such as eu-west-1",
     )
     check(
         "instance_type",
-        bool(_INSTANCE_TYPE.match(table.get("instance_type", ""))),
+        bool(_INSTANCE_TYPE.fullmatch(table.get("instance_type", ""))),
         "must be an EC2 instance type such as t3.small",
     )
     check(
         "hosted_zone_id",
-        bool(_ZONE_ID.match(table.get("hosted_zone_id", ""))),
+        bool(_ZONE_ID.fullmatch(table.get("hosted_zone_id", ""))),
         "must be a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ",
     )
     check(
@@ -219,7 +226,7 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
     )
     check(
         "key_pair",
-        bool(_KEY_NAME.match(table.get("key_pair", ""))),
+        bool(_KEY_NAME.fullmatch(table.get("key_pair", ""))),
         "must be an EC2 key pair name (1-255 letters, digits, spaces or ._:/@-)",
     )
     check(
@@ -239,7 +246,7 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
     )
     check(
         "subnet_id",
-        bool(re.match(r"^subnet-[0-9a-f]{8,17}$", table.get("subnet_id", ""))),
+        bool(re.fullmatch(r"subnet-[0-9a-f]{8,17}", table.get("subnet_id", ""))),
         "must be a subnet id such as subnet-0123456789abcdef0",
     )
     check(
@@ -266,11 +273,13 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
 
 def is_domain(value: str) -> bool:
     labels = value.split(".")
-    return len(value) <= 253 and len(labels) >= 2 and all(_LABEL.match(label) for label in labels)
+    return (
+        len(value) <= 253 and len(labels) >= 2 and all(_LABEL.fullmatch(label) for label in labels)
+    )
 
 
 def is_dns_label(value: str) -> bool:
-    return bool(_LABEL.match(value))
+    return bool(_LABEL.fullmatch(value))
 
 
 def _is_cidr(value: str) -> bool:
@@ -283,7 +292,7 @@ def _is_cidr(value: str) -> bool:
 
 def _is_webhook(value: str) -> bool:
     if value.startswith("env:"):
-        return bool(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value[4:]))
+        return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value[4:]))
     return value.startswith("https://") and len(value) > len("https://")
 
 

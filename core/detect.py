@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.node_versions import AL2023_NODE, DEFAULT_NODE
+from core.spec import MAX_ROOT_DEPTH, has_control
 
 #: Files the detector may read, relative to a directory it looks in.
 CONFIG_STEMS = ("next.config", "astro.config", "svelte.config", "nuxt.config", "vite.config")
@@ -181,11 +182,8 @@ def resolve(plan: BuildPlan, given: Mapping[str, str | None]) -> dict[str, Sourc
 def search_dirs(root_dir: str) -> list[str]:
     """The directories whose names the detector needs: the app's and every parent up to
     the repository root (where a monorepo keeps its lockfile and workspace list)."""
-    dirs = [root_dir]
-    while root_dir:
-        root_dir = posixpath.dirname(root_dir)
-        dirs.append(root_dir)
-    return dirs
+    parts = [part for part in root_dir.split("/") if part]
+    return ["/".join(parts[:depth]) for depth in range(len(parts), -1, -1)]
 
 
 def files_to_read(names: Mapping[str, frozenset[str]]) -> list[str]:
@@ -267,11 +265,20 @@ def detect(files: RepoFiles, root_dir: str = "") -> BuildPlan:
 
 
 def normalise_root(root_dir: str) -> str:
-    cleaned = posixpath.normpath(root_dir.strip() or ".").strip("/")
+    """`--root` as a clean relative path ("" for the repository root), or DetectionError
+    naming the rule: never absolute, never above the repository, never absurdly deep."""
+    rule = (
+        f"must be a directory inside the repository, like apps/web (no leading '/', no '..', "
+        f"no control characters, at most {MAX_ROOT_DEPTH} levels)"
+    )
+    raw = root_dir.strip()
+    if raw.startswith("/") or ".." in raw.split("/") or has_control(root_dir):
+        raise DetectionError("root_dir", f"{rule}; got {root_dir!r}")
+    cleaned = posixpath.normpath(raw or ".").strip("/")
     if cleaned in ("", "."):
         return ""
-    if cleaned.startswith("..") or root_dir.startswith("/"):
-        raise DetectionError("root_dir", "must be a directory inside the repository, like apps/web")
+    if len(cleaned.split("/")) > MAX_ROOT_DEPTH:
+        raise DetectionError("root_dir", f"{rule}; got {root_dir!r}")
     return cleaned
 
 

@@ -46,7 +46,7 @@ def lock_path() -> Path:
 def hold_engine_lock() -> int | None:
     """Take the engine lock for this process; None if another engine holds it."""
     path = lock_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -72,8 +72,8 @@ def ensure_engine() -> int | None:
     if os.environ.get("TOAST_ENGINE_AUTOSTART", "1") == "0" or engine_running():
         return None
     idle = os.environ.get("TOAST_ENGINE_IDLE_EXIT", "60")
-    log = paths.data_dir() / "engine.log"
-    with open(log, "ab") as out:
+    log = paths.ensure_data_dir() / "engine.log"
+    with os.fdopen(paths.open_private(log), "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cli", "engine", "--idle-exit", idle],
             stdin=subprocess.DEVNULL,

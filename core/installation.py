@@ -27,9 +27,10 @@ def installation_id() -> str:
         return _read(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(path.parent)
     tmp = path.with_name(f".installation-id.{os.getpid()}")
-    tmp.write_text(secrets.token_hex(8) + "\n")
+    with os.fdopen(paths.open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as out:
+        out.write(secrets.token_hex(8) + "\n")
     try:
         os.link(tmp, path)  # atomic, and fails if another process got there first
     except FileExistsError:

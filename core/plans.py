@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from core.detect import FIELDS, BuildPlan, DetectionError, Sourced, detect, resolve
+from core.detect import FIELDS, BuildPlan, DetectionError, Sourced, detect, normalise_root, resolve
 from core.repo_files import read_repo_files
 from core.spec import DeploySpec
 from core.targets import Target
@@ -17,7 +17,8 @@ from core.targets import Target
 
 async def detect_repo(target: Target, repo: str, branch: str, root_dir: str = "") -> BuildPlan:
     """The plan of `repo`@`branch` (RepoCheckError when it cannot be read, DetectionError
-    for a bad root dir)."""
+    for a bad root dir, before anything is read)."""
+    root_dir = normalise_root(root_dir)
     files = await read_repo_files(
         repo,
         branch,

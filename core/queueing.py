@@ -57,8 +57,7 @@ def spool_secrets(values: dict[str, str]) -> str:
     """Hand secret values to the engine without SQLite: a 0600 file, named at random, that
     exists before the run does (so no engine can claim the run before its secrets are in
     place) and that the engine deletes when the run ends."""
-    directory = spool_dir()
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory = paths.private_dir(spool_dir())
     name = f"secrets-{secrets.token_hex(8)}"
     fd = os.open(directory / f"{name}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -9,7 +9,7 @@ import os
 import tempfile
 
 from core.commands.git import token_for
-from core.detect import RepoFiles, files_to_read, search_dirs
+from core.detect import RepoFiles, files_to_read, normalise_root, search_dirs
 from core.github import GitHub, GitHubError
 from core.repo_check import RepoCheckError, branch_head, github_branch_head, is_git_url
 
@@ -27,7 +27,9 @@ async def read_repo_files(
     timeout: float = 120,
 ) -> RepoFiles:
     """The files detection reads, at the branch head. A missing repository or branch raises
-    RepoCheckError with the same words as the deploy's check step."""
+    RepoCheckError with the same words as the deploy's check step; a root dir outside the
+    repository raises DetectionError before anything is asked."""
+    root_dir = normalise_root(root_dir)
     if is_git_url(repo):
         token = token_for(repo, github_api, github_token)
         if token is None:  # ls-remote first for its clear missing-repo/branch messages

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core import paths
 from core.github import GitHub, GitHubError, Repo
 from core.targets import Target
 
 #: owner/name as GitHub allows it.
-FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-GIT_URL = re.compile(r"^(https?://|ssh://|git@|file://)\S+$")
+FULL_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+GIT_URL = re.compile(r"(https?://|ssh://|git@|file://)[^\s\x00-\x1f\x7f]+")
 
 
 class ReposUnavailable(Exception):
@@ -47,8 +48,6 @@ class RepoCache:
 
     @property
     def path(self) -> Path:
-        from core import paths
-
         return self._path or paths.data_dir() / "repos-cache.json"
 
     def get(self, target: Target) -> list[Repo] | None:
@@ -72,7 +71,7 @@ class RepoCache:
             "repos": [list(dataclasses.astuple(r)) for r in repos],
         }
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            paths.private_dir(self.path.parent)
             tmp = self.path.with_suffix(".tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:
@@ -120,4 +119,4 @@ async def repo_pages(target: Target) -> AsyncIterator[list[Repo]]:
 
 def looks_like_repo(text: str) -> bool:
     """owner/name or a git URL: something the wizard can read a plan from."""
-    return bool(FULL_NAME.match(text) or GIT_URL.match(text))
+    return bool(FULL_NAME.fullmatch(text) or GIT_URL.fullmatch(text))

@@ -6,8 +6,10 @@ what to change.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
+import unicodedata
 from dataclasses import dataclass, field
 
 from core.config import is_dns_label
@@ -17,12 +19,18 @@ NODE_LTS = tuple(AL2023_NODE)
 PACKAGE_MANAGERS = ("npm", "yarn", "pnpm", "bun")
 BUILD_TYPES = ("static", "node")
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-_GIT_URL = re.compile(r"^(https://|ssh://|git@|file://)\S+$")
-_BRANCH = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<![/.])$")
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+# Every pattern is applied with fullmatch: `$` alone would accept a trailing newline.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_GITHUB_REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+_GIT_URL = re.compile(r"(https://|ssh://|git@|file://)[^\s\x00-\x1f\x7f]+")
+_BRANCH = re.compile(r"(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<![/.])")
+_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")
 _RESERVED_ENV = {"PORT", "NODE_ENV"}
+#: Shorter secret values cannot be told apart from ordinary output, so they could not be
+#: kept out of logs: they are refused rather than printed.
+MIN_SECRET = 8
+#: A root directory deeper than this is not an app's directory.
+MAX_ROOT_DEPTH = 16
 
 
 class SpecError(ValueError):
@@ -74,11 +82,11 @@ def validate(spec: DeploySpec) -> DeploySpec:
     """Return `spec` if every field is acceptable; raise SpecError naming each bad field."""
     problems: dict[str, str] = {}
 
-    if not (_GITHUB_REPO.match(spec.repo) or _GIT_URL.match(spec.repo)):
+    if not (_GITHUB_REPO.fullmatch(spec.repo) or _GIT_URL.fullmatch(spec.repo)):
         problems["repo"] = (
             "must be a GitHub owner/name or a git URL (https://, ssh://, git@, file://)"
         )
-    if not _BRANCH.match(spec.branch):
+    if not _BRANCH.fullmatch(spec.branch):
         problems["branch"] = "must be a git branch name (letters, digits, . _ - /; no '..')"
     if not is_dns_label(spec.subdomain):
         problems["subdomain"] = (
@@ -102,7 +110,10 @@ def validate(spec: DeploySpec) -> DeploySpec:
             problems["build_cmd"] = rule
     for name, directory in (("root_dir", spec.root_dir), ("install_dir", spec.install_dir)):
         if directory and not _inside(directory):
-            problems[name] = "must be a relative path inside the repository, like apps/web"
+            problems[name] = (
+                f"must be a relative path inside the repository, like apps/web (no leading "
+                f"'/', no '..', at most {MAX_ROOT_DEPTH} levels)"
+            )
     if (
         spec.install_dir
         and spec.root_dir
@@ -111,8 +122,10 @@ def validate(spec: DeploySpec) -> DeploySpec:
         )
     ):
         problems["install_dir"] = "must be the app's directory or one of its parents"
-    if spec.build_type == "static" and (not spec.output_dir or not _inside(spec.output_dir)):
-        problems["output_dir"] = "must be a relative path inside the repository, like dist"
+    if spec.build_type == "static":
+        rule = output_dir_rule(spec.output_dir)
+        if rule:
+            problems["output_dir"] = rule
     if spec.build_type == "node":
         rule = _package_manager_rule(spec.start_cmd, also=("node",))
         if rule:
@@ -122,7 +135,7 @@ def validate(spec: DeploySpec) -> DeploySpec:
     seen: set[str] = set()
     for setting in spec.env:
         key = f"env.{setting.name}"
-        if not _ENV_NAME.match(setting.name):
+        if not _ENV_NAME.fullmatch(setting.name):
             problems[key] = "names use letters, digits and '_', and do not start with a digit"
         elif setting.name in _RESERVED_ENV:
             problems[key] = f"{setting.name} is set by Toast"
@@ -130,18 +143,53 @@ def validate(spec: DeploySpec) -> DeploySpec:
             problems[key] = "is given twice"
         elif "\0" in setting.value:
             problems[key] = "values cannot contain NUL bytes"
+        elif setting.secret and len(setting.value) < MIN_SECRET:
+            problems[key] = (
+                f"a secret must be at least {MIN_SECRET} characters: a shorter value cannot be "
+                "told apart from ordinary output, so Toast could not keep it out of logs (use "
+                "--env for a value that is not secret)"
+            )
         seen.add(setting.name)
-    if not _INSTANCE_TYPE.match(spec.instance_type):
+    if not _INSTANCE_TYPE.fullmatch(spec.instance_type):
         problems["instance_type"] = "must be an EC2 instance type such as t3.small"
-    if not spec.health_path.startswith("/") or any(c.isspace() for c in spec.health_path):
+    if (
+        not spec.health_path.startswith("/")
+        or any(c.isspace() for c in spec.health_path)
+        or has_control(spec.health_path)
+    ):
         problems["health_path"] = "must be a URL path starting with '/'"
     if problems:
         raise SpecError(problems)
     return spec
 
 
+def has_control(text: str) -> bool:
+    """Newlines, tabs, escapes, NUL and every other control character."""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
 def _inside(path: str) -> bool:
-    return not (path.startswith("/") or ".." in path.split("/") or "\0" in path)
+    parts = path.split("/")
+    return not (
+        path.startswith("/")
+        or ".." in parts
+        or has_control(path)
+        or len([p for p in parts if p not in ("", ".")]) > MAX_ROOT_DEPTH
+    )
+
+
+def output_dir_rule(output_dir: str) -> str | None:
+    """A static site serves exactly its build output: never the repository itself, whose
+    .git, .env files, package.json and node_modules would be published."""
+    if not output_dir or not _inside(output_dir):
+        return "must be a relative path inside the repository, like dist"
+    if posixpath.normpath(output_dir) == ".":
+        return (
+            "must be the directory the build writes (like dist), not the repository root: "
+            "serving '.' would publish .git, .env files and package.json; for a plain HTML "
+            "site, keep its files in a folder such as public/ and pass --output-dir public"
+        )
+    return None
 
 
 def _package_manager_rule(command: str, also: tuple[str, ...] = ()) -> str | None:
@@ -158,8 +206,10 @@ def _package_manager_rule(command: str, also: tuple[str, ...] = ()) -> str | Non
             f"({', '.join(PACKAGE_MANAGERS)}); {words[0]!r} is not allowed, so builds stay "
             "reproducible and reviewable"
         )
-    if any(ch in command for ch in (";", "&&", "||", "|", "`", "$(", ">", "<", "\n")):
-        return "must be a single command: no ; && || | ` $( > < or newlines"
+    if any(ch in command for ch in (";", "&&", "||", "|", "`", "$(", ">", "<")) or has_control(
+        command
+    ):
+        return "must be a single command: no ; && || | ` $( > <, newlines or control characters"
     return None
 
 

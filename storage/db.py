@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import sqlite3
@@ -90,11 +91,26 @@ async def _begin_immediate(conn: aiosqlite.Connection) -> None:
             delay = min(delay * 2, 0.25)
 
 
+def _private(db_path: Path) -> None:
+    """The database holds env values, repository URLs, the audit trail and build output:
+    0600 from its first byte. SQLite gives its -wal and -shm files the database's mode."""
+    os.close(os.open(db_path, os.O_RDWR | os.O_CREAT, 0o600))
+    for path in (
+        db_path,
+        db_path.with_name(db_path.name + "-wal"),
+        db_path.with_name(db_path.name + "-shm"),
+    ):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+
+
 async def open_database(path: str | os.PathLike[str], *, migrate: bool = True) -> Database:
     """Open (creating if needed) the database at `path` and bring its schema up to date."""
     db_path = Path(path)
     try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private(db_path)
         conn = await aiosqlite.connect(db_path, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(f"cannot open the state database {db_path}: {exc}") from exc

@@ -129,9 +129,15 @@ class Queries:
                 ON lr.deployment_id = d.id
             LEFT JOIN runs r ON r.id = lr.id
             LEFT JOIN releases rel ON rel.id = d.current_release_id
-            -- the step worth showing: only a queued, running or failed run has one
-            LEFT JOIN steps s ON r.state IN ('queued', 'running', 'failed') AND s.id = (
-                SELECT MAX(id) FROM steps WHERE run_id = r.id AND started_at IS NOT NULL)
+            -- the step worth showing: only a queued, running or failed run has one. The
+            -- first step that failed, never one cancelled because of it; else the latest
+            -- started.
+            LEFT JOIN steps s ON r.state IN ('queued', 'running', 'failed') AND s.id = COALESCE(
+                (SELECT id FROM steps WHERE run_id = r.id AND state = 'failed'
+                    ORDER BY COALESCE(error, '') LIKE 'cancelled:%',
+                        COALESCE(ended_at, started_at), id
+                    LIMIT 1),
+                (SELECT MAX(id) FROM steps WHERE run_id = r.id AND started_at IS NOT NULL))
             WHERE changed_at > ? {"" if include_destroyed else "AND d.state != 'destroyed'"}
             ORDER BY d.name LIMIT ?
             """,

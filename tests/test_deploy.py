@@ -58,6 +58,10 @@ def test_both_sample_apps_deploy_and_serve_https_trusting_only_the_sandbox_ca(
     assert show("site")["state"] == "live" and show("api")["url"] == "https://api.sandbox.test/"
     assert "Hello from the Toast static sample" in https_get(sandbox, "site.sandbox.test").text
     assert "Hello from the Toast node sample" in https_get(sandbox, "api.sandbox.test").text
+    # No dot path is served, not even as the single-page fallback that answers other paths.
+    for path in ("/.git/config", "/.env", "/.env.production", "/assets/.npmrc"):
+        assert https_get(sandbox, "site.sandbox.test", path).status_code == 404, path
+    assert https_get(sandbox, "site.sandbox.test", "/no/such/page").status_code == 200
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         https_get(sandbox, "site.sandbox.test", trust=True)
     details = show("site")

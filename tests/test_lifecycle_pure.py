@@ -147,3 +147,59 @@ def test_runner_keeps_secret_values_out_of_output_and_log(tmp_path: Path) -> Non
         assert "s=[REDACTED] p=plain" in text and "[REDACTED] split" in text
         assert text.rstrip().endswith("no newline [REDACTED]")
     assert log.stat().st_mode & 0o777 == 0o640
+
+
+# Each piece is its own write(2), so the runner sees the chunks the test chose.
+WRITER = r"""
+import json, os, sys
+for chunk in json.load(open(sys.argv[1])):
+    os.write(1, chunk.encode())
+"""
+
+
+def run_runner(tmp_path: Path, secret: str, pieces: list[str]) -> tuple[str, str]:
+    runner = tmp_path / "toast-run.js"
+    runner.write_text(RUNNER_JS)
+    env = tmp_path / "env.json"
+    env.write_text(json.dumps({"S": secret}))
+    log = tmp_path / "build.log"
+    log.unlink(missing_ok=True)
+    chunks = tmp_path / "chunks.json"
+    chunks.write_text(json.dumps(pieces))
+    command = ["python3", "-c", WRITER, str(chunks)]
+    result = subprocess.run(
+        ["node", str(runner), str(env), str(log), str(tmp_path), "S", "--", *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout, log.read_text()
+
+
+@pytest.mark.parametrize(
+    "filler",
+    [65533, 65536 - 4, 65536 - 1, 65536, 65536 + 3, 2 * 65536 - 5],
+    ids=lambda n: f"{n}-bytes-before",
+)
+def test_a_secret_straddling_the_64_kib_flush_never_reaches_output_or_log(
+    tmp_path: Path, filler: int
+) -> None:
+    """A line longer than the runner's 64 KiB buffer is written in pieces; a secret that
+    crosses a piece boundary (written in one go, or split across writes) stays hidden."""
+    secret = "Zq9-canary-7731"
+    for pieces in (
+        ["x" * filler + secret + " tail\n"],
+        ["x" * filler + secret[:5], secret[5:] + " tail"],  # split across writes, no newline
+        ["x" * filler, secret, " tail\n"],
+    ):
+        for text in run_runner(tmp_path, secret, pieces):
+            assert secret not in text and secret[:8] not in text.replace("x", "")
+            assert text.count("[REDACTED]") == 1 and text.rstrip().endswith(" tail")
+            assert text.count("x") == filler
+
+
+def test_a_secret_at_the_very_end_without_a_newline_is_hidden(tmp_path: Path) -> None:
+    secret = "tail-secret-0042"
+    for text in run_runner(tmp_path, secret, ["done ", secret[:3], secret[3:]]):
+        assert text == "done [REDACTED]"

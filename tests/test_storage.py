@@ -225,3 +225,32 @@ def test_sigkill_mid_transaction_never_leaves_half_a_change(tmp_path: Path) -> N
         assert message == f"steps={step_count}", f"run {run_id} is half-written"
         assert job_count == 1, f"run {run_id} has no job"
     assert audits[0] == len(runs)
+
+
+async def test_the_list_names_the_step_that_failed_not_one_cancelled_by_it(
+    tmp_path: Path,
+) -> None:
+    """build fails while https (started after it, in parallel) is cancelled because of it:
+    the list says "failed at build", as `toast show` does."""
+    from core.read_models import list_state
+
+    db = await open_database(tmp_path / "toast.db")
+    try:
+        q = Queries(db)
+        d = await q.create_deployment(new_deployment("blog"), actor="test")
+        run = await q.queue_run(
+            d.id, "deploy", trigger="cli", actor="test", steps=["check", "build", "https"]
+        )
+        await q.run_started(run.id, now=100)
+        await q.step_started(run.id, "check", now=100)
+        await q.step_ended(run.id, "check", "succeeded", now=101)
+        await q.step_started(run.id, "build", now=102)
+        await q.step_started(run.id, "https", now=103)
+        await q.step_ended(run.id, "build", "failed", error="npm ERR! missing script", now=110)
+        await q.step_ended(run.id, "https", "failed", error="cancelled: step build failed", now=111)
+        await q.run_ended(run.id, "failed", error="deploy failed at step build", now=112)
+        await q.set_deployment_state(d.id, "failed", now=112)
+        [summary] = await q.deployment_summaries()
+        assert list_state(summary, now=120) == "failed at build"
+    finally:
+        await db.close()

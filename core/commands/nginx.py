@@ -53,6 +53,9 @@ def nginx_site(
         if static_root is not None:
             lines += [
                 f"    root {q(static_root)};",
+                # Dot paths (.git, .env, .npmrc) are never served, whatever a build leaves in
+                # its output; /.well-known/ stays open for the site's own files there.
+                "    location ~ /\\.(?!well-known/) { return 404; }",
                 "    location / { try_files $uri $uri/ /index.html; }",
             ]
         elif upstream_port is not None:

@@ -35,6 +35,9 @@ for (const name of secretNames === '-' ? [] : secretNames.split(',')) {
   }
 }
 secrets.sort((a, b) => b.length - a.length);
+// A partial line flushed early keeps this many characters back: the start of a secret whose
+// end has not arrived yet is never written.
+const holdBack = secrets.length ? secrets[0].length - 1 : 0;
 const redact = (text) => {
   for (const secret of secrets) text = text.split(secret).join('[REDACTED]');
   return text;
@@ -60,17 +63,27 @@ let delay = 1000;
 const start = () => {
   const startedAt = Date.now();
   // Whole lines only: a secret split across two chunks is still one line. A secret with
-  // newlines in it is caught line by line.
+  // newlines in it is caught line by line. A line longer than 64 KiB is written in pieces,
+  // redacted first and cut short of a secret's length, so no piece ends inside a secret.
   const pending = { out: '', err: '' };
   const copy = (key) => (chunk) => {
-    pending[key] += chunk.toString('utf8');
+    pending[key] += chunk;
     const cut = pending[key].lastIndexOf('\n');
-    if (cut < 0 && pending[key].length < 65536) return;
-    const upto = cut < 0 ? pending[key].length : cut + 1;
-    emit(redact(pending[key].slice(0, upto)));
-    pending[key] = pending[key].slice(upto);
+    if (cut >= 0) {
+      emit(redact(pending[key].slice(0, cut + 1)));
+      pending[key] = pending[key].slice(cut + 1);
+      return;
+    }
+    if (pending[key].length < 65536) return;
+    const text = redact(pending[key]);
+    const upto = text.length - holdBack;
+    emit(text.slice(0, upto));
+    pending[key] = text.slice(upto);
   };
   child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Decoded by the stream, so a character split across two chunks stays whole.
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
   child.stdout.on('data', copy('out'));
   child.stderr.on('data', copy('err'));
   child.on('error', (err) => {

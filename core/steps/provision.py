@@ -45,7 +45,7 @@ async def shared_lock(ctx: RunContext) -> AsyncIterator[None]:
     on this machine: two first deploys at once must not both create the key pair."""
     safe = f"{ctx.profile_name}-{ctx.region}".replace("/", "_")
     path = paths.data_dir() / "locks" / f"shared-{safe}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
 
     async def acquired() -> bool | None:

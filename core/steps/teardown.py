@@ -43,9 +43,11 @@ async def host_cleanup(ctx: RunContext) -> dict[str, Any]:
     try:
         # A host that does not answer soon will not answer: do not hold the teardown.
         remote = await ctx.remote(timeout=min(ctx.settings.ssh_timeout, 20))
-    except StepFailed as exc:
+    except (StepFailed, AwsError) as exc:
+        # An instance already gone (terminated, or no longer known to EC2) cannot say its
+        # host keys: there is no host to clean, and the cloud resources still go.
         ctx.say(f"skipping host cleanup: {exc}", step="host-cleanup", level="warning")
-        rest = "the app, its nginx site, certificate and files"
+        rest = "the app, its nginx site, certificate, files and logs"
         return {"left_on_host": [rest], "_detail": f"host unreachable; left on the host: {rest}"}
     app = ctx.app
     instance = await ctx.instance()
@@ -61,13 +63,15 @@ async def host_cleanup(ctx: RunContext) -> dict[str, Any]:
         ("the nginx site", render((*ctx.host.sudo, "rm", "-f", app.site_conf))),
         ("the certificate", certbot_delete(ctx.host, ctx.deployment.fqdn)),
         (
-            "the app directory",
+            "the app directory and its logs",
             render(
                 (
                     *ctx.host.sudo,
                     "rm",
                     "-rf",
+                    "--",
                     app.app_dir,
+                    app.log_dir,
                     f"{ctx.host.agent_config_dir}/{instance.resource_id}.json",
                 )
             ),
@@ -88,7 +92,7 @@ async def host_cleanup(ctx: RunContext) -> dict[str, Any]:
     if left:
         ctx.say("left on the host: " + "; ".join(left), step="host-cleanup", level="warning")
         return {"left_on_host": left, "_detail": "left on the host: " + "; ".join(left)}
-    return {"_detail": "app stopped, site, certificate and files removed"}
+    return {"_detail": "app stopped; site, certificate, files and logs removed"}
 
 
 async def release_resources(ctx: RunContext) -> dict[str, Any]:

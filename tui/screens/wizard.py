@@ -294,7 +294,7 @@ class DeployWizard(Screen[None]):
         from core.repos import FULL_NAME
         from core.targets import TargetError, resolve_target
 
-        if not FULL_NAME.match(repo):
+        if not FULL_NAME.fullmatch(repo):
             return
         try:
             target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
