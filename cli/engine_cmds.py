@@ -303,6 +303,8 @@ def gc(obj: Any, delete: bool, as_json: bool) -> None:
     from core.targets import TargetError, resolve_target
 
     profile = obj.profile()
+    if delete:
+        refuse_read_only("gc --delete", profile.name)
     if profile.is_sandbox:
         _ensure_sandbox()
     try:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cli.engine_cmds import refuse_read_only
 from cli.output import emit_json, fail
 from core import paths
 
@@ -29,6 +30,8 @@ def sandbox() -> None:
 def up(as_json: bool) -> None:
     """Start the sandbox (only what is not already running)."""
     from core.sandbox import SandboxError
+
+    refuse_read_only("sandbox up", "the sandbox")
 
     def progress(message: str) -> None:
         if not as_json:
@@ -65,15 +68,25 @@ def status(as_json: bool) -> None:
 
 @sandbox.command()
 def down() -> None:
-    """Stop every process the sandbox started. State is kept for the next `up`."""
+    """Stop every process the sandbox started, its apps included. AWS state (instances,
+    DNS, logs) is kept for the next `up`; node apps start again with `toast redeploy NAME
+    --force`."""
+    refuse_read_only("sandbox down", "the sandbox")
     stopped = _sandbox().down()
     click.echo(f"Stopped: {', '.join(stopped)}." if stopped else "Nothing was running.")
+    apps = [s.removeprefix("app ") for s in stopped if s.startswith("app ")]
+    if apps:
+        click.echo(
+            "AWS state is kept for the next `toast sandbox up` (static sites serve again "
+            "then); node apps start again with `toast redeploy NAME --force`."
+        )
 
 
 @sandbox.command()
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def reset(yes: bool) -> None:
     """Stop the sandbox and delete all its state."""
+    refuse_read_only("sandbox reset", "the sandbox")
     if not yes:
         click.confirm(f"Delete everything under {paths.sandbox_dir()}?", abort=True)
     _sandbox().reset()

@@ -47,7 +47,7 @@ def render_userdata(
         "cronie",
         "node": f"{{ alternatives --set node /usr/bin/node-{q(node_version)} 2>/dev/null || true; "
         "} && node --version && npm --version",
-        "directories": f"mkdir -p {dirs} && chown -R {q(host.ssh_user)}: {owned}"
+        "directories": f"mkdir -p {dirs} && chown {q(host.ssh_user)}: {owned}"
         + (
             f" && {{ id -u {q(host.app_user)} >/dev/null 2>&1 || useradd --system "
             f"--no-create-home --home-dir / --shell /sbin/nologin {q(host.app_user)} || "

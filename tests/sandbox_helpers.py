@@ -61,7 +61,8 @@ def zone_id(aws: Clients, base_domain: str) -> str:
     return str(next(z["Id"] for z in zones if z["Name"] == base_domain + "."))
 
 
-def upsert_a(aws: Clients, sandbox: SandboxInfo, name: str, ip: str) -> None:
+def upsert_record(aws: Clients, sandbox: SandboxInfo, name: str, kind: str, value: str) -> None:
+    """A record made behind Toast's back, as a user or another tool would."""
     aws("route53").change_resource_record_sets(
         HostedZoneId=zone_id(aws, sandbox.base_domain),
         ChangeBatch={
@@ -70,14 +71,18 @@ def upsert_a(aws: Clients, sandbox: SandboxInfo, name: str, ip: str) -> None:
                     "Action": "UPSERT",
                     "ResourceRecordSet": {
                         "Name": name,
-                        "Type": "A",
+                        "Type": kind,
                         "TTL": 60,
-                        "ResourceRecords": [{"Value": ip}],
+                        "ResourceRecords": [{"Value": value}],
                     },
                 }
             ]
         },
     )
+
+
+def upsert_a(aws: Clients, sandbox: SandboxInfo, name: str, ip: str) -> None:
+    upsert_record(aws, sandbox, name, "A", ip)
 
 
 def host_key_from_console(text: str) -> str:

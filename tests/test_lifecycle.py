@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from core.dns_owner import marker_name, marker_value
 from core.installation import installation_id
 from core.keyfiles import matches, public_key_of
@@ -18,7 +20,7 @@ from core.sandbox import SandboxInfo
 
 from .conftest import PROJECT_ROOT
 from .deploy_helpers import ENGINE_ENV, STATIC_FLAGS, deploy, https_get, show, toast
-from .sandbox_helpers import upsert_a, zone_id
+from .sandbox_helpers import upsert_a, upsert_record, zone_id
 
 Clients = Callable[[str], Any]
 
@@ -154,6 +156,64 @@ def test_a_foreign_record_refuses_the_deploy_before_anything_is_created(
     # Destroying the failed deployment does not touch the record either.
     assert toast("destroy", "www", "--yes", "--wait").returncode == 0
     assert record_sets(aws, sandbox)[("www.sandbox.test.", "A")] == ["192.0.2.55"]
+
+
+def test_a_foreign_ownership_txt_refuses_the_deploy_and_survives_destroy(
+    sandbox: SandboxInfo, aws: Clients
+) -> None:
+    """A TXT at `_toast.NAME` that Toast did not write (a user's, or another tool's) is not
+    Toast's to overwrite or delete, even with no A record beside it."""
+    spf = '"v=spf1 include:mail.example.com -all"'
+    upsert_record(aws, sandbox, "_toast.mail.sandbox.test", "TXT", spf)
+    result = toast(
+        "--sandbox",
+        "deploy",
+        "toast-samples/static-site",
+        *STATIC_FLAGS,
+        "--subdomain",
+        "mail",
+        "--wait",
+    )
+    assert result.returncode == 1
+    assert "deploy of mail failed at step check" in result.stderr
+    assert "_toast.mail.sandbox.test already has a TXT record" in result.stderr
+    assert live_instances(aws) == []
+    assert toast("destroy", "mail", "--yes", "--wait").returncode == 0
+    sets = record_sets(aws, sandbox)
+    assert sets[("_toast.mail.sandbox.test.", "TXT")] == [spf]
+    assert ("mail.sandbox.test.", "A") not in sets
+
+
+async def test_a_record_appearing_between_check_and_write_fails_the_step_untouched(
+    sandbox: SandboxInfo, aws: Clients
+) -> None:
+    """Toast CREATEs what it expects absent, so Route53 refuses the whole change when a
+    record appeared after the ownership check: nothing of Toast's is written, and the
+    newcomer keeps its value."""
+    from core.aws import Aws
+    from core.config import sandbox_profile
+    from core.context import StepFailed
+    from core.dns_owner import records_at
+    from core.steps.dns import claim_name
+    from core.targets import resolve_target
+
+    cloud = await Aws.connect(resolve_target(sandbox_profile()))
+    zone = zone_id(aws, sandbox.base_domain).removeprefix("/hostedzone/")
+    for kind, name, value in (
+        ("A", "race.sandbox.test", "192.0.2.77"),
+        ("TXT", "_toast.race2.sandbox.test", '"someone-else"'),
+    ):
+        fqdn = name.removeprefix("_toast.")
+        seen = await records_at(cloud, zone, fqdn)
+        assert not seen.pointing and seen.marker is None  # the check saw a free name
+        upsert_record(aws, sandbox, name, kind, value)  # ... then someone took it
+        marker = marker_value(installation_id(), fqdn.split(".")[0])
+        with pytest.raises(StepFailed, match=f"the DNS records at {fqdn} changed"):
+            await claim_name(cloud, zone, seen, "198.51.100.4", marker, "test")
+        sets = record_sets(aws, sandbox)
+        assert sets[(name + ".", kind)] == [value]
+        assert (marker_name(fqdn), "TXT") not in sets or kind == "TXT"
+        assert (fqdn + ".", "A") not in sets or kind == "A"
 
 
 def test_a_missing_repo_or_branch_fails_before_any_resource_exists(

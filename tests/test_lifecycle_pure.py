@@ -79,6 +79,12 @@ def test_ownership_marker_round_trip_and_foreign_records_are_refused() -> None:
         refuse_foreign(NameRecords("www.example.com", [a_record], None), "abc123")
     with pytest.raises(StepFailed, match="another Toast installation"):
         refuse_foreign(NameRecords("www.example.com", [a_record], theirs), "abc123")
+    # A marker alone is still someone's: another installation's, or a TXT Toast never wrote.
+    with pytest.raises(StepFailed, match="another Toast installation"):
+        refuse_foreign(NameRecords("www.example.com", [], theirs), "abc123")
+    foreign_txt = {"Type": "TXT", "ResourceRecords": [{"Value": '"v=spf1 -all"'}]}
+    with pytest.raises(StepFailed, match=r"_toast.www.example.com already has a TXT record"):
+        refuse_foreign(NameRecords("www.example.com", [], foreign_txt), "abc123")
 
 
 def test_key_file_is_never_overwritten_and_matches_its_fingerprints(tmp_path: Path) -> None:

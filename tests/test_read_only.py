@@ -126,3 +126,52 @@ def test_the_cli_refuses_under_read_only_and_says_why(tmp_path: Path) -> None:
 
     status = Sandbox(paths.sandbox_dir()).status()
     assert status is None or not status.running
+
+
+def test_every_mutating_cli_command_is_refused_and_audited_under_read_only() -> None:
+    """gc --delete, sandbox up/down/reset used to run under --read-only (gc deleted 13
+    record pairs); each is refused before it does anything, and audited."""
+    import asyncio
+
+    asyncio.run(live_deployment(paths.database_path()))
+    cases = [
+        (("--sandbox", "gc", "--delete"), "gc --delete"),
+        (("sandbox", "up"), "sandbox up"),
+        (("sandbox", "down"), "sandbox down"),
+        (("sandbox", "reset", "--yes"), "sandbox reset"),
+        (("destroy", "blog", "--yes"), "destroy"),
+        (("redeploy", "blog"), "redeploy"),
+    ]
+    for args, kind in cases:
+        result = run_toast("--read-only", *args)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert f"{kind} of " in result.stderr and "--read-only" in result.stderr, result.stderr
+    runs, audit = asyncio.run(runs_and_audit(paths.database_path()))
+    assert runs == 0
+    refused = [a for a in audit if a.startswith("refused")]
+    assert sorted(refused) == sorted(f"refused {kind}" for _, kind in cases)
+    # Looking still works.
+    assert run_toast("--read-only", "--sandbox", "gc", "--json").returncode in (0, 1)
+
+
+async def test_a_read_only_console_offers_no_deploy_on_the_command_bar(tmp_path: Path) -> None:
+    from textual.widgets import Input, Static
+
+    db_path = tmp_path / "toast.db"
+    await live_deployment(db_path)
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, read_only=True)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("colon")
+        bar = app.screen
+        assert type(bar).__name__ == "CommandBar"
+        shown = str(bar.query_one("#command-help", Static).render())
+        assert ":deploys" in shown and ":deploy " not in shown + " "
+        bar.query_one(Input).value = "deploy"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "DeploymentsScreen"  # no wizard
+        assert "deploys are refused" in list(app._notifications)[-1].message
+        app.start_wizard("toast-samples/static-site", "main")  # the Repos screen's path
+        await pilot.pause()
+        assert type(app.screen).__name__ == "DeploymentsScreen"

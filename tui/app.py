@@ -152,7 +152,7 @@ class ToastApp(App[None]):
     def action_command_bar(self) -> None:
         from tui.screens.command_bar import CommandBar
 
-        self.push_screen(CommandBar(self.known_names), self.run_command)
+        self.push_screen(CommandBar(self.known_names, read_only=self.read_only), self.run_command)
 
     @property
     def known_names(self) -> list[str]:
@@ -184,7 +184,14 @@ class ToastApp(App[None]):
             else:
                 self.push_screen(DeploymentScreen(arg))
         elif word == "deploy" and not arg:
-            self.action_new_deploy()
+            if self.read_only:
+                self.notify(
+                    "read-only console: deploys are refused (open it without --read-only to "
+                    "deploy)",
+                    severity="warning",
+                )
+            else:
+                self.action_new_deploy()
         elif word == "theme" and arg in TEXTUAL_THEMES:
             self.theme = TEXTUAL_THEMES[arg]
         elif word == "help":
@@ -216,6 +223,10 @@ class ToastApp(App[None]):
 
     def start_wizard(self, repo: str | None, branch: str | None) -> None:
         from tui.screens.wizard import DeployWizard
+
+        if self.read_only:  # whichever path led here: a read-only console never deploys
+            self.notify("read-only console: deploys are refused", severity="warning")
+            return
 
         # Installed, so leaving it (pop) keeps its widgets and what was typed.
         if not self.is_screen_installed("wizard"):

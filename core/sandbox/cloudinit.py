@@ -96,8 +96,12 @@ class CloudInitStandIn:
         publish_console: Callable[[str, str], None],
         shims: Path,
         interval: float = 0.25,
+        booted: tuple[str, ...] = (),
     ) -> None:
         self.shims = shims
+        #: Instances restored from a saved state: they booted before the sandbox stopped,
+        #: and UserData runs on an instance's first boot only.
+        self.booted = frozenset(booted)
         self.ec2 = ec2
         self.host = host
         self.authorized_keys = authorized_keys
@@ -146,6 +150,8 @@ class CloudInitStandIn:
         self.publish_console(
             instance_id, console_output(instance_id, self.host_public_key, self.host_fingerprint)
         )
+        if instance_id in self.booted:
+            return
         user_data = self._user_data(instance_id)
         if not user_data.startswith(b"#!/bin/bash\n" + HEADER.encode()):
             return  # not Toast's: nothing of it runs on this machine

@@ -173,10 +173,11 @@ class Sandbox:
         return self._info(ports, self._live_pids(), include_stopped=True)
 
     def down(self) -> list[str]:
-        """Stop what `up` started; returns the names of the components stopped."""
+        """Stop what `up` started, and every app the instance host runs; returns the names
+        of the components stopped (apps as "app <name>:<port>"). AWS state is kept."""
         with self._locked():
             pids = self._saved_pids()
-            stopped = []
+            stopped = self.stop_host_apps()
             for name in reversed(COMPONENTS):
                 pid = pids.get(name)
                 if pid is not None and processes.alive(pid, self.marker):
@@ -202,15 +203,25 @@ class Sandbox:
         httpx.post(f"http://127.0.0.1:{ports.aws}/moto-api/reset", timeout=10).raise_for_status()
         seed_aws(f"http://127.0.0.1:{ports.aws}")
 
+    def stop_host_apps(self) -> list[str]:
+        """Stop every app the instance host runs (each in a session of its own, named by
+        its pid file), as a machine shutting down would; returns "app <name>:<port>" each."""
+        import signal as signals
+
+        stopped = []
+        for pid_file in sorted(self.layout.host_root.glob("toast/apps/*/run/*.pid")):
+            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError, OSError):
+                os.killpg(int(pid_file.read_text().strip()), signals.SIGKILL)
+                stopped.append(f"app {pid_file.parents[1].name}:{pid_file.stem}")
+            # Never signalled again: the number may belong to another process by then.
+            pid_file.unlink(missing_ok=True)
+        return stopped
+
     def reset_host(self) -> None:
         """Return the shared instance host to a fresh boot's state: stop every app process,
         drop Toast's sites, app files and agent configs, and reload nginx. For tests."""
-        import signal as signals
-
         lay = self.layout
-        for pid_file in lay.host_root.glob("toast/apps/*/run/*.pid"):
-            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-                os.killpg(int(pid_file.read_text().strip()), signals.SIGKILL)
+        self.stop_host_apps()
         shutil.rmtree(lay.host_root / "toast" / "apps", ignore_errors=True)
         for path in [*lay.nginx_sites.glob("*.conf"), *lay.agent_configs.glob("*.json")]:
             path.unlink(missing_ok=True)

@@ -6,8 +6,8 @@ Run as: python -m core.sandbox.daemon SANDBOX_DIR
 
 from __future__ import annotations
 
-import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -49,6 +49,47 @@ def _patch_console_output() -> None:
     general.General.get_console_output = get_console_output  # type: ignore[method-assign]
 
 
+def _patch_route53_like_aws() -> None:
+    """moto accepts a CREATE over an existing record and a DELETE of a record that is not
+    there (or has other values); Route53 refuses the whole batch in both cases, and Toast
+    relies on that to never touch a record it did not expect. So does the sandbox."""
+    from moto.route53.exceptions import ResourceRecordAlreadyExists, Route53ClientError
+    from moto.route53.models import Route53Backend
+
+    original = Route53Backend.change_resource_record_sets
+
+    def key(name: str, kind: str) -> tuple[str, str]:
+        return name.rstrip(".").lower(), kind
+
+    def values(records: list[Any]) -> list[str]:
+        return sorted(r["Value"] if isinstance(r, dict) else str(r) for r in records)
+
+    def strict(self: Any, zoneid: str, change_list: list[dict[str, Any]]) -> None:
+        zone = self.get_hosted_zone(zoneid)
+        present = {key(r.name, r.type): values(r.records) for r in zone.rrsets}
+        for change in change_list:
+            record = change["ResourceRecordSet"]
+            at = key(record["Name"], record["Type"])
+            if change["Action"] == "CREATE":
+                if at in present:
+                    raise ResourceRecordAlreadyExists(name=record["Name"], _type=record["Type"])
+                present[at] = values(record.get("ResourceRecords", []))
+            elif change["Action"] == "DELETE":
+                wanted = values(record.get("ResourceRecords", []))
+                if present.get(at) != wanted:
+                    raise Route53ClientError(
+                        "InvalidChangeBatch",
+                        f"Tried to delete resource record set [name='{record['Name']}', "
+                        f"type='{record['Type']}'] but it was not found",
+                    )
+                del present[at]
+            else:
+                present[at] = values(record.get("ResourceRecords", []))
+        original(self, zoneid, change_list)
+
+    Route53Backend.change_resource_record_sets = strict  # type: ignore[method-assign]
+
+
 def aws_client(service: str, endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
@@ -63,41 +104,62 @@ def aws_client(service: str, endpoint: str) -> Any:
     )
 
 
-def seed_aws(endpoint: str, snapshot: Path | None = None) -> str:
-    """Create the sandbox hosted zone (and restore saved records). Returns the zone id."""
+def seed_aws(endpoint: str) -> str:
+    """Create the sandbox hosted zone unless it exists. Returns the zone id."""
     route53 = aws_client("route53", endpoint)
     zones = route53.list_hosted_zones_by_name(DNSName=BASE_DOMAIN + ".")["HostedZones"]
     existing = [z for z in zones if z["Name"].rstrip(".") == BASE_DOMAIN]
     if existing:
         return str(existing[0]["Id"])
-    zone_id = str(
+    return str(
         route53.create_hosted_zone(
             Name=BASE_DOMAIN, CallerReference=f"toast-sandbox-{os.getpid()}-{id(route53)}"
         )["HostedZone"]["Id"]
     )
-    if snapshot is not None and snapshot.exists():
-        records = json.loads(snapshot.read_text())
-        changes = [{"Action": "UPSERT", "ResourceRecordSet": r} for r in records]
-        if changes:
-            route53.change_resource_record_sets(
-                HostedZoneId=zone_id, ChangeBatch={"Changes": changes}
-            )
-    return zone_id
 
 
-def save_records(endpoint: str, snapshot: Path) -> None:
-    route53 = aws_client("route53", endpoint)
-    zones = route53.list_hosted_zones_by_name(DNSName=BASE_DOMAIN + ".")["HostedZones"]
-    records = []
-    for zone in zones:
-        if zone["Name"].rstrip(".") != BASE_DOMAIN:
-            continue
-        for page in route53.get_paginator("list_resource_record_sets").paginate(
-            HostedZoneId=zone["Id"]
-        ):
-            records += [r for r in page["ResourceRecordSets"] if r["Type"] not in ("NS", "SOA")]
-    snapshot.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.write_text(json.dumps(records, indent=2))
+#: The services whose state the sandbox keeps across `down` and `up`, as an account would.
+#: (SSM holds only AWS's public parameters, which moto makes afresh.)
+KEPT_SERVICES = ("ec2", "route53", "logs", "iam")
+
+
+def save_aws_state(path: Path) -> None:
+    """moto's backends, pickled (0600): instances, zones, log groups and roles come back
+    with the same ids at the next `up`, so the state database still matches them."""
+    from moto.backends import get_backend
+
+    state = {name: dict(get_backend(name)) for name in KEPT_SERVICES}  # type: ignore[call-overload]
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+        pickle.dump(state, out, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+
+
+def load_aws_state(path: Path) -> list[str]:
+    """Put saved state back before moto serves; returns the instance ids it holds. A file
+    that cannot be read (another moto version) is set aside and the sandbox starts empty."""
+    from moto.backends import get_backend
+
+    if not path.exists():
+        return []
+    try:
+        with path.open("rb") as saved:
+            state = pickle.load(saved)  # written by this daemon, 0600, in the user's own dir
+        for name in KEPT_SERVICES:
+            backend = get_backend(name)  # type: ignore[call-overload]
+            for account, regions in state.get(name, {}).items():
+                backend[account] = regions
+    except Exception as exc:
+        aside = path.with_suffix(".unreadable")
+        os.replace(path, aside)
+        print(f"sandbox daemon: AWS state not restored ({exc}); kept as {aside}", flush=True)
+        return []
+    ids = []
+    for regions in state.get("ec2", {}).values():
+        for backend in regions.values():
+            ids += list(getattr(backend, "all_instances", lambda: [])())
+    return [getattr(i, "id", str(i)) for i in ids]
 
 
 def main(argv: list[str]) -> int:
@@ -121,10 +183,12 @@ def main(argv: list[str]) -> int:
     from core.sandbox.shipper import LogShipper
 
     _patch_console_output()
+    _patch_route53_like_aws()
+    restored = load_aws_state(layout.aws_state)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=ports.aws, verbose=False)
     moto.start()
     endpoint = f"http://127.0.0.1:{ports.aws}"
-    seed_aws(endpoint, layout.aws_snapshot)
+    seed_aws(endpoint)
 
     dns_servers = start_dns(
         ports.dns,
@@ -157,6 +221,7 @@ def main(argv: list[str]) -> int:
         fingerprint,
         _console.__setitem__,
         shims=layout.root / "shims",
+        booted=tuple(restored),
     )
     write_shims(layout.root / "shims")
     cloud_init.start()
@@ -168,16 +233,16 @@ def main(argv: list[str]) -> int:
     while not stopping.wait(0.5):
         pass
 
-    try:
-        save_records(endpoint, layout.aws_snapshot)
-    except Exception as exc:
-        print(f"sandbox daemon: could not save Route53 records: {exc}", flush=True)
     cloud_init.stop()
     shipper.stop()
     github.shutdown()
     for server in dns_servers:
         server.stop()
     moto.stop()
+    try:
+        save_aws_state(layout.aws_state)
+    except Exception as exc:
+        print(f"sandbox daemon: could not save the AWS state: {exc}", flush=True)
     return 0
 
 

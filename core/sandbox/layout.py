@@ -63,8 +63,9 @@ class Layout:
 
     # AWS
     @property
-    def aws_snapshot(self) -> Path:
-        return self.root / "aws" / "route53-records.json"
+    def aws_state(self) -> Path:
+        """moto's state (EC2, Route53, CloudWatch Logs, IAM) between `down` and `up`."""
+        return self.root / "aws" / "state.pickle"
 
     # SSH
     @property

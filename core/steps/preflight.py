@@ -19,7 +19,7 @@ async def check(ctx: RunContext) -> dict[str, Any]:
         )
     except RepoCheckError as exc:
         raise StepFailed(str(exc), hint=exc.hint) from exc
-    zone = await check_name(ctx)
+    zone, _ = await check_name(ctx)
     try:
         placement = await choose_subnet(ctx.aws, ctx.target.profile)
     except NetworkError as exc:

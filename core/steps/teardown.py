@@ -181,8 +181,11 @@ async def _delete_record(aws: Aws, resource: Resource, say: Any) -> None:
                 f"left {record['Type']} {resource.resource_id} -> {', '.join(values)}: it was "
                 f"changed after Toast pointed it at {recorded}, so it is no longer Toast's"
             )
+    marker = resource.attributes.get("marker")
     if found.marker is not None and found.owned_by(installation_id()):
-        changes.append({"Action": "DELETE", "ResourceRecordSet": found.marker})
+        values = [v["Value"] for v in found.marker.get("ResourceRecords", [])]
+        if marker is None or values == [marker]:
+            changes.append({"Action": "DELETE", "ResourceRecordSet": found.marker})
     if changes:
         await aws.call(
             "route53",
@@ -238,7 +241,9 @@ class Finding:
     kind: str
     resource_id: str
     region: str
-    problem: str  # "orphan" (this installation's, not in the ledger) or "stale" (gone)
+    #: "orphan" (this installation's, not in the ledger), "stale" (in the ledger, gone) or
+    #: "in-use" (not in the ledger, but a deployment that is not destroyed uses it: kept).
+    problem: str
     attributes: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, str]:
@@ -290,14 +295,20 @@ async def find_garbage(aws: Aws, queries: Queries, profile: Profile) -> list[Fin
     except StepFailed:
         zone = None
     if zone is not None:
+        in_use = {
+            d.fqdn: d.name for d in await queries.list_deployments() if d.state != "destroyed"
+        }
         for fqdn, deployment in sorted((await marked_names(aws, zone, installation)).items()):
             if ("dns_record", fqdn) not in ledger:
+                # A name a deployment still uses is never collected, ledger entry or not:
+                # the site would go dark. It is reported, and destroy removes it.
+                problem = "in-use" if in_use.get(fqdn) == deployment else "orphan"
                 findings.append(
                     Finding(
                         "dns_record",
                         fqdn,
                         "global",
-                        "orphan",
+                        problem,
                         {"zone_id": zone, "deployment": deployment},
                     )
                 )
@@ -345,7 +356,13 @@ async def collect_garbage(
 ) -> list[str]:
     done = []
     for finding in findings:
-        if finding.problem == "orphan":
+        if finding.problem == "in-use":
+            done.append(
+                f"kept {finding.kind} {finding.resource_id}: deployment "
+                f"{finding.attributes.get('deployment')} still uses it (`toast destroy` "
+                "removes it)"
+            )
+        elif finding.problem == "orphan":
             attributes = dict(finding.attributes)
             if finding.kind == "dns_record":
                 # Not in the ledger, but its marker proves it is this installation's: delete

@@ -23,6 +23,9 @@ COMMANDS = {
     "quit": "leave the console (deploys go on in the engine)",
 }
 
+#: Commands that change something: never offered by a read-only console.
+MUTATING = frozenset({"deploy"})
+
 
 class CommandBar(ModalScreen[str | None]):
     """Returns the command typed, or None when left with esc."""
@@ -35,15 +38,19 @@ class CommandBar(ModalScreen[str | None]):
     CommandBar Input { width: 100%; }
     """
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[str], *, read_only: bool = False) -> None:
         super().__init__()
-        words = [c.split(" ")[0] for c in COMMANDS]
+        #: A read-only console offers only what looks.
+        self.commands = {c: w for c, w in COMMANDS.items() if not (read_only and c in MUTATING)}
+        words = [c.split(" ")[0] for c in self.commands]
         completions = words + [f"{w} {n}" for w in ("logs", "open") for n in names]
         completions += [f"theme {t}" for t in ("dark", "light", "high-contrast")]
         self.suggester = SuggestFromList(completions, case_sensitive=False)
 
     def compose(self) -> ComposeResult:
-        yield Static("  ".join(f":{c} {what}" for c, what in COMMANDS.items()), id="command-help")
+        yield Static(
+            "  ".join(f":{c} {what}" for c, what in self.commands.items()), id="command-help"
+        )
         yield Input(placeholder=":", suggester=self.suggester, id="command")
 
     def on_mount(self) -> None:
