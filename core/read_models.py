@@ -50,7 +50,8 @@ def list_cells(s: DeploymentSummary, now: float, *, sandbox: bool = False) -> tu
     return (
         s.name,
         list_state(s, now),
-        f"https://{s.fqdn}/",
+        # A destroyed deployment whose name was reused keeps its fqdn as "name~id".
+        f"https://{s.fqdn.partition('~')[0]}/",
         commit[:7],
         age(now - s.updated_at),
         s.instance_type,

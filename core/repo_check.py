@@ -101,9 +101,8 @@ async def _ls_remote(url: str, branch: str, *, timeout: float) -> BranchHead:
             hint="check the URL and your network",
         ) from exc
     if process.returncode != 0:
-        reason = err.decode(errors="replace").strip().splitlines()
         raise RepoCheckError(
-            f"repository {url} cannot be read: {reason[-1] if reason else 'git failed'}",
+            f"repository {url} cannot be read: {git_reason(err)}",
             hint="check the URL, and that it is reachable without a password prompt",
         )
     for line in out.decode().splitlines():
@@ -113,3 +112,14 @@ async def _ls_remote(url: str, branch: str, *, timeout: float) -> BranchHead:
     raise RepoCheckError(
         f"branch {branch!r} does not exist in {url}", hint="pass --branch with an existing branch"
     )
+
+
+def git_reason(stderr: bytes) -> str:
+    """The line of git's complaint that says why (its first), without git's boilerplate
+    ("Please make sure you have the correct access rights and the repository exists.")."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    boilerplate = ("Please make sure", "and the repository exists", "fatal: Could not read from")
+    useful = [line for line in lines if not line.startswith(boilerplate)]
+    if not useful:
+        return lines[0].removeprefix("fatal: ") if lines else "git failed"
+    return useful[0].removeprefix("fatal: ")

@@ -11,7 +11,13 @@ import tempfile
 from core.commands.git import token_for
 from core.detect import RepoFiles, files_to_read, normalise_root, search_dirs
 from core.github import GitHub, GitHubError
-from core.repo_check import RepoCheckError, branch_head, github_branch_head, is_git_url
+from core.repo_check import (
+    RepoCheckError,
+    branch_head,
+    git_reason,
+    github_branch_head,
+    is_git_url,
+)
 
 #: Detection reads configuration, not code: anything larger is not a config file.
 MAX_FILE = 512 * 1024
@@ -124,10 +130,8 @@ async def _from_git(
             for args in steps:
                 status, _, err = await _git(*args, cwd=work, env=env, timeout=timeout)
                 if status != 0:
-                    reason = err.decode(errors="replace").strip().splitlines()
                     raise RepoCheckError(
-                        f"cannot read {url}@{branch} to detect its build: "
-                        f"{reason[-1] if reason else 'git failed'}",
+                        f"cannot read {url}@{branch} to detect its build: {git_reason(err)}",
                         hint="check the URL and branch, and that it is reachable without a "
                         "password prompt",
                     )

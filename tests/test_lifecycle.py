@@ -225,6 +225,8 @@ def test_a_missing_repo_or_branch_fails_before_any_resource_exists(
         (("toast-samples/static-site", "--branch", "nope"), "branch 'nope' does not exist in"),
         ((url, "--branch", "nope"), f"branch 'nope' does not exist in {url}"),
         (("file:///nowhere/at/all.git",), "repository file:///nowhere/at/all.git cannot be read"),
+        # git's own first line, not its closing boilerplate ("and the repository exists.")
+        (("file:///etc",), "cannot be read: '/etc' does not appear to be a git repository"),
     ]
     for index, (args, says) in enumerate(cases):
         result = toast("--sandbox", "deploy", *args, "--subdomain", f"typo{index}", "--wait")
@@ -288,19 +290,49 @@ def test_two_first_deploys_at_once_share_one_key_pair_with_an_intact_key_file(
         )
 
 
-def test_destroy_with_ssh_down_deletes_the_cloud_and_says_what_it_left_on_the_host(
-    sandbox: SandboxInfo, aws: Clients, isolated_toast: Path
+@pytest.mark.parametrize("cause", ["ssh refused", "instance gone"])
+def test_destroy_with_the_host_out_of_reach_deletes_the_cloud_and_says_what_it_left(
+    sandbox: SandboxInfo, aws: Clients, isolated_toast: Path, cause: str
 ) -> None:
     deploy("static-site", "cutoff")
-    result = toast("destroy", "cutoff", "--yes", "--wait", env={"TOAST_FAULTS": "ssh:refuse"})
+    faults = "ssh:refuse"
+    if cause == "instance gone":
+        # Terminated behind Toast's back before its host keys were ever recorded (a first
+        # deploy that died early), and no longer known to EC2: nothing can say its keys.
+        [instance] = live_instances(aws)
+        aws("ec2").terminate_instances(InstanceIds=[instance])
+        with sqlite3.connect(isolated_toast / "toast.db") as db:
+            db.execute(
+                "UPDATE resources SET attributes_json = json_remove(attributes_json, "
+                "'$.host_keys') WHERE kind = 'instance'"
+            )
+        faults = "aws:ec2.GetConsoleOutput:InvalidInstanceID.NotFound:99"
+    result = toast("destroy", "cutoff", "--yes", "--wait", env={"TOAST_FAULTS": faults})
     assert result.returncode == 0, result.stderr
     said = result.stdout + result.stderr
     assert "left on the host" in said
-    assert "the app, its nginx site, certificate and files" in said
+    assert "the app, its nginx site, certificate, files and logs" in said
     assert live_instances(aws) == []
     assert ("cutoff.sandbox.test.", "A") not in record_sets(aws, sandbox)
+    assert ("_toast.cutoff.sandbox.test.", "TXT") not in record_sets(aws, sandbox)
     assert open_ledger(isolated_toast) == []
     assert show("cutoff")["state"] == "destroyed"
+
+
+def test_the_data_dir_is_private_after_a_deploy(sandbox: SandboxInfo, isolated_toast: Path) -> None:
+    """It holds env values, repository URLs, the audit trail and build output: 0700, and
+    every file in it 0600 (the database's WAL and SHM included)."""
+    isolated_toast.mkdir(parents=True)
+    isolated_toast.chmod(0o755)  # as an older Toast left it
+    deploy("static-site", "private")
+    assert isolated_toast.stat().st_mode & 0o777 == 0o700
+    files = [p for p in isolated_toast.rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert {"toast.db", "toast.db-wal", "installation-id", "engine.log"} <= names, names
+    loose = {str(p.relative_to(isolated_toast)): oct(p.stat().st_mode & 0o777) for p in files}
+    assert {k: v for k, v in loose.items() if v != "0o600"} == {}
+    dirs = [p for p in isolated_toast.rglob("*") if p.is_dir()]
+    assert all(d.stat().st_mode & 0o077 == 0 for d in dirs), dirs
 
 
 def test_a_run_uses_the_settings_it_was_queued_with_not_the_engines(

@@ -254,3 +254,27 @@ async def test_the_list_names_the_step_that_failed_not_one_cancelled_by_it(
         assert list_state(summary, now=120) == "failed at build"
     finally:
         await db.close()
+
+
+async def test_a_reused_name_lists_its_destroyed_predecessor_with_a_real_url(
+    tmp_path: Path,
+) -> None:
+    from core.read_models import list_cells
+
+    db = await open_database(tmp_path / "toast.db")
+    try:
+        q = Queries(db)
+        first = await q.create_deployment(new_deployment("c1"), actor="test")
+        await q.set_deployment_state(first.id, "destroyed")
+        await q.create_deployment_and_run(
+            new_deployment("c1"),
+            steps=["check"],
+            actor="test",
+            trigger="cli",
+            replace_destroyed=True,
+        )
+        rows = {s.name: list_cells(s, now=0) for s in await q.deployment_summaries()}
+        assert set(rows) == {"c1", f"c1~{first.id}"}
+        assert {r[2] for r in rows.values()} == {"https://c1.sandbox.test/"}
+    finally:
+        await db.close()

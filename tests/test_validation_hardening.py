@@ -191,6 +191,8 @@ def test_a_trailing_newline_never_becomes_a_deployment(sandbox: SandboxInfo) -> 
         result = toast(*args, timeout=60)
         assert result.returncode == 2, (flag, result.stderr)
         assert "invalid deploy" in result.stderr
+        # One line, even when the field's name carries the newline (env.A\n).
+        assert result.stderr.count("\n") == 1, result.stderr
     assert toast("ls", "--json").stdout.strip() == "[]"
 
 
