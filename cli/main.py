@@ -68,7 +68,9 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
     """
     ctx.obj = Context(requested_profile=profile_name, sandbox=sandbox)
     try:
-        paths.ensure_data_dir()
+        # Tightened when an older Toast left it open; made (0700) by what first writes there.
+        if paths.data_dir().exists():
+            paths.ensure_data_dir()
     except OSError as exc:
         fail(f"cannot use the data directory {paths.data_dir()}: {exc}", EXIT_USAGE)
     if ctx.invoked_subcommand not in ("engine", "sandbox"):

@@ -150,8 +150,6 @@ def test_every_mutating_cli_command_is_refused_and_audited_under_read_only() -> 
     assert runs == 0
     refused = [a for a in audit if a.startswith("refused")]
     assert sorted(refused) == sorted(f"refused {kind}" for _, kind in cases)
-    # Looking still works.
-    assert run_toast("--read-only", "--sandbox", "gc", "--json").returncode in (0, 1)
 
 
 async def test_a_read_only_console_offers_no_deploy_on_the_command_bar(tmp_path: Path) -> None:

@@ -223,6 +223,8 @@ class Sandbox:
         lay = self.layout
         self.stop_host_apps()
         shutil.rmtree(lay.host_root / "toast" / "apps", ignore_errors=True)
+        for app_logs in lay.host_logs.glob("*"):
+            shutil.rmtree(app_logs, ignore_errors=True)
         for path in [*lay.nginx_sites.glob("*.conf"), *lay.agent_configs.glob("*.json")]:
             path.unlink(missing_ok=True)
         processes.reload_nginx_locally(self.host_profile())
