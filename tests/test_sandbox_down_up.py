@@ -7,6 +7,7 @@ leaves no host logs."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def owners(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_down_stops_every_app_and_up_brings_back_the_same_cloud(
-    sandbox: SandboxInfo, session_sandbox: Sandbox, aws: Clients
+    sandbox: SandboxInfo, session_sandbox: Sandbox, aws: Clients, isolated_toast: Path
 ) -> None:
     host = session_sandbox.layout.host_root
     api = deploy("node-server", "keep")
@@ -80,6 +81,19 @@ def test_down_stops_every_app_and_up_brings_back_the_same_cloud(
     again = toast("redeploy", "keep", "--force", "--wait")
     assert again.returncode == 0, again.stderr
     assert "Hello from the Toast node sample" in https_get(info, "keep.sandbox.test").text
+
+    # A live deployment's record is never collected, even with its ledger entry lost.
+    with sqlite3.connect(isolated_toast / "toast.db") as db:
+        db.execute("DELETE FROM resources WHERE kind = 'dns_record' AND resource_id LIKE 'other.%'")
+    collected = json.loads(toast("--sandbox", "gc", "--delete", "--json").stdout)
+    assert {
+        "kind": "dns_record",
+        "id": "other.sandbox.test",
+        "region": "global",
+        "problem": "in-use",
+    } in collected["findings"]
+    assert any(line.startswith("kept dns_record other.sandbox.test") for line in collected["done"])
+    assert https_get(info, "other.sandbox.test").status_code == 200
 
     # Destroy takes the deployment's host logs with it (build output may hold what leaked).
     logs = Path(session_sandbox.host_profile().log_dir) / "keep"
