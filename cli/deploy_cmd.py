@@ -24,7 +24,7 @@ from cli.output import EXIT_FAILED, EXIT_USAGE, emit_json, fail
 
 
 def _target(obj: Any) -> Any:
-    from core.targets import TargetError, resolve_target
+    from core.profile.targets import TargetError, resolve_target
 
     profile = obj.profile()
     if profile.is_sandbox:
@@ -37,8 +37,8 @@ def _target(obj: Any) -> Any:
 
 def _plan_failed(exc: Exception) -> NoReturn:
     """The command fails saying why the repository's plan cannot be read."""
-    from core.detect import DetectionError
-    from core.repo_check import RepoCheckError
+    from core.repo.detect import DetectionError
+    from core.repo.heads import RepoCheckError
 
     if isinstance(exc, RepoCheckError):
         fail(f"{exc}" + (f"; {exc.hint}" if exc.hint else ""))
@@ -48,7 +48,7 @@ def _plan_failed(exc: Exception) -> NoReturn:
 
 
 def _read_plan(target: Any, repo: str, branch: str, root: str) -> Any:
-    from core.plans import detect_repo
+    from core.repo.plans import detect_repo
 
     try:
         return asyncio.run(detect_repo(target, repo, branch, root))
@@ -62,7 +62,7 @@ def _start_plan_read(target: Any, repo: str, branch: str, root: str) -> Future[A
     does meanwhile, instead of following them."""
     # Imported here, not on the thread: there it would contend for the interpreter with
     # what the caller imports meanwhile, and the requests would leave later.
-    from core.plans import detect_repo
+    from core.repo.plans import detect_repo
 
     def run() -> None:
         try:
@@ -96,8 +96,8 @@ def detect(obj: Any, repo: str, branch: str, root_dir: str, as_json: bool) -> No
     Reads only a few files at the branch head (GitHub's contents API for owner/name, a
     shallow fetch for a git URL). Exits 1 when a value cannot be detected, naming the flag
     `toast deploy` needs for it."""
-    from core.detect import DetectionError, resolve
-    from core.plans import describe_plan
+    from core.repo.detect import DetectionError, resolve
+    from core.repo.plans import describe_plan
 
     plan = _read_plan(_target(obj), repo, branch, root_dir)
     try:
@@ -198,7 +198,7 @@ def deploy(
     The build (framework, package manager, commands, output dir, Node version) is read
     from the repository; each flag given overrides what was detected. The plan is printed
     before the run is queued and kept with the deployment."""
-    from core.spec import DeploySpec, SpecError, parse_env, validate
+    from core.repo.spec import DeploySpec, SpecError, parse_env, validate
 
     profile = obj.profile()
     refuse_read_only("deploy", subdomain)
@@ -242,13 +242,13 @@ def deploy(
         refuse(exc)
     # The repository is read from here on; what follows is local work that overlaps it.
     plan_read = _start_plan_read(_target(obj), repo, branch, root_dir)
-    from core.access import ReadOnlyError
-    from core.detect import DetectionError
-    from core.plans import apply_plan, describe_plan
-    from core.queueing import OperationError, queue_deploy
+    from core.repo.detect import DetectionError
+    from core.repo.plans import apply_plan, describe_plan
+    from core.runs.access import ReadOnlyError
+    from core.runs.queue import OperationError, queue_deploy
 
     async def work() -> int:
-        from core.operator_address import OperatorAddressError, operator_cidr
+        from core.host.operator_address import OperatorAddressError, operator_cidr
 
         # The operator's address is waited for on the network too: the database is opened
         # meanwhile, on this loop.

@@ -18,7 +18,7 @@ def doctor(obj: Any, as_json: bool) -> None:
     permissions for the profile, and print the fix for each problem. Changes nothing.
     Exits 1 when a check fails."""
     from cli.deploy_cmd import _target
-    from core.doctor import run_checks
+    from core.cloud.doctor import run_checks
 
     target = _target(obj)
     checks = asyncio.run(run_checks(target))

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import click
 
 from cli.output import EXIT_FAILED, EXIT_USAGE, emit_json, fail
-from core import paths
-from core.access import Actor, ReadOnlyError
+from core.profile import paths
+from core.runs.access import Actor, ReadOnlyError
 
 T = TypeVar("T")
 
@@ -29,7 +29,7 @@ def refuse_read_only(kind: str, name: str) -> None:
     """Under `toast --read-only`, stop here (audited) before anything is read or started."""
     if not actor().read_only:
         return
-    from core.queueing import require_write
+    from core.runs.queue import require_write
 
     async def check(queries: Any) -> None:
         try:
@@ -71,7 +71,7 @@ def with_queries(work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -> Awaitable[int]:
-    from core.engine_launch import ensure_engine
+    from core.runs.launcher import ensure_engine
 
     async def go() -> int:
         ensure_engine()
@@ -130,7 +130,7 @@ def _queue_command(
     force: bool = False,
     redetect: bool = False,
 ) -> None:
-    from core.queueing import OperationError, queue_run
+    from core.runs.queue import OperationError, queue_run
 
     refuse_read_only(kind, name)  # before anything is started or read on its behalf
 
@@ -172,11 +172,11 @@ def _queue_command(
 
 
 async def _redetect(queries: Any, d: Any) -> list[str]:
-    from core.config import ConfigError, choose_profile, load_config
-    from core.detect import DetectionError
-    from core.plans import redetect
-    from core.repo_check import RepoCheckError
-    from core.targets import TargetError, resolve_target
+    from core.profile.config import ConfigError, choose_profile, load_config
+    from core.profile.targets import TargetError, resolve_target
+    from core.repo.detect import DetectionError
+    from core.repo.heads import RepoCheckError
+    from core.repo.plans import redetect
 
     try:
         profile = choose_profile(
@@ -192,7 +192,7 @@ async def _redetect(queries: Any, d: Any) -> list[str]:
 
 
 async def _already_live(queries: Any, d: Any) -> str | None:
-    from core.queueing import head_is_live
+    from core.runs.queue import head_is_live
 
     return await head_is_live(queries, d)
 
@@ -249,8 +249,8 @@ def destroy(name: str, yes: bool, wait: bool, as_json: bool) -> None:
 
 
 async def describe(queries: Any, name: str) -> dict[str, Any]:
-    from core.read_models import NotFound
-    from core.read_models import describe as read
+    from core.views.read_models import NotFound
+    from core.views.read_models import describe as read
 
     try:
         return await read(queries, name)
@@ -298,9 +298,9 @@ def show(name: str, as_json: bool) -> None:
 @click.pass_obj
 def gc(obj: Any, delete: bool, as_json: bool) -> None:
     """Find Toast-tagged resources missing from the ledger, and ledger entries already gone."""
-    from core.aws import Aws
+    from core.cloud.aws import Aws
+    from core.profile.targets import TargetError, resolve_target
     from core.steps.teardown import collect_garbage, find_garbage
-    from core.targets import TargetError, resolve_target
 
     profile = obj.profile()
     if delete:
@@ -342,8 +342,8 @@ def gc(obj: Any, delete: bool, as_json: bool) -> None:
 )
 def engine(idle_exit: float | None) -> None:
     """Run the engine in the foreground: execute queued runs."""
-    from core.engine import Engine
-    from core.engine_launch import hold_engine_lock
+    from core.runs.engine import Engine
+    from core.runs.launcher import hold_engine_lock
 
     lock = hold_engine_lock()
     if lock is None:
@@ -388,11 +388,11 @@ def logs(name: str, sources: tuple[str, ...], follow: bool, since: str, as_json:
     """Print a deployment's logs from CloudWatch (build, nginx access and error, app)."""
     import json as jsonlib
 
-    from core.aws import Aws, AwsError
-    from core.config import choose_profile, load_config
-    from core.logs import LogLine, parse_since, tails_for
-    from core.redact import Redactor
-    from core.targets import TargetError, resolve_target
+    from core.cloud.aws import Aws, AwsError
+    from core.profile.config import choose_profile, load_config
+    from core.profile.targets import TargetError, resolve_target
+    from core.runs.redact import Redactor
+    from core.views.tail import LogLine, parse_since, tails_for
 
     try:
         since_ms = parse_since(since)

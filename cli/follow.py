@@ -19,7 +19,7 @@ async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float
 
     While the run is unfinished, an engine is kept running: one that went idle and exited
     just as the run was queued is replaced."""
-    from core.engine_launch import ensure_engine
+    from core.runs.launcher import ensure_engine
 
     next_engine_check = time.monotonic() + 2
     last_event = 0

@@ -14,8 +14,8 @@ from typing import Any
 import click
 
 from cli.output import EXIT_USAGE, emit_json, fail
-from core import paths
-from core.config import ConfigError, Profile, choose_profile, load_config
+from core.profile import paths
+from core.profile.config import ConfigError, Profile, choose_profile, load_config
 
 
 @dataclass
@@ -75,7 +75,7 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
         fail(f"cannot use the data directory {paths.data_dir()}: {exc}", EXIT_USAGE)
     if ctx.invoked_subcommand not in ("engine", "sandbox"):
         # Runs an engine left behind (it was stopped or died) go on without being asked for.
-        from core.engine_launch import resume_unfinished
+        from core.runs.launcher import resume_unfinished
 
         resume_unfinished(paths.database_path())
     if ctx.invoked_subcommand is None:
@@ -95,8 +95,8 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
 def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> None:
     """List deployments recorded in the local state database."""
     obj.check_config()  # a broken config is reported before anything is opened or written
-    from core.read_models import LIST_COLUMNS, list_table
-    from core.read_models import list_deployments as read
+    from core.views.read_models import LIST_COLUMNS, list_table
+    from core.views.read_models import list_deployments as read
     from storage import Queries, StorageError, open_database
 
     sandbox = obj.sandbox or obj.requested_profile == "sandbox"

@@ -8,7 +8,7 @@ import click
 
 from cli.engine_cmds import refuse_read_only
 from cli.output import emit_json, fail
-from core import paths
+from core.profile import paths
 
 if TYPE_CHECKING:
     from core.sandbox import Sandbox

@@ -126,8 +126,8 @@ def start_engine(env: dict[str, str] | None = None) -> subprocess.Popen[str]:
 def wait_engine_exit() -> None:
     """Let the auto-started engine (which carries its environment, faults included) go idle
     and exit, so the next command starts a fresh one."""
-    from core.engine_launch import engine_running
-    from core.waiting import poll_sync
+    from core.runs.launcher import engine_running
+    from core.runs.waiting import poll_sync
 
     poll_sync(lambda: True if not engine_running() else None, what="the engine to exit", timeout=30)
 

@@ -13,11 +13,11 @@ from typing import Any
 import asyncssh
 import httpx
 
-from core.config import AL2023_PARAMETER
-from core.hosts import HostProfile
+from core.host.profiles import HostProfile
+from core.profile.config import AL2023_PARAMETER
+from core.runs.waiting import poll_sync
 from core.sandbox import SandboxInfo
 from core.sandbox.processes import reload_nginx_locally
-from core.waiting import poll_sync
 
 Clients = Callable[[str], Any]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.aws import Aws
-from core.config import sandbox_profile
-from core.targets import Target, ec2_host_profile
+from core.cloud.aws import Aws
+from core.profile.config import sandbox_profile
+from core.profile.targets import Target, ec2_host_profile
 
 
 def target(region: str = "us-east-1") -> Target:

@@ -8,11 +8,11 @@ import asyncio
 import time
 from pathlib import Path
 
-from core import paths
-from core.config import load_config
+from core.profile import paths
+from core.profile.config import load_config
+from core.profile.targets import LETS_ENCRYPT_STAGING, resolve_target
 from core.sandbox import SandboxInfo
 from core.steps.https import DUPLICATE_WINDOW, next_allowed
-from core.targets import LETS_ENCRYPT_STAGING, resolve_target
 from storage import Queries, open_database
 
 from .deploy_helpers import STATIC_FLAGS, deploy, show, toast
@@ -52,7 +52,7 @@ async def _requests(fqdn: str, since: float) -> list[float]:
 
 
 def _ca() -> str:
-    from core.config import sandbox_profile
+    from core.profile.config import sandbox_profile
 
     server = resolve_target(sandbox_profile()).host.acme_server
     assert server

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ConfigError, choose_profile, load_config
+from core.profile.config import ConfigError, choose_profile, load_config
 
 from .conftest import run_toast
 
@@ -195,7 +195,7 @@ def test_no_config_and_no_credentials_means_the_sandbox(tmp_path: Path) -> None:
 
 
 def test_console_theme_is_read_from_the_config_and_checked(tmp_path: Path) -> None:
-    from core.config import ConfigError, load_config
+    from core.profile.config import ConfigError, load_config
 
     path = tmp_path / "config.toml"
     path.write_text('[console]\ntheme = "high-contrast"\n')

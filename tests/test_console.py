@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from core.config import Profile, sandbox_profile
+from core.profile.config import Profile, sandbox_profile
 from storage import Queries, open_database
 from tui.app import ToastApp
 
@@ -319,7 +319,7 @@ async def test_the_command_bar_switches_sections_themes_and_opens_deployments(
 
 
 async def test_the_profile_picker_sets_the_profile_new_deploys_use(tmp_path: Path) -> None:
-    from core import paths
+    from core.profile import paths
 
     paths.config_path().parent.mkdir(parents=True, exist_ok=True)
     paths.config_path().write_text(

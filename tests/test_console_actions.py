@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from core import paths
-from core.config import sandbox_profile
+from core.profile import paths
+from core.profile.config import sandbox_profile
 from core.sandbox import SandboxInfo, githost
 from storage import Queries, open_database
 from tui.app import ToastApp

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from core.installation import installation_id
-from core.operations import DEPLOY
+from core.profile.installation import installation_id
+from core.runs.graphs import DEPLOY
 from core.sandbox import Sandbox, SandboxInfo, githost
 
 from .deploy_helpers import (

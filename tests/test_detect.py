@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.detect import BuildPlan, DetectionError, RepoFiles, detect, resolve
-from core.repo_files import read_repo_files
+from core.repo.detect import BuildPlan, DetectionError, RepoFiles, detect, resolve
+from core.repo.files import read_repo_files
 
 from .helpers.scaffolds import SCAFFOLDS, scaffold_repo
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.config import sandbox_profile
-from core.doctor import run_checks
+from core.cloud.doctor import run_checks
+from core.profile.config import sandbox_profile
+from core.profile.targets import resolve_target
 from core.sandbox import SandboxInfo
-from core.targets import resolve_target
 
 from .deploy_helpers import STATIC_FLAGS, toast
 from .sandbox_helpers import new_key

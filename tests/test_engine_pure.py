@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from core.cloud.userdata import render_userdata
 from core.commands import chain, render
 from core.commands.certbot import cert_enddate, certbot_certonly, certbot_delete, has_certificate
 from core.commands.git import fetch_source, token_for
@@ -24,10 +25,9 @@ from core.commands.toolchain import (
     ensure_bun,
     reuse_node_modules,
 )
-from core.hosts import ec2_host_profile
-from core.redact import Redactor
-from core.spec import DeploySpec, EnvSetting, SpecError, parse_env, validate
-from core.userdata import render_userdata
+from core.host.profiles import ec2_host_profile
+from core.repo.spec import DeploySpec, EnvSetting, SpecError, parse_env, validate
+from core.runs.redact import Redactor
 
 EC2 = ec2_host_profile()
 APP = AppPaths(EC2, "blog")
@@ -221,8 +221,8 @@ def test_redactor_hides_secrets_and_each_line_of_multiline_ones() -> None:
 
 
 async def test_waits_poll_with_backoff_and_report_progress() -> None:
-    from core.context import RunContext
-    from core.waiting import WaitTimeout, poll
+    from core.runs.context import RunContext
+    from core.runs.waiting import WaitTimeout, poll
 
     said: list[str] = []
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.runs.waiting import poll_sync
 from core.sandbox import SandboxInfo
-from core.waiting import poll_sync
 
 from .deploy_helpers import STATIC_FLAGS, https_get, show, start_engine, toast
 from .test_lifecycle import live_instances, record_sets

@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from core.github import GitHub, GitHubError
-from core.http_client import HttpClient, HttpError
+from core.repo.github import GitHub, GitHubError
+from core.repo.http_client import HttpClient, HttpError
 
 from .conftest import PROJECT_ROOT
 
@@ -174,7 +174,7 @@ def test_quitting_while_a_request_hangs_does_not_wait_for_it() -> None:
         port = silent.getsockname()[1]
         script = (
             "import asyncio\n"
-            "from core.github import GitHub\n"
+            "from core.repo.github import GitHub\n"
             "async def main():\n"
             f"    gh = GitHub('http://127.0.0.1:{port}', None, timeout=60)\n"
             "    task = asyncio.create_task(gh.repo('a/b'))\n"

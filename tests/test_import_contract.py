@@ -50,7 +50,7 @@ def test_console_imports_boto3_only_after_first_paint(tmp_path: object) -> None:
     code = f"""
 import asyncio, sys
 from pathlib import Path
-from core.config import sandbox_profile
+from core.profile.config import sandbox_profile
 from tui.app import ToastApp
 
 async def main():
@@ -84,7 +84,7 @@ def test_the_run_context_does_not_depend_on_the_steps() -> None:
     """Steps build on the run context, never the reverse: connecting to an instance takes
     plain values, so importing the context loads no step module (no import cycle)."""
     code = (
-        "import sys, core.context, core.connect\n"
+        "import sys, core.runs.context, core.host.connect\n"
         "print(','.join(sorted(m for m in sys.modules if m.startswith('core.steps'))))\n"
     )
     result = subprocess.run(
@@ -98,9 +98,10 @@ def test_queuing_a_run_loads_no_ssh_aws_or_sandbox_library() -> None:
     the step code (asyncssh), boto3, moto and httpx (the GitHub client is http.client) stay
     out, so queuing is about as fast as ls."""
     code = (
-        "import sys\nimport core.queueing, core.plans, core.operator_address, core.sandbox\n"
-        "import core.github\n"
-        "import core.engine_launch, cli.main\n"
+        "import sys\nimport core.runs.queue, core.repo.plans, core.host.operator_address\n"
+        "import core.sandbox\n"
+        "import core.repo.github\n"
+        "import core.runs.launcher, cli.main\n"
         "from core.sandbox.controller import doctor\ndoctor()\n"
         "heavy = ('asyncssh', 'boto3', 'botocore', 'moto', 'httpx')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"

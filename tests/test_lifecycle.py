@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from core.dns_owner import marker_name, marker_value
-from core.installation import installation_id
-from core.keyfiles import matches, public_key_of
+from core.cloud.dns_owner import marker_name, marker_value
+from core.host.keyfiles import matches, public_key_of
+from core.profile.installation import installation_id
 from core.sandbox import SandboxInfo
 
 from .conftest import PROJECT_ROOT
@@ -190,12 +190,12 @@ async def test_a_record_appearing_between_check_and_write_fails_the_step_untouch
     """Toast CREATEs what it expects absent, so Route53 refuses the whole change when a
     record appeared after the ownership check: nothing of Toast's is written, and the
     newcomer keeps its value."""
-    from core.aws import Aws
-    from core.config import sandbox_profile
-    from core.context import StepFailed
-    from core.dns_owner import records_at
+    from core.cloud.aws import Aws
+    from core.cloud.dns_owner import records_at
+    from core.profile.config import sandbox_profile
+    from core.profile.targets import resolve_target
+    from core.runs.context import StepFailed
     from core.steps.dns import claim_name
-    from core.targets import resolve_target
 
     cloud = await Aws.connect(resolve_target(sandbox_profile()))
     zone = zone_id(aws, sandbox.base_domain).removeprefix("/hostedzone/")
@@ -354,7 +354,7 @@ def test_a_run_uses_the_settings_it_was_queued_with_not_the_engines(
         },
     )
     assert first.returncode == 1 and "certbot could not get a certificate" in first.stderr
-    from core.engine_launch import engine_running
+    from core.runs.launcher import engine_running
 
     assert engine_running()  # the same engine picks up the next run
     second = deploy("static-site", "clean")

@@ -10,7 +10,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
-from core.logs import LogLine
+from core.views.tail import LogLine
 from tui.screens.line_detail import LineDetail
 from tui.widgets.log_pane import MATCH_STYLE, LogPane, LogView
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from core.aws import Aws
-from core.config import sandbox_profile
-from core.logs import LogLine, LogTail, TailState, parse_since
-from core.redact import Redactor
+from core.cloud.aws import Aws
+from core.profile.config import sandbox_profile
+from core.profile.targets import resolve_target
+from core.runs.redact import Redactor
 from core.sandbox import SandboxInfo
-from core.targets import resolve_target
+from core.views.tail import LogLine, LogTail, TailState, parse_since
 
 from .deploy_helpers import toast
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core import paths
-from core.access import Actor, ReadOnlyError
-from core.config import sandbox_profile
-from core.queueing import queue_run
+from core.profile import paths
+from core.profile.config import sandbox_profile
+from core.runs.access import Actor, ReadOnlyError
+from core.runs.queue import queue_run
 from storage import Queries, open_database
 from tui.app import ToastApp
 

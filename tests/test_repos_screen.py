@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from core import paths
-from core.config import sandbox_profile
-from core.github import GitHub, GitHubError, Repo
-from core.repos import CACHE
+from core.profile import paths
+from core.profile.config import sandbox_profile
+from core.repo.github import GitHub, GitHubError, Repo
+from core.repo.listing import CACHE
 from core.sandbox import SandboxInfo, githost
 from tui.app import ToastApp
 from tui.screens.repos import ReposScreen

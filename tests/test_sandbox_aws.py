@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from core.config import AL2023_PARAMETER
+from core.profile.config import AL2023_PARAMETER
 from core.sandbox import SandboxInfo
 
 Clients = Callable[[str], Any]

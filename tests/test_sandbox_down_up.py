@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.runs.waiting import poll_sync
 from core.sandbox import Sandbox, SandboxInfo
 from core.sandbox.daemon import aws_client
 from core.sandbox.processes import processes_mentioning
-from core.waiting import poll_sync
 
 from .deploy_helpers import deploy, https_get, show, toast
 

@@ -11,9 +11,9 @@ import asyncssh
 import httpx
 import pytest
 
-from core.hosts import HostProfile
+from core.host.profiles import HostProfile
+from core.host.ssh import Remote
 from core.sandbox import Sandbox, SandboxInfo
-from core.ssh import Remote
 
 from .sandbox_helpers import (
     Clients,

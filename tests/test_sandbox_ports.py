@@ -9,7 +9,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from core.hosts import ec2_host_profile
+from core.host.profiles import ec2_host_profile
 from core.sandbox.layout import (
     APP_BLOCK,
     APP_BLOCK_CLAIMS,

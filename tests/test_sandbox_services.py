@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
+from core.runs.waiting import poll_sync
 from core.sandbox import Sandbox, SandboxInfo, githost
 from core.sandbox.layout import Layout
 from core.sandbox.push_hook import sign
-from core.waiting import poll_sync
 
 from .sandbox_helpers import Clients
 
@@ -185,8 +185,8 @@ def test_github_stand_in_serves_contents_as_detection_reads_them(
 ) -> None:
     """Directories, files, missing paths and a monorepo app read by owner/name, as a
     deploy reads them from GitHub."""
-    from core.detect import detect
-    from core.repo_files import read_repo_files
+    from core.repo.detect import detect
+    from core.repo.files import read_repo_files
 
     files = {
         "package.json": json.dumps({"private": True, "workspaces": ["apps/*"]}),

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.runs.waiting import poll_sync
 from core.sandbox import Sandbox, SandboxInfo
-from core.waiting import poll_sync
 
 from .deploy_helpers import STATIC_FLAGS, toast
 

@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
-from core import paths
-from core.aws import Aws
-from core.config import sandbox_profile
-from core.context import EventSink, RunContext, StepFailed
-from core.queueing import queue_deploy
-from core.redact import Redactor
+from core.cloud.aws import Aws
+from core.profile import paths
+from core.profile.config import sandbox_profile
+from core.profile.targets import resolve_target
+from core.repo.spec import DeploySpec
+from core.runs.context import EventSink, RunContext, StepFailed
+from core.runs.queue import queue_deploy
+from core.runs.redact import Redactor
 from core.sandbox import SandboxInfo
-from core.spec import DeploySpec
 from core.steps.instance_role import LOG_ACTIONS, POLICY_NAME, role_name
 from core.steps.provision import shared
-from core.targets import resolve_target
 from storage import Queries, open_database
 
 Clients = Callable[[str], Any]

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from core.commands.agent import LOG_SOURCES
-from core.config import sandbox_profile
-from core.github import Repo
-from core.logs import LogLine
-from core.queueing import STEP_NAMES
+from core.profile.config import sandbox_profile
+from core.repo.github import Repo
+from core.runs.queue import STEP_NAMES
+from core.views.tail import LogLine
 from storage import Queries, open_database
 from tui.app import ToastApp
 

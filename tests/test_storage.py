@@ -232,7 +232,7 @@ async def test_the_list_names_the_step_that_failed_not_one_cancelled_by_it(
 ) -> None:
     """build fails while https (started after it, in parallel) is cancelled because of it:
     the list says "failed at build", as `toast show` does."""
-    from core.read_models import list_state
+    from core.views.read_models import list_state
 
     db = await open_database(tmp_path / "toast.db")
     try:
@@ -259,7 +259,7 @@ async def test_the_list_names_the_step_that_failed_not_one_cancelled_by_it(
 async def test_a_reused_name_lists_its_destroyed_predecessor_with_a_real_url(
     tmp_path: Path,
 ) -> None:
-    from core.read_models import list_cells
+    from core.views.read_models import list_cells
 
     db = await open_database(tmp_path / "toast.db")
     try:

@@ -18,7 +18,7 @@ import httpx
 from core.commands.layout import AppPaths
 from core.commands.systemd import render_unit
 from core.commands.toolchain import build_env
-from core.hosts import ec2_host_profile
+from core.host.profiles import ec2_host_profile
 from core.sandbox import SandboxInfo
 
 from .deploy_helpers import STATIC_FLAGS, deploy, https_get, show, toast

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.config import ConfigError, load_config
-from core.detect import DetectionError, normalise_root, search_dirs
+from core.profile.config import ConfigError, load_config
+from core.repo.detect import DetectionError, normalise_root, search_dirs
+from core.repo.spec import MIN_SECRET, DeploySpec, EnvSetting, SpecError, validate
 from core.sandbox import SandboxInfo
-from core.spec import MIN_SECRET, DeploySpec, EnvSetting, SpecError, validate
 
 from .deploy_helpers import toast
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from core import paths
-from core.config import sandbox_profile
+from core.profile import paths
+from core.profile.config import sandbox_profile
 from core.sandbox import SandboxInfo
 from tui.app import ToastApp
 from tui.screens.deployment import DeploymentScreen

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 
-from core.config import Profile
+from core.profile.config import Profile
 from tui.commands import DeploymentCommands
 from tui.messages import RunQueued, SandboxState, WizardDone
 from tui.screens.deployments import DeploymentsScreen
@@ -65,7 +65,7 @@ class ToastApp(App[None]):
         super().__init__()
         self.register_theme(HIGH_CONTRAST)
         self.theme = TEXTUAL_THEMES.get(theme, "textual-dark")
-        from core.access import actor
+        from core.runs.access import actor
 
         #: Look, never change: mutating keys are hidden, and the engine refuses them too.
         self.read_only = read_only
@@ -121,7 +121,7 @@ class ToastApp(App[None]):
         description="Starting the sandbox",
     )
     def bring_up_sandbox(self) -> None:
-        from core import paths
+        from core.profile import paths
         from core.sandbox import Sandbox, SandboxError
 
         self.post_message(SandboxState("starting", "starting the local cloud..."))

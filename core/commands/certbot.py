@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 
 from core.commands import Argv, render
-from core.hosts import HostProfile
+from core.host.profiles import HostProfile
 
 
 def _dirs(host: HostProfile) -> Argv:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from core.hosts import HostProfile
+from core.host.profiles import HostProfile
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import shlex
 
 from core.commands import render
 from core.commands.layout import AppPaths
-from core.hosts import HostProfile
+from core.host.profiles import HostProfile
 
 
 def reload_nginx(host: HostProfile) -> str:

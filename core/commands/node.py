@@ -12,7 +12,7 @@ from core.commands import Argv, chain, mkdirs, render
 from core.commands.layout import AppPaths
 from core.commands.runner import secret_list
 from core.commands.systemd import remove_unit, unit_name
-from core.hosts import HostProfile
+from core.host.profiles import HostProfile
 
 
 def app_env(paths: AppPaths) -> str:

@@ -10,7 +10,7 @@ import shlex
 from core.commands import chain, render
 from core.commands.layout import AppPaths
 from core.commands.runner import secret_list
-from core.hosts import HostProfile
+from core.host.profiles import HostProfile
 
 UNIT_DIR = "/etc/systemd/system"
 

@@ -7,7 +7,7 @@ import posixpath
 import shlex
 
 from core.commands import chain, render
-from core.hosts import HostProfile
+from core.host.profiles import HostProfile
 
 COREPACK_MANAGERS = ("pnpm", "yarn")
 

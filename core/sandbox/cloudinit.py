@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.hosts import HostProfile
-from core.userdata import HEADER
+from core.cloud.userdata import HEADER
+from core.host.profiles import HostProfile
 
 #: The system tools UserData calls that would change this machine, as checks.
 SHIMS = {

@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.hosts import HostProfile
+from core.host.profiles import HostProfile
+from core.runs.waiting import WaitTimeout, poll_sync
 from core.sandbox import processes
 from core.sandbox.hostprofile import sandbox_host_profile
 from core.sandbox.hostuser import HostUserError, ensure_login_user
 from core.sandbox.layout import BASE_DOMAIN, REGION, Layout, Ports
-from core.waiting import WaitTimeout, poll_sync
 
 COMPONENTS = ("aws", "sshd", "nginx", "acme")
 DEBIAN_PACKAGES = (

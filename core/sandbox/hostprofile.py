@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from core.hosts import HostProfile
+from core.host.profiles import HostProfile
 from core.sandbox.hostuser import as_root, login_user
 from core.sandbox.layout import APP_SLOTS, Layout, Ports
 

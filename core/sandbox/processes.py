@@ -10,8 +10,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from core.hosts import HostProfile
-from core.waiting import WaitTimeout, poll_sync
+from core.host.profiles import HostProfile
+from core.runs.waiting import WaitTimeout, poll_sync
 
 
 def spawn(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.aws import Aws, AwsError
-from core.config import Profile
-from core.context import RunContext, StepFailed
-from core.dns_owner import NameRecords, marker_name, marker_value, records_at
-from core.installation import installation_id
+from core.cloud.aws import Aws, AwsError
+from core.cloud.dns_owner import NameRecords, marker_name, marker_value, records_at
+from core.profile.config import Profile
+from core.profile.installation import installation_id
+from core.runs.context import RunContext, StepFailed
 
 TTL = 60
 #: A Route53 ResourceRecordSet as boto3 takes it.

@@ -21,10 +21,10 @@ from core.commands.toolchain import (
     ensure_bun,
     reuse_node_modules,
 )
-from core.context import RunContext, StepFailed
-from core.installation import TAG, installation_id
-from core.repo_check import is_git_url
-from core.ssh import Remote
+from core.host.ssh import Remote
+from core.profile.installation import TAG, installation_id
+from core.repo.heads import is_git_url
+from core.runs.context import RunContext, StepFailed
 from storage.records import Release
 
 
@@ -107,7 +107,7 @@ async def install_agent_config(ctx: RunContext, remote: Remote, instance_id: str
 
 
 async def create_log_groups(ctx: RunContext) -> None:
-    from core.aws import AwsError
+    from core.cloud.aws import AwsError
 
     for source in LOG_SOURCES:
         group = log_group(ctx.deployment.name, source)
@@ -134,7 +134,7 @@ async def repo_url(ctx: RunContext, repo: str) -> str:
     """A git URL as given, or the clone URL GitHub reports for owner/name."""
     if is_git_url(repo):
         return repo
-    from core.github import GitHub, GitHubError
+    from core.repo.github import GitHub, GitHubError
 
     async with GitHub(ctx.target.github_api, ctx.target.github_token) as github:
         try:

@@ -9,9 +9,9 @@ import hashlib
 import json
 from typing import Any
 
-from core.aws import Aws, AwsError, is_not_found
-from core.context import RunContext
-from core.installation import installation_id
+from core.cloud.aws import Aws, AwsError, is_not_found
+from core.profile.installation import installation_id
+from core.runs.context import RunContext
 
 POLICY_NAME = "toast-logs"
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.context import RunContext, StepFailed
-from core.network import NetworkError, choose_subnet
-from core.repo_check import RepoCheckError, branch_head
+from core.cloud.network import NetworkError, choose_subnet
+from core.repo.heads import RepoCheckError, branch_head
+from core.runs.context import RunContext, StepFailed
 from core.steps.dns import check_name
 
 

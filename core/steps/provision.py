@@ -9,16 +9,16 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-from core import paths
-from core.aws import AwsError
-from core.config import Profile
-from core.context import RunContext, StepFailed
-from core.installation import TAG, installation_id
-from core.keyfiles import KeyFileError, create_private_key, matches, public_key_of
-from core.operator_address import OperatorAddressError, operator_cidr
+from core.cloud.aws import AwsError
+from core.cloud.userdata import render_userdata
+from core.host.keyfiles import KeyFileError, create_private_key, matches, public_key_of
+from core.host.operator_address import OperatorAddressError, operator_cidr
+from core.profile import paths
+from core.profile.config import Profile
+from core.profile.installation import TAG, installation_id
+from core.runs.context import RunContext, StepFailed
+from core.runs.waiting import poll
 from core.steps.instance_role import ensure_instance_role
-from core.userdata import render_userdata
-from core.waiting import poll
 
 
 def security_group_name() -> str:

@@ -15,10 +15,10 @@ from core.commands.node import local_http_ok, prepare_app_files, start_node_app,
 from core.commands.releases import prune_releases, switch_current
 from core.commands.systemd import install_unit, render_unit, unit_name
 from core.commands.toolchain import build_env
-from core.context import RunContext, StepFailed
-from core.ssh import Remote, RunResult
+from core.host.ssh import Remote, RunResult
+from core.runs.context import RunContext, StepFailed
+from core.runs.waiting import WaitTimeout, poll
 from core.steps.web import write_site
-from core.waiting import WaitTimeout, poll
 from storage.records import Release
 
 

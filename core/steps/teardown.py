@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.aws import Aws, AwsError, is_not_found
+from core.cloud.aws import Aws, AwsError, is_not_found
+from core.cloud.dns_owner import marked_names, records_at
 from core.commands import render
 from core.commands.certbot import certbot_delete
 from core.commands.node import stop_app
-from core.config import Profile
-from core.context import RunContext, StepFailed
-from core.dns_owner import marked_names, records_at
-from core.installation import TAG, installation_id
-from core.ssh import RemoteError, SshError
+from core.host.ssh import RemoteError, SshError
+from core.profile.config import Profile
+from core.profile.installation import TAG, installation_id
+from core.runs.context import RunContext, StepFailed
+from core.runs.waiting import WaitTimeout, poll
 from core.steps.dns import hosted_zone_id
 from core.steps.instance_role import delete_instance_profile, delete_role
 from core.steps.provision import MANAGED_BY
 from core.steps.web import reload
-from core.waiting import WaitTimeout, poll
 from storage import Queries
 from storage.records import Resource
 

@@ -6,9 +6,9 @@ import shlex
 
 from core.commands import render
 from core.commands.nginx import nginx_workers, reload_nginx
-from core.context import RunContext
-from core.ssh import Remote
-from core.waiting import poll
+from core.host.ssh import Remote
+from core.runs.context import RunContext
+from core.runs.waiting import poll
 
 
 async def write_site(ctx: RunContext, remote: Remote, text: str) -> bool:

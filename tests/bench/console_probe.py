@@ -70,7 +70,7 @@ def main() -> None:
 
     from pathlib import Path
 
-    from core.config import sandbox_profile
+    from core.profile.config import sandbox_profile
     from tui.app import ToastApp
     from tui.widgets.row_table import RowTable
 

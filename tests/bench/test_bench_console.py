@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from core.queueing import STEP_NAMES
+from core.runs.queue import STEP_NAMES
 from core.sandbox import SandboxInfo
 from storage import Queries, open_database
 
@@ -103,7 +103,7 @@ def test_list_paint_of_10000_rows(big_db: Path) -> None:
     """The 10,000-row list itself, in this process: from the rows read to the frame drawn."""
     from textual.app import App, ComposeResult
 
-    from core.read_models import LIST_COLUMNS, list_cells
+    from core.views.read_models import LIST_COLUMNS, list_cells
     from tui.widgets.row_table import RowTable
 
     async def read() -> list[object]:

@@ -15,7 +15,7 @@ import time
 from textual.app import App, ComposeResult
 from textual.widgets import Log, RichLog
 
-from core.logs import LogLine
+from core.views.tail import LogLine
 from tui.widgets.log_pane import LogPane
 
 from ..conftest import PROJECT_ROOT

@@ -10,11 +10,11 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 
-from core.aws import Aws
-from core.config import sandbox_profile
-from core.logs import LogTail
+from core.cloud.aws import Aws
+from core.profile.config import sandbox_profile
+from core.profile.targets import resolve_target
 from core.sandbox import SandboxInfo
-from core.targets import resolve_target
+from core.views.tail import LogTail
 from tui.widgets.log_pane import LogPane
 
 GROUP = "/toast/bench/app"

@@ -43,8 +43,8 @@ async def until(pilot: Any, check: Callable[[], bool], timeout: float = 60) -> N
 
 
 async def shoot(out: Path, name: str, drive: Callable[[Any], Awaitable[None]]) -> None:
-    from core import paths
-    from core.config import sandbox_profile
+    from core.profile import paths
+    from core.profile.config import sandbox_profile
     from tui.app import ToastApp
 
     app = ToastApp(sandbox_profile(), paths.database_path(), start_sandbox=False)

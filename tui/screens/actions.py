@@ -93,7 +93,7 @@ class DeploymentActions:
     async def open_site(self, fqdn: str) -> None:
         import asyncio
 
-        from core.site_address import reach
+        from core.views.site_address import reach
 
         url, command = await asyncio.to_thread(reach, self.app.profile, fqdn)
         if command is None:
@@ -118,9 +118,9 @@ class DeploymentActions:
     async def queue_action(self, kind: str, name: str, sha: str | None = None) -> None:
         import asyncio
 
-        from core.access import ReadOnlyError
-        from core.engine_launch import ensure_engine
-        from core.queueing import OperationError, head_is_live, queue_run
+        from core.runs.access import ReadOnlyError
+        from core.runs.launcher import ensure_engine
+        from core.runs.queue import OperationError, head_is_live, queue_run
         from storage import Queries
 
         queries = Queries(await self.app.database())

@@ -90,7 +90,7 @@ class ActivityScreen(Screen[None]):
 
     @work(exclusive=True, group="activity", exit_on_error=False, description="Reading activity")
     async def load(self, *, force: bool) -> None:
-        from core.read_models import activity
+        from core.views.read_models import activity
         from storage import Queries
 
         queries = Queries(await self.app.database())  # type: ignore[attr-defined]
@@ -135,7 +135,7 @@ class ActivityScreen(Screen[None]):
 
     @work(exclusive=True, group="calls", exit_on_error=False, description="Reading a run's calls")
     async def read_calls(self, run_id: int) -> None:
-        from core.read_models import run_calls
+        from core.views.read_models import run_calls
         from storage import Queries
 
         queries = Queries(await self.app.database())  # type: ignore[attr-defined]

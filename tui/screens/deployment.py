@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
-from core.logs import LogLine
+from core.views.tail import LogLine
 from tui.screens.actions import DeploymentActions
 from tui.widgets.footer import KeyFooter
 from tui.widgets.log_pane import LogPane
@@ -137,7 +137,7 @@ class DeploymentScreen(DeploymentActions, Screen[None]):
 
     @work(exclusive=True, group="detail", exit_on_error=False, description="Reading the deployment")
     async def load(self, *, force: bool = False) -> None:
-        from core.read_models import NotFound, describe, ledger
+        from core.views.read_models import NotFound, describe, ledger
         from storage import Queries
 
         try:

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 
-from core.read_models import LIST_COLUMNS, is_moving, list_cells
+from core.views.read_models import LIST_COLUMNS, is_moving, list_cells
 from tui.messages import DeploymentsFailed, DeploymentsLoaded, RunQueued
 from tui.screens.actions import DeploymentActions
 from tui.widgets.banner import ProfileBanner

@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from core.logs import LogLine
+from core.views.tail import LogLine
 
 
 class LineDetail(ModalScreen[None]):

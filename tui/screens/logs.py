@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Header
 
 from core.commands.agent import LOG_SOURCES
-from core.logs import LogLine, TailState
+from core.views.tail import LogLine, TailState
 from tui.widgets.footer import KeyFooter
 from tui.widgets.log_pane import LogPane
 
@@ -63,12 +63,12 @@ class LogsScreen(Screen[None]):
     async def tail(self, source: str) -> None:
         import asyncio
 
-        from core.aws import Aws
-        from core.config import choose_profile, load_config
-        from core.logs import LogTail
-        from core.paths import config_path
-        from core.redact import Redactor
-        from core.targets import resolve_target
+        from core.cloud.aws import Aws
+        from core.profile.config import choose_profile, load_config
+        from core.profile.paths import config_path
+        from core.profile.targets import resolve_target
+        from core.runs.redact import Redactor
+        from core.views.tail import LogTail
 
         def state_changed(state: TailState) -> None:
             self.post_message(TailChanged(source, state.value))

@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 
-from core.github import Repo
+from core.repo.github import Repo
 from tui.widgets.banner import ProfileBanner
 from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
@@ -84,9 +84,9 @@ class ReposScreen(Screen[None]):
     async def load(self, *, reload: bool) -> None:
         import asyncio
 
-        from core import read_models
-        from core.repos import CACHE, ReposUnavailable, repo_pages
-        from core.targets import TargetError, resolve_target
+        from core.profile.targets import TargetError, resolve_target
+        from core.repo.listing import CACHE, ReposUnavailable, repo_pages
+        from core.views import read_models
 
         try:
             target = await asyncio.to_thread(resolve_target, self.app.profile)  # type: ignore[attr-defined]
@@ -163,7 +163,7 @@ class ReposScreen(Screen[None]):
 
     @on(Input.Submitted, "#repo-search")
     def search_submitted(self, event: Input.Submitted) -> None:
-        from core.repos import looks_like_repo
+        from core.repo.listing import looks_like_repo
 
         typed = event.value.strip()
         if self.table.row_count == 1 or (self.table.row_count and not looks_like_repo(typed)):

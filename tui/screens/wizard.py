@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Input, Label, Select, Static, TextArea
 
-from core.node_versions import AL2023_NODE
+from core.repo.node_versions import AL2023_NODE
 from tui.widgets.footer import KeyFooter
 
 PLAN_FIELDS = ("build_type", "install_cmd", "build_cmd", "output_dir", "start_cmd", "node_version")
@@ -173,7 +173,7 @@ class DeployWizard(Screen[None]):
         """The DeploySpec the fields say (SpecError naming each bad field)."""
         from dotenv import dotenv_values
 
-        from core.spec import DeploySpec, EnvSetting, SpecError, parse_env
+        from core.repo.spec import DeploySpec, EnvSetting, SpecError, parse_env
 
         env = [
             EnvSetting(k, v or "")
@@ -221,7 +221,7 @@ class DeployWizard(Screen[None]):
         self.validate_fields()
 
     def validate_fields(self) -> dict[str, str]:
-        from core.spec import SpecError, validate
+        from core.repo.spec import SpecError, validate
 
         problems: dict[str, str] = {}
         try:
@@ -247,7 +247,7 @@ class DeployWizard(Screen[None]):
             "role that may only ship them; a Let's Encrypt certificate.",
             f"SSH: {self.ssh_rule or 'checking...'}; HTTP and HTTPS open.",
         ]
-        from core.pricing import describe_cost
+        from core.cloud.pricing import describe_cost
 
         cost = describe_cost(profile.instance_type, sandbox=profile.is_sandbox)
         lines.append(
@@ -268,7 +268,7 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="ssh-rule", exit_on_error=False)
     async def ssh_review(self) -> None:
-        from core.operator_address import OperatorAddressError, operator_cidr
+        from core.host.operator_address import OperatorAddressError, operator_cidr
 
         try:
             cidr, source = await operator_cidr(self.app.profile)  # type: ignore[attr-defined]
@@ -290,9 +290,9 @@ class DeployWizard(Screen[None]):
     @work(exclusive=True, group="branches", exit_on_error=False, description="Listing branches")
     async def list_branches(self, repo: str) -> None:
         """Offer the repository's branches as the branch field's completions."""
-        from core.github import GitHub, GitHubError
-        from core.repos import FULL_NAME
-        from core.targets import TargetError, resolve_target
+        from core.profile.targets import TargetError, resolve_target
+        from core.repo.github import GitHub, GitHubError
+        from core.repo.listing import FULL_NAME
 
         if not FULL_NAME.fullmatch(repo):
             return
@@ -316,10 +316,10 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="detect", exit_on_error=False, description="Reading the plan")
     async def read_plan(self, repo: str, branch: str, root: str) -> None:
-        from core.detect import DetectionError
-        from core.plans import detect_repo
-        from core.repo_check import RepoCheckError
-        from core.targets import TargetError, resolve_target
+        from core.profile.targets import TargetError, resolve_target
+        from core.repo.detect import DetectionError
+        from core.repo.heads import RepoCheckError
+        from core.repo.plans import detect_repo
 
         try:
             target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
@@ -331,7 +331,7 @@ class DeployWizard(Screen[None]):
 
     @on(PlanRead)
     def plan_read(self, message: PlanRead) -> None:
-        from core.plans import plan_record
+        from core.repo.plans import plan_record
 
         self.reading = False
         error = self.query_one("#wizard-error", Static)
@@ -355,8 +355,8 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="name", exit_on_error=False, description="Checking the name")
     async def check_name(self, subdomain: str) -> None:
-        from core.name_check import name_problem
-        from core.targets import TargetError, resolve_target
+        from core.cloud.name_check import name_problem
+        from core.profile.targets import TargetError, resolve_target
         from storage import Queries
 
         try:
@@ -396,9 +396,9 @@ class DeployWizard(Screen[None]):
     async def queue(self, spec: Any) -> None:
         import asyncio
 
-        from core.access import ReadOnlyError
-        from core.engine_launch import ensure_engine
-        from core.queueing import OperationError, queue_deploy
+        from core.runs.access import ReadOnlyError
+        from core.runs.launcher import ensure_engine
+        from core.runs.queue import OperationError, queue_deploy
         from storage import Queries
         from tui.messages import RunQueued, WizardDone
 

@@ -30,7 +30,7 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import Input
 
-from core.logs import LogLine
+from core.views.tail import LogLine
 
 #: (label, seconds back; None = everything)
 WINDOWS = {

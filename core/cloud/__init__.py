@@ -1,0 +1,2 @@
+"""The AWS resources Toast owns: the AWS adapter, DNS ownership, network, UserData, pricing,
+doctor."""

@@ -1,0 +1,112 @@
+"""Who owns a DNS name: Toast's ownership records, as external-dns keeps them.
+
+Next to each A record it creates, Toast writes a TXT record at `_toast.<name>` saying which
+installation and deployment made it. The prefix keeps Toast's marker off the app's own
+name, where users keep their own TXT records (SPF, site verification). Toast only ever
+changes or deletes a name whose marker carries its installation id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.cloud.aws import Aws
+
+PREFIX = "_toast."
+#: Record types that make a name point somewhere: one of these without Toast's marker
+#: means someone else uses the name.
+POINTING = ("A", "AAAA", "CNAME")
+
+
+def marker_name(fqdn: str) -> str:
+    return PREFIX + fqdn.rstrip(".") + "."
+
+
+def marker_value(installation: str, deployment: str) -> str:
+    """The TXT value, quoted as Route53 stores it."""
+    return f'"toast-owner={installation},deployment={deployment}"'
+
+
+def parse_marker(value: str) -> dict[str, str]:
+    """{"toast-owner": ..., "deployment": ...} from a TXT value; {} if it is not Toast's."""
+    fields: dict[str, str] = {}
+    for part in value.strip().strip('"').split(","):
+        key, sep, val = part.partition("=")
+        if sep:
+            fields[key.strip()] = val.strip()
+    return fields if "toast-owner" in fields else {}
+
+
+@dataclass(frozen=True)
+class NameRecords:
+    """What the zone holds at a name: its pointing records and Toast's marker, if any."""
+
+    fqdn: str
+    pointing: list[dict[str, Any]]
+    marker: dict[str, Any] | None
+
+    @property
+    def owner(self) -> dict[str, str]:
+        if self.marker is None:
+            return {}
+        for value in self.marker.get("ResourceRecords", []):
+            fields = parse_marker(value["Value"])
+            if fields:
+                return fields
+        return {}
+
+    def owned_by(self, installation: str) -> bool:
+        return self.owner.get("toast-owner") == installation
+
+    def describe(self) -> str:
+        """'www.example.com already points at 203.0.113.9' in the user's words."""
+        record = self.pointing[0]
+        values = [v["Value"] for v in record.get("ResourceRecords", [])]
+        target = ", ".join(values) or record.get("AliasTarget", {}).get("DNSName", "?")
+        return f"{self.fqdn} already points at {target} ({record['Type']} record)"
+
+
+async def records_at(aws: Aws, zone_id: str, fqdn: str) -> NameRecords:
+    name = fqdn.rstrip(".") + "."
+    return NameRecords(
+        fqdn.rstrip("."),
+        [r for r in await _sets_named(aws, zone_id, name) if r["Type"] in POINTING],
+        next(
+            (r for r in await _sets_named(aws, zone_id, marker_name(fqdn)) if r["Type"] == "TXT"),
+            None,
+        ),
+    )
+
+
+async def _sets_named(aws: Aws, zone_id: str, name: str) -> list[dict[str, Any]]:
+    listed = await aws.call(
+        "route53",
+        "list_resource_record_sets",
+        HostedZoneId=zone_id,
+        StartRecordName=name,
+        MaxItems="20",
+    )
+    return [r for r in listed["ResourceRecordSets"] if _same(r["Name"], name)]
+
+
+def _same(a: str, b: str) -> bool:
+    # Route53 escapes some characters (\052 for *); names Toast makes never need it.
+    return a.rstrip(".").lower() == b.rstrip(".").lower()
+
+
+async def marked_names(aws: Aws, zone_id: str, installation: str) -> dict[str, str]:
+    """fqdn -> deployment for every ownership marker of this installation in the zone."""
+    sets = await aws.paginate(
+        "route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id
+    )
+    found: dict[str, str] = {}
+    for record in sets:
+        name = record["Name"].rstrip(".")
+        if record["Type"] != "TXT" or not name.startswith(PREFIX):
+            continue
+        for value in record.get("ResourceRecords", []):
+            fields = parse_marker(value["Value"])
+            if fields.get("toast-owner") == installation:
+                found[name.removeprefix(PREFIX)] = fields.get("deployment", "")
+    return found

@@ -1,0 +1,201 @@
+"""SSH to an app's host with asyncssh: host keys always verified, output streamed by line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import asyncssh
+
+from core.runs.waiting import poll
+
+
+class RemoteError(Exception):
+    """A command on the host failed; says which step's command, its exit status and output."""
+
+    def __init__(self, what: str, status: int | None, tail: list[str]) -> None:
+        self.what = what
+        self.status = status
+        self.tail = tail
+        last = f": {tail[-1]}" if tail else ""
+        super().__init__(f"{what} exited with status {status}{last}")
+
+
+class SshError(Exception):
+    """The host could not be reached or refused us."""
+
+
+@dataclass
+class RunResult:
+    status: int
+    output: list[str]
+
+
+def host_keys_from_console(text: str) -> list[str]:
+    """Public host keys cloud-init printed to the instance console (BEGIN SSH HOST KEY KEYS)."""
+    match = re.search(
+        r"-----BEGIN SSH HOST KEY KEYS-----\s*\n(.*?)-----END SSH HOST KEY KEYS", text, re.S
+    )
+    if not match:
+        return []
+    return [" ".join(line.split()[:2]) for line in match.group(1).splitlines() if line.strip()]
+
+
+async def tcp_open(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=3)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+class Remote:
+    """One SSH connection to a host."""
+
+    def __init__(self, conn: asyncssh.SSHClientConnection, where: str) -> None:
+        self.conn = conn
+        self.where = where
+        #: Told each command before it runs (a run records what it ran on the host).
+        self.on_command: Callable[[str], None] | None = None
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        *,
+        user: str,
+        client_key: Path,
+        host_keys: list[str],
+        timeout: float = 60.0,
+        progress: Callable[[float], None] | None = None,
+    ) -> Remote:
+        """Probe TCP, then handshake; retry while sshd is still starting."""
+        where = f"{user}@{host}:{port}"
+        await poll(
+            lambda: _true_or_none(tcp_open(host, port)),
+            what=f"SSH port on {host}:{port}",
+            timeout=timeout,
+            progress=progress,
+        )
+        trusted = [asyncssh.import_public_key(k) for k in host_keys]
+        last_error: list[str] = []
+
+        async def handshake() -> asyncssh.SSHClientConnection | None:
+            try:
+                return await asyncssh.connect(
+                    host,
+                    port=port,
+                    username=user,
+                    client_keys=[str(client_key)],
+                    known_hosts=(trusted, [], []),
+                    agent_path=None,
+                    config=None,
+                    connect_timeout=10,
+                    keepalive_interval=15,
+                )
+            except asyncssh.HostKeyNotVerifiable as exc:
+                raise SshError(
+                    f"{where} presented a host key that does not match the one the "
+                    f"instance printed at boot ({exc}); refusing to connect"
+                ) from exc
+            except asyncssh.PermissionDenied as exc:
+                last_error[:] = [f"permission denied ({exc})"]
+                return None
+            except (OSError, asyncssh.Error) as exc:
+                last_error[:] = [str(exc) or type(exc).__name__]
+                return None
+
+        conn = await poll(
+            handshake, what=f"an SSH session with {where}", timeout=timeout, progress=progress
+        )
+        return cls(conn, where)
+
+    async def __aenter__(self) -> Remote:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self.conn.close()
+        await self.conn.wait_closed()
+
+    async def run(
+        self,
+        command: str,
+        *,
+        what: str,
+        input: str | None = None,
+        on_line: Callable[[str], None] | None = None,
+        check: bool = True,
+        timeout: float = 1800.0,
+    ) -> RunResult:
+        """Run a rendered command, passing each output line to `on_line` as it arrives."""
+        if self.on_command is not None:
+            self.on_command(command)
+        output: list[str] = []
+        try:
+            async with asyncio.timeout(timeout):
+                process = await self.conn.create_process(
+                    command, stderr=asyncssh.STDOUT, encoding="utf-8", errors="replace"
+                )
+                if input is not None:
+                    process.stdin.write(input)
+                process.stdin.write_eof()
+                async for line in process.stdout:
+                    if not line:
+                        break
+                    text = line.rstrip("\n")
+                    output.append(text)
+                    if len(output) > 2000:
+                        del output[:1000]
+                    if on_line is not None:
+                        on_line(text)
+                await process.wait()
+        except TimeoutError as exc:
+            raise RemoteError(
+                f"{what} (timed out after {timeout:.0f} s)", None, output[-50:]
+            ) from exc
+        except (OSError, asyncssh.Error) as exc:
+            raise SshError(f"lost the SSH connection to {self.where} during {what}: {exc}") from exc
+        status = process.exit_status if process.exit_status is not None else -1
+        if check and status != 0:
+            raise RemoteError(what, status, output[-50:])
+        return RunResult(status, output)
+
+    async def write_file(self, path: str, data: bytes, *, mode: int) -> None:
+        """Write a file over SFTP, created with `mode` before any byte is written, and put
+        in place by an atomic rename. The staging name is unique to this write: several runs
+        may write one host-wide file (the runner) at once on a host they share."""
+        async with self.conn.start_sftp_client() as sftp:
+            tmp = f"{path}.toast-tmp-{secrets.token_hex(6)}"
+            attrs = asyncssh.SFTPAttrs(permissions=mode)
+            try:
+                async with sftp.open(tmp, "wb", attrs) as handle:
+                    await handle.write(data)
+                await sftp.chmod(tmp, mode)
+                await sftp.posix_rename(tmp, path)
+            except BaseException:
+                with contextlib.suppress(asyncssh.Error, OSError):
+                    await sftp.remove(tmp)
+                raise
+
+
+async def _true_or_none(check: object) -> bool | None:
+    result = await check  # type: ignore[misc]
+    return True if result else None

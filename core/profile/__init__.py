@@ -1,0 +1,2 @@
+"""Which AWS account and region a deploy uses, where Toast keeps its files, and who this
+installation is."""

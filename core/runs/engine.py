@@ -1,0 +1,385 @@
+"""The engine: claims queued runs from SQLite and executes them, one per deployment at a time.
+
+Runs are jobs with a lease. A live engine renews its leases; when an engine dies, another
+takes the run over once the lease lapses (at once if the dead owner was on this machine)
+and resumes it from its last finished step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.cloud.aws import Aws, AwsError
+from core.cloud.faults import Faults
+from core.profile import paths
+from core.profile.config import ConfigError, choose_profile, load_config
+from core.profile.targets import TargetError, resolve_target
+from core.runs.context import EventSink, RunContext, StepFailed
+from core.runs.graph import RunFailed, describe_error, execute
+from core.runs.graphs import GRAPHS
+from core.runs.launcher import HOSTNAME, owner_dead
+from core.runs.queue import drop_secrets, take_secrets
+from core.runs.redact import Redactor
+from core.runs.settings import RunSettings
+from storage import Queries, StorageError, open_database
+from storage.records import Job, Run
+
+LEASE_S = float(os.environ.get("TOAST_LEASE_S", "30"))
+#: Attempts a job may make without a step succeeding before its run is failed.
+MAX_ATTEMPTS = int(os.environ.get("TOAST_MAX_ATTEMPTS", "3"))
+
+
+def owner_id() -> str:
+    return f"{HOSTNAME}:{os.getpid()}"
+
+
+class Engine:
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        idle_exit_s: float | None = 60.0,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        self.db_path = db_path
+        self.idle_exit_s = idle_exit_s
+        self.owner = owner_id()
+        self.say = say or (lambda _m: None)
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.stopping = asyncio.Event()
+        #: Faults of the engine's own environment (an engine started by hand, in tests).
+        self.faults = Faults.from_env()
+
+    def stop(self, why: str = "asked to stop") -> None:
+        if not self.stopping.is_set():
+            self.say(f"stopping ({why}); handing unfinished runs back")
+            self.stopping.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
+        db = await open_database(self.db_path)
+        queries = Queries(db)
+        idle_since = time.monotonic()
+        delay = 0.05
+        try:
+            while not self.stopping.is_set():
+                await self._expire_dead_owners(queries)
+                job = await queries.claim_job(self.owner, lease_s=LEASE_S)
+                if job is not None:
+                    self.say(f"claimed run {job.run_id} (attempt {job.attempts})")
+                    self.tasks[job.run_id] = asyncio.create_task(self._execute(queries, job))
+                    delay = 0.05
+                    continue
+                for run_id, task in list(self.tasks.items()):
+                    if task.done():
+                        del self.tasks[run_id]
+                if self.tasks:
+                    idle_since = time.monotonic()
+                elif (
+                    self.idle_exit_s is not None
+                    and time.monotonic() - idle_since > self.idle_exit_s
+                ):
+                    self.say("nothing to do; exiting")
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+                delay = min(delay * 1.5, 1.0)
+        finally:
+            for task in self.tasks.values():
+                task.cancel()
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            await db.close()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+
+    async def _expire_dead_owners(self, queries: Queries) -> None:
+        for run_id, owner in await queries.live_claims():
+            if owner != self.owner and owner_dead(owner):
+                await queries.expire_lease(
+                    run_id, owner, note=f"the engine running it ({owner}) died"
+                )
+
+    async def _execute(self, queries: Queries, job: Job) -> None:
+        work = asyncio.current_task()
+        assert work is not None
+        lost = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(queries, job.run_id, work, lost))
+        give_up = None
+        if job.attempts > MAX_ATTEMPTS:
+            give_up = (
+                f"gave up after {job.attempts - 1} attempts: "
+                f"{job.last_error or 'each attempt stopped before finishing a step'}"
+            )
+        try:
+            await run_job(
+                queries,
+                job.run_id,
+                say=self.say,
+                owner=self.owner,
+                engine_faults=self.faults,
+                give_up=give_up,
+                lost=lost,
+            )
+        except asyncio.CancelledError:
+            if lost.is_set():
+                self.say(f"lost the lease on run {job.run_id}; stopped its work")
+            elif await queries.release_job(
+                job.run_id, self.owner, note="the engine stopped while running it"
+            ):
+                await queries.run_interrupted(job.run_id)
+                self.say(f"run {job.run_id} handed back; the next engine resumes it")
+            raise
+        except Exception as exc:  # a bug in the engine itself: the run must still end
+            message = f"the engine failed while running it: {type(exc).__name__}: {exc}"
+            self.say(f"run {job.run_id} failed: {message}")
+            await queries.run_ended(job.run_id, "failed", error=message)
+            failed = await queries.get_run(job.run_id)
+            drop_secrets(failed.secrets_spool if failed else None)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        await queries.finish_job(job.run_id, self.owner)
+
+    async def _heartbeat(
+        self, queries: Queries, run_id: int, work: asyncio.Task[None], lost: asyncio.Event
+    ) -> None:
+        """Renew the lease; once it cannot be renewed, another engine may own the run, so the
+        work stops at once (two engines must never work on one run)."""
+        renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(LEASE_S / 3)
+            try:
+                held = await queries.heartbeat(run_id, self.owner, lease_s=LEASE_S)
+            except StorageError as exc:
+                self.say(f"could not renew the lease on run {run_id}: {exc}")
+                held = time.monotonic() - renewed < LEASE_S * 0.8
+            else:
+                renewed = time.monotonic()
+            if not held:
+                lost.set()
+                work.cancel()
+                return
+
+
+async def run_job(
+    queries: Queries,
+    run_id: int,
+    *,
+    say: Callable[[str], None],
+    owner: str | None = None,
+    engine_faults: Faults | None = None,
+    give_up: str | None = None,
+    lost: asyncio.Event | None = None,
+) -> None:
+    """Execute one run to its end (succeeded or failed). Cancellation (the engine stopping,
+    a lost lease) leaves the run as it is, to be resumed."""
+    run = await queries.get_run(run_id)
+    assert run is not None
+    deployment = await queries.get_deployment_by_id(run.deployment_id)
+    assert deployment is not None
+    settings = RunSettings.from_run(run.settings, engine_faults)
+    secrets = take_secrets(run.secrets_spool) if run.secrets_spool else None
+    redact = Redactor(list(secrets.values()) if secrets else [])
+    events = EventSink(queries, run.id, redact)
+    await queries.run_started(run.id)
+    if run.kind == "deploy":
+        await queries.update_deployment(deployment.id, state="deploying")
+    elif run.kind == "destroy":
+        await queries.update_deployment(deployment.id, state="destroying")
+    ctx: RunContext | None = None
+    outcome: dict[str, Any] = {}
+    try:
+        try:
+            if run.secrets_spool and secrets is None and not await _built(queries, run.id):
+                raise RunFailed(
+                    "setup",
+                    StepFailed(
+                        "the secret values for this run are gone (the spool file was removed)",
+                        hint=f"deploy {deployment.name} again with its --secret values",
+                    ),
+                )
+            try:
+                profile = choose_profile(
+                    load_config(paths.config_path()), requested=deployment.profile, sandbox=False
+                )
+                target = resolve_target(profile)
+                if target.github_token:
+                    redact.add(target.github_token)
+                aws = await Aws.connect(
+                    target, max_attempts=settings.aws_max_attempts, faults=settings.faults
+                )
+            except (ConfigError, TargetError, AwsError) as exc:
+                raise RunFailed("setup", StepFailed(str(exc))) from exc
+            ctx = RunContext(
+                queries,
+                run,
+                deployment,
+                target,
+                aws,
+                redact,
+                events,
+                secret_env=secrets,
+                settings=settings,
+                owner=owner,
+                lease_lost=lost or asyncio.Event(),
+            )
+            aws.on_call = ctx.record_call
+            if give_up:
+                # Failed like any other run, rolled back included, at the step that kept dying.
+                steps = await queries.steps_for(run.id)
+                dying = next((st.name for st in steps if st.state == "running"), "engine")
+                raise RunFailed(dying, StepFailed(give_up))
+            await execute(GRAPHS[run.kind], ctx)
+            outcome = ctx.outcome
+        except RunFailed as failure:
+            await _fail(queries, run, deployment.name, deployment.id, failure, ctx, events, say)
+            return
+        except Exception as exc:
+            unexpected = RunFailed("engine", exc)
+            await _fail(queries, run, deployment.name, deployment.id, unexpected, ctx, events, say)
+            return
+        finally:
+            if ctx is not None:
+                await ctx.close()
+    except asyncio.CancelledError:
+        if lost is None or not lost.is_set():
+            await events.flush()
+        raise
+    drop_secrets(run.secrets_spool)
+    final = {"deploy": "live", "redeploy": "live", "rollback": "live", "destroy": "destroyed"}
+    await queries.update_deployment(deployment.id, state=final[run.kind])
+    await queries.run_ended(run.id, "succeeded")
+    summary = outcome.get("summary") or f"{run.kind} succeeded"
+    events.add(summary, step=None)
+    await events.flush()
+    say(f"run {run.id} ({run.kind} {deployment.name}) succeeded")
+
+
+async def _built(queries: Queries, run_id: int) -> bool:
+    """Whether the run's build step already succeeded (its secrets are on the host)."""
+    return any(
+        s.name == "build" and s.state == "succeeded" for s in await queries.steps_for(run_id)
+    )
+
+
+async def _fail(
+    queries: Queries,
+    run: Run,
+    name: str,
+    deployment_id: int,
+    failure: RunFailed,
+    ctx: RunContext | None,
+    events: EventSink,
+    say: Callable[[str], None],
+) -> None:
+    """End a failed run, whatever else goes wrong: roll back a first deploy, say what was
+    rolled back and what was left, and free the secrets spool."""
+    rollback_note = ""
+    try:
+        if run.kind == "deploy" and ctx is not None:
+            rollback_note = await _roll_back_deploy(ctx)
+    except Exception as exc:
+        rollback_note = f" Rollback failed: {exc}; see `toast show {name}` for what is left."
+    try:
+        message = await _failure_message(
+            queries, run.id, run.kind, name, failure, events.redact, rollback_note
+        )
+    except Exception as exc:
+        message = f"{run.kind} of {name} failed at step {failure.step}: {exc}"
+    events.add(message, step=failure.step, level="error")
+    await events.flush()
+    await queries.run_ended(run.id, "failed", error=message)
+    await queries.update_deployment(deployment_id, state=_state_after_failure(run.kind))
+    drop_secrets(run.secrets_spool)
+    say(f"run {run.id} failed: {message}")
+
+
+async def _roll_back_deploy(ctx: RunContext) -> str:
+    """A first deploy that failed takes its own resources with it (shared ones stay)."""
+    from core.steps import teardown
+
+    name = ctx.deployment.name
+    before = await ctx.queries.open_resources(ctx.deployment.id)
+    note = ""
+    if before:
+        if "ssh" in ctx.outputs:
+            try:
+                await teardown.host_cleanup(ctx)
+            except Exception as exc:  # the host may be the thing that failed
+                ctx.say(f"host cleanup during rollback failed: {exc}", level="warning")
+        try:
+            await teardown.release_resources(ctx)
+        except Exception as exc:
+            ctx.say(f"rollback incomplete: {exc}", level="error")
+        after = await ctx.queries.open_resources(ctx.deployment.id)
+        left = {(a.kind, a.resource_id) for a in after}
+        # Said in the order they were deleted: what depends on a resource before it.
+        in_order = sorted(before, key=lambda r: (teardown.ORDER.get(r.kind, 9), -r.id))
+        gone = [
+            f"{r.kind} {r.resource_id}" for r in in_order if (r.kind, r.resource_id) not in left
+        ]
+        note = f" Rolled back: {', '.join(gone) or 'nothing'}."
+        if after:
+            note += (
+                f" Left: {', '.join(f'{r.kind} {r.resource_id}' for r in after)}; remove "
+                f"them with `toast destroy {name} --yes`."
+            )
+    else:
+        note = " Nothing of this deployment's own was created, so nothing needed rolling back."
+    shared = [
+        r
+        for r in await ctx.queries.open_resources(None)
+        if r.deployment_id is None and r.profile == ctx.profile_name
+    ]
+    if shared:
+        note += (
+            " Kept for the next deploy (shared): "
+            f"{', '.join(f'{r.kind} {r.resource_id}' for r in shared)}."
+        )
+    return note
+
+
+def _state_after_failure(kind: str) -> str:
+    if kind == "deploy":
+        return "failed"
+    if kind == "destroy":
+        return "destroy-failed"
+    return "live"
+
+
+async def _failure_message(
+    queries: Queries,
+    run_id: int,
+    kind: str,
+    name: str,
+    failure: RunFailed,
+    redact: Redactor,
+    rollback_note: str = "",
+) -> str:
+    error = failure.error
+    hint = getattr(error, "hint", None)
+    message = (
+        f"{kind} of {name} failed at step {failure.step}: "
+        f"{redact(describe_error(error)).rstrip('.')}."
+    )
+    if hint:
+        message += f" What to do: {hint}."
+    message += rollback_note
+    if kind == "deploy" and failure.step in ("build", "health"):
+        events = await queries.events_for(run_id)
+        lines = [e.message for e in events if e.step == "build" and e.level == "output"][-50:]
+        if lines:
+            message += "\nLast build output:\n" + "\n".join(lines)
+    return message

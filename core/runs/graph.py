@@ -1,0 +1,118 @@
+"""Runs a run's steps as a graph: each starts as soon as the steps it needs have succeeded.
+
+Each step's start, end, result, output and error go to SQLite. Steps already succeeded
+(by an engine that died) are not run again: their saved outputs are reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core.runs.context import RunContext, StepFailed
+from core.runs.step_scope import CURRENT_STEP
+
+StepFn = Callable[[RunContext], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class StepDef:
+    name: str
+    needs: tuple[str, ...]
+    run: StepFn
+    title: str
+
+
+class RunFailed(Exception):
+    def __init__(self, step: str, error: BaseException) -> None:
+        self.step = step
+        self.error = error
+        super().__init__(f"step {step} failed: {error}")
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error as the user reads it. Toast's own errors say what failed; anything else is
+    unexpected, so its type is named too."""
+    from core.cloud.aws import AwsError
+    from core.host.ssh import RemoteError, SshError
+
+    text = str(exc)
+    if isinstance(exc, StepFailed | AwsError | RemoteError | SshError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def execute(steps: list[StepDef], ctx: RunContext) -> None:
+    for saved in await ctx.queries.steps_for(ctx.run.id):
+        if saved.state in ("succeeded", "skipped"):
+            ctx.outputs[saved.name] = saved.output or {}
+    pending = {s.name: s for s in steps if s.name not in ctx.outputs}
+    running: dict[asyncio.Task[dict[str, Any] | None], StepDef] = {}
+    try:
+        while pending or running:
+            for name, ready in list(pending.items()):
+                if all(need in ctx.outputs for need in ready.needs):
+                    del pending[name]
+                    running[asyncio.create_task(_run_step(ready, ctx), name=name)] = ready
+            if not running:
+                missing = {
+                    n: [d for d in s.needs if d not in ctx.outputs] for n, s in pending.items()
+                }
+                raise RuntimeError(f"steps can never start: {missing}")
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                finished = running.pop(task)
+                error = task.exception()
+                if error is not None:
+                    ctx.cancel_note = f"cancelled: step {finished.name} failed"
+                    raise RunFailed(finished.name, error)
+                ctx.outputs[finished.name] = task.result() or {}
+                if ctx.owner is not None:
+                    await ctx.queries.job_progressed(ctx.run.id, ctx.owner)
+                ctx.settings.faults.kill_after(finished.name)
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+
+async def _run_step(step: StepDef, ctx: RunContext) -> dict[str, Any] | None:
+    CURRENT_STEP.set(step.name)  # this task's own context: calls it makes name the step
+    await ctx.queries.step_started(ctx.run.id, step.name)
+    ctx.say(f"{step.title}...", step=step.name)
+    started = time.monotonic()
+    try:
+        await ctx.settings.faults.at_step_start(step.name)
+        output = await step.run(ctx)
+    except asyncio.CancelledError:
+        if ctx.lease_lost.is_set():
+            raise  # the run is another engine's now: leave its record alone
+        if ctx.cancel_note:
+            await ctx.queries.step_ended(ctx.run.id, step.name, "failed", error=ctx.cancel_note)
+        else:  # the engine stopped: the step runs again when the run resumes
+            await ctx.queries.step_ended(
+                ctx.run.id, step.name, "pending", error="interrupted: the engine stopped"
+            )
+        raise
+    except BaseException as exc:
+        message = ctx.redact(describe_error(exc))
+        hint = exc.hint if isinstance(exc, StepFailed) else None
+        await ctx.queries.step_ended(ctx.run.id, step.name, "failed", error=message, detail=hint)
+        ctx.say(f"✗ {step.title} failed: {message}", step=step.name, level="error")
+        raise
+    elapsed = time.monotonic() - started
+    detail = (output or {}).get("_detail")
+    state = "skipped" if (output or {}).get("_skipped") else "succeeded"
+    await ctx.queries.step_ended(
+        ctx.run.id, step.name, state, output=output or {}, detail=detail or f"{elapsed:.1f} s"
+    )
+    if state == "skipped":
+        ctx.say(f"- {step.title}: skipped ({detail})", step=step.name)
+        return output
+    summary = f"{detail}, {elapsed:.1f} s" if detail else f"{elapsed:.1f} s"
+    ctx.say(f"✓ {step.title} ({summary})", step=step.name)
+    return output

@@ -1,0 +1,1 @@
+"""The read side the CLI and the console share: read models, log tailing, site addresses."""
