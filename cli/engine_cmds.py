@@ -113,7 +113,7 @@ def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -
 
 
 def _ensure_sandbox() -> None:
-    from core.sandbox import Sandbox, SandboxError
+    from core.sandbox.controller import Sandbox, SandboxError
 
     try:
         Sandbox(paths.sandbox_dir()).up()
@@ -299,8 +299,8 @@ def show(name: str, as_json: bool) -> None:
 def gc(obj: Any, delete: bool, as_json: bool) -> None:
     """Find Toast-tagged resources missing from the ledger, and ledger entries already gone."""
     from core.cloud.aws import Aws
+    from core.cloud.gc import collect_garbage, find_garbage
     from core.profile.targets import TargetError, resolve_target
-    from core.steps.teardown import collect_garbage, find_garbage
 
     profile = obj.profile()
     if delete:

@@ -11,11 +11,11 @@ from cli.output import emit_json, fail
 from core.profile import paths
 
 if TYPE_CHECKING:
-    from core.sandbox import Sandbox
+    from core.sandbox.controller import Sandbox
 
 
 def _sandbox() -> Sandbox:
-    from core.sandbox import Sandbox
+    from core.sandbox.controller import Sandbox
 
     return Sandbox(paths.sandbox_dir())
 
@@ -29,7 +29,7 @@ def sandbox() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print endpoints and ports as JSON.")
 def up(as_json: bool) -> None:
     """Start the sandbox (only what is not already running)."""
-    from core.sandbox import SandboxError
+    from core.sandbox.controller import SandboxError
 
     refuse_read_only("sandbox up", "the sandbox")
 

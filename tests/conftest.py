@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from core.sandbox import Sandbox, SandboxInfo
+from core.sandbox.controller import Sandbox, SandboxInfo
 from core.sandbox.daemon import FAKE_CREDENTIALS, aws_client
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

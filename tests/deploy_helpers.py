@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 
 from .conftest import PROJECT_ROOT, run_toast
 

@@ -16,7 +16,7 @@ import httpx
 from core.host.profiles import HostProfile
 from core.profile.config import AL2023_PARAMETER
 from core.runs.waiting import poll_sync
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 from core.sandbox.processes import reload_nginx_locally
 
 Clients = Callable[[str], Any]

@@ -11,7 +11,7 @@ from pathlib import Path
 from core.profile import paths
 from core.profile.config import load_config
 from core.profile.targets import LETS_ENCRYPT_STAGING, resolve_target
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 from core.steps.https import DUPLICATE_WINDOW, next_allowed
 from storage import Queries, open_database
 

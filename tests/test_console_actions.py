@@ -13,7 +13,7 @@ import pytest
 
 from core.profile import paths
 from core.profile.config import sandbox_profile
-from core.sandbox import SandboxInfo, githost
+from core.sandbox.controller import SandboxInfo, githost
 from storage import Queries, open_database
 from tui.app import ToastApp
 from tui.screens.confirm_destroy import ConfirmDestroy

@@ -15,7 +15,7 @@ import pytest
 
 from core.profile.installation import installation_id
 from core.runs.graphs import DEPLOY
-from core.sandbox import Sandbox, SandboxInfo, githost
+from core.sandbox.controller import Sandbox, SandboxInfo, githost
 
 from .deploy_helpers import (
     STATIC_FLAGS,

@@ -12,7 +12,7 @@ from typing import Any
 from core.cloud.doctor import run_checks
 from core.profile.config import sandbox_profile
 from core.profile.targets import resolve_target
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import STATIC_FLAGS, toast
 from .sandbox_helpers import new_key

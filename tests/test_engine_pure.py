@@ -12,8 +12,7 @@ import pytest
 from core.cloud.userdata import render_userdata
 from core.commands import chain, render
 from core.commands.certbot import cert_enddate, certbot_certonly, certbot_delete, has_certificate
-from core.commands.git import fetch_source, token_for
-from core.commands.layout import AppPaths
+from core.commands.git import fetch_source
 from core.commands.nginx import nginx_site
 from core.commands.node import prepare_app_files, start_node_app, stop_node_app
 from core.commands.releases import prune_releases, switch_current
@@ -25,7 +24,9 @@ from core.commands.toolchain import (
     ensure_bun,
     reuse_node_modules,
 )
+from core.host.layout import AppPaths
 from core.host.profiles import ec2_host_profile
+from core.repo.github import token_for
 from core.repo.spec import DeploySpec, EnvSetting, SpecError, parse_env, validate
 from core.runs.redact import Redactor
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.runs.waiting import poll_sync
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import STATIC_FLAGS, https_get, show, start_engine, toast
 from .test_lifecycle import live_instances, record_sets

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import deploy, https_get, toast
 

@@ -16,7 +16,7 @@ import pytest
 from core.cloud.dns_owner import marker_name, marker_value
 from core.host.keyfiles import matches, public_key_of
 from core.profile.installation import installation_id
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 
 from .conftest import PROJECT_ROOT
 from .deploy_helpers import ENGINE_ENV, STATIC_FLAGS, deploy, https_get, show, toast
@@ -191,11 +191,10 @@ async def test_a_record_appearing_between_check_and_write_fails_the_step_untouch
     record appeared after the ownership check: nothing of Toast's is written, and the
     newcomer keeps its value."""
     from core.cloud.aws import Aws
-    from core.cloud.dns_owner import records_at
+    from core.cloud.dns_owner import claim_name, records_at
     from core.profile.config import sandbox_profile
     from core.profile.targets import resolve_target
-    from core.runs.context import StepFailed
-    from core.steps.dns import claim_name
+    from core.runs.failures import StepFailed
 
     cloud = await Aws.connect(resolve_target(sandbox_profile()))
     zone = zone_id(aws, sandbox.base_domain).removeprefix("/hostedzone/")

@@ -9,16 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from core.cloud.dns_owner import NameRecords, marker_name, marker_value, parse_marker
-from core.commands.layout import AppPaths
+from core.cloud.dns_owner import (
+    NameRecords,
+    marker_name,
+    marker_value,
+    parse_marker,
+    refuse_foreign,
+)
 from core.commands.releases import prune_releases
 from core.commands.runner import RUNNER_JS
 from core.host.keyfiles import create_private_key, fingerprints, matches, public_key_of
+from core.host.layout import AppPaths
 from core.host.profiles import ec2_host_profile
 from core.profile.installation import installation_id
-from core.runs.context import StepFailed
+from core.runs.failures import StepFailed
 from core.runs.settings import RunSettings, capture_overrides, engine_environment
-from core.steps.dns import refuse_foreign
 from core.steps.release import releases_to_prune
 from storage.records import Release
 

@@ -16,7 +16,7 @@ from core.cloud.aws import Aws
 from core.profile.config import sandbox_profile
 from core.profile.targets import resolve_target
 from core.runs.redact import Redactor
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 from core.views.tail import LogLine, LogTail, TailState, parse_since
 
 from .deploy_helpers import toast

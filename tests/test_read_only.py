@@ -122,7 +122,7 @@ def test_the_cli_refuses_under_read_only_and_says_why(tmp_path: Path) -> None:
     assert result.returncode != 0 and "deploy of new refused" in result.stderr
     assert asyncio.run(runs_and_audit(paths.database_path()))[0] == 0
     # refused before anything was started for it: no sandbox came up
-    from core.sandbox import Sandbox
+    from core.sandbox.controller import Sandbox
 
     status = Sandbox(paths.sandbox_dir()).status()
     assert status is None or not status.running

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import https_get, show, toast
 from .helpers.scaffolds import SCAFFOLDS, push_change, scaffold_repo

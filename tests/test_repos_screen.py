@@ -18,7 +18,7 @@ from core.profile import paths
 from core.profile.config import sandbox_profile
 from core.repo.github import GitHub, GitHubError, Repo
 from core.repo.listing import CACHE
-from core.sandbox import SandboxInfo, githost
+from core.sandbox.controller import SandboxInfo, githost
 from tui.app import ToastApp
 from tui.screens.repos import ReposScreen
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.profile.config import AL2023_PARAMETER
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 
 Clients = Callable[[str], Any]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.runs.waiting import poll_sync
-from core.sandbox import Sandbox, SandboxInfo
+from core.sandbox.controller import Sandbox, SandboxInfo
 from core.sandbox.daemon import aws_client
 from core.sandbox.processes import processes_mentioning
 

@@ -13,7 +13,7 @@ import pytest
 
 from core.host.profiles import HostProfile
 from core.host.ssh import Remote
-from core.sandbox import Sandbox, SandboxInfo
+from core.sandbox.controller import Sandbox, SandboxInfo
 
 from .sandbox_helpers import (
     Clients,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.sandbox import Sandbox
+from core.sandbox.controller import Sandbox
 from core.sandbox.daemon import aws_client
 from core.sandbox.netcheck import listeners
 from core.sandbox.processes import processes_mentioning

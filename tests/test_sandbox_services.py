@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from core.runs.waiting import poll_sync
-from core.sandbox import Sandbox, SandboxInfo, githost
+from core.sandbox.controller import Sandbox, SandboxInfo, githost
 from core.sandbox.layout import Layout
 from core.sandbox.push_hook import sign
 

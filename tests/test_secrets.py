@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.runs.waiting import poll_sync
-from core.sandbox import Sandbox, SandboxInfo
+from core.sandbox.controller import Sandbox, SandboxInfo
 
 from .deploy_helpers import STATIC_FLAGS, toast
 

@@ -15,15 +15,16 @@ from typing import Any
 import pytest
 
 from core.cloud.aws import Aws
+from core.cloud.iam import LOG_ACTIONS, POLICY_NAME, role_name
 from core.profile import paths
 from core.profile.config import sandbox_profile
 from core.profile.targets import resolve_target
 from core.repo.spec import DeploySpec
-from core.runs.context import EventSink, RunContext, StepFailed
+from core.runs.context import EventSink, RunContext
+from core.runs.failures import StepFailed
 from core.runs.queue import queue_deploy
 from core.runs.redact import Redactor
-from core.sandbox import SandboxInfo
-from core.steps.instance_role import LOG_ACTIONS, POLICY_NAME, role_name
+from core.sandbox.controller import SandboxInfo
 from core.steps.provision import shared
 from storage import Queries, open_database
 

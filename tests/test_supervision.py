@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 
-from core.commands.layout import AppPaths
 from core.commands.systemd import render_unit
 from core.commands.toolchain import build_env
+from core.host.layout import AppPaths
 from core.host.profiles import ec2_host_profile
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import STATIC_FLAGS, deploy, https_get, show, toast
 

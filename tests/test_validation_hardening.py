@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from core.profile.config import ConfigError, load_config
 from core.repo.detect import DetectionError, normalise_root, search_dirs
 from core.repo.spec import MIN_SECRET, DeploySpec, EnvSetting, SpecError, validate
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import toast
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 
 from .conftest import PROJECT_ROOT
 from .deploy_helpers import ENGINE_ENV, https_get, show

@@ -11,7 +11,7 @@ import pytest
 
 from core.profile import paths
 from core.profile.config import sandbox_profile
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 from tui.app import ToastApp
 from tui.screens.deployment import DeploymentScreen
 from tui.screens.wizard import DeployWizard

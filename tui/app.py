@@ -122,7 +122,7 @@ class ToastApp(App[None]):
     )
     def bring_up_sandbox(self) -> None:
         from core.profile import paths
-        from core.sandbox import Sandbox, SandboxError
+        from core.sandbox.controller import Sandbox, SandboxError
 
         self.post_message(SandboxState("starting", "starting the local cloud..."))
         try:

@@ -93,7 +93,7 @@ async def run_checks(target: Target) -> list[Check]:
         return Check("region", True, f"{profile.region} ({len(names)} availability zones)")
 
     async def zone() -> Check:
-        from core.steps.dns import hosted_zone_id
+        from core.cloud.dns_owner import hosted_zone_id
 
         try:
             found = await hosted_zone_id(aws, profile)

@@ -11,10 +11,9 @@ from storage import Queries
 async def name_problem(queries: Queries, target: Target, subdomain: str) -> str | None:
     """Why `subdomain` cannot be deployed to now, or None when it can."""
     from core.cloud.aws import Aws, AwsError
-    from core.cloud.dns_owner import records_at
+    from core.cloud.dns_owner import hosted_zone_id, records_at, refuse_foreign
     from core.profile.installation import installation_id
-    from core.runs.context import StepFailed
-    from core.steps.dns import hosted_zone_id, refuse_foreign
+    from core.runs.failures import StepFailed
 
     if not is_dns_label(subdomain):
         return None  # the spec's own rule says what is wrong with it

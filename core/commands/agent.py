@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from core.commands.layout import AppPaths
+from core.cloud.log_groups import log_group
+from core.host.layout import AppPaths
 
 
 def agent_config(paths_list: list[AppPaths]) -> bytes:
@@ -28,10 +29,3 @@ def agent_config(paths_list: list[AppPaths]) -> bytes:
     return json.dumps(
         {"logs": {"logs_collected": {"files": {"collect_list": collect}}}}, indent=2
     ).encode()
-
-
-LOG_SOURCES = ("build", "access", "error", "app")
-
-
-def log_group(name: str, source: str) -> str:
-    return f"/toast/{name}/{source}"

@@ -43,21 +43,6 @@ def fetch_source(repo_url: str, branch: str, into: str) -> str:
     )
 
 
-def token_for(url: str, github_api: str, token: str | None) -> str | None:
-    """The GitHub token only for GitHub's own git host over HTTPS (github.com for the public
-    API, the API's own host for GitHub Enterprise); never for any other host."""
-    from urllib.parse import urlsplit
-
-    if not token:
-        return None
-    target = urlsplit(url)
-    api_host = (urlsplit(github_api).hostname or "").lower()
-    git_host = "github.com" if api_host == "api.github.com" else api_host
-    if target.scheme == "https" and (target.hostname or "").lower() == git_host:
-        return token
-    return None
-
-
 def adopt_release(incoming: str, release: str) -> str:
     """Move a fetched tree to releases/<sha>, replacing an unfinished build of the same sha."""
     return chain(("rm", "-rf", release), ("mv", "-T", incoming, release))

@@ -6,7 +6,7 @@ import posixpath
 import shlex
 
 from core.commands import render
-from core.commands.layout import AppPaths
+from core.host.layout import AppPaths
 from core.host.profiles import HostProfile
 
 

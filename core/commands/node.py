@@ -9,9 +9,9 @@ from __future__ import annotations
 import shlex
 
 from core.commands import Argv, chain, mkdirs, render
-from core.commands.layout import AppPaths
 from core.commands.runner import secret_list
 from core.commands.systemd import remove_unit, unit_name
+from core.host.layout import AppPaths
 from core.host.profiles import HostProfile
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 
 from core.commands import Argv, chain
-from core.commands.layout import AppPaths
+from core.host.layout import AppPaths
 
 
 def switch_current(paths: AppPaths, target: str) -> str:

@@ -8,7 +8,7 @@ import posixpath
 import shlex
 
 from core.commands import Argv, render
-from core.commands.layout import AppPaths
+from core.host.layout import AppPaths
 
 RUNNER_JS = r"""'use strict';
 // toast-run ENV_JSON LOG_FILE CWD SECRET_NAMES -- COMMAND [ARGS...]   (written by Toast)

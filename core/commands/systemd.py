@@ -8,8 +8,8 @@ import re
 import shlex
 
 from core.commands import chain, render
-from core.commands.layout import AppPaths
 from core.commands.runner import secret_list
+from core.host.layout import AppPaths
 from core.host.profiles import HostProfile
 
 UNIT_DIR = "/etc/systemd/system"

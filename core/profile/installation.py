@@ -14,6 +14,8 @@ from pathlib import Path
 from core.profile import paths
 
 TAG = "toast:installation"
+#: On every resource Toast creates, beside TAG: how gc tells Toast's resources apart.
+MANAGED_BY = ("toast:managed-by", "toast")
 
 
 def id_path() -> Path:

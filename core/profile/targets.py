@@ -44,7 +44,7 @@ def key_file(profile: Profile) -> Path:
 
 def resolve_target(profile: Profile) -> Target:
     if profile.is_sandbox:
-        from core.sandbox import Sandbox
+        from core.sandbox.controller import Sandbox
 
         box = Sandbox(paths.sandbox_dir())
         info = box.status()

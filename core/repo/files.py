@@ -8,9 +8,8 @@ import base64
 import os
 import tempfile
 
-from core.commands.git import token_for
 from core.repo.detect import RepoFiles, files_to_read, normalise_root, search_dirs
-from core.repo.github import GitHub, GitHubError
+from core.repo.github import GitHub, GitHubError, token_for
 from core.repo.heads import (
     RepoCheckError,
     branch_head,

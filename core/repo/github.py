@@ -161,3 +161,18 @@ def _error_message(response: Response) -> str:
     if isinstance(message, str):
         return message
     return response.text.strip()[:200]
+
+
+def token_for(url: str, github_api: str, token: str | None) -> str | None:
+    """The GitHub token only for GitHub's own git host over HTTPS (github.com for the public
+    API, the API's own host for GitHub Enterprise); never for any other host."""
+    from urllib.parse import urlsplit
+
+    if not token:
+        return None
+    target = urlsplit(url)
+    api_host = (urlsplit(github_api).hostname or "").lower()
+    git_host = "github.com" if api_host == "api.github.com" else api_host
+    if target.scheme == "https" and (target.hostname or "").lower() == git_host:
+        return token
+    return None

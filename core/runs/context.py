@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 
 from core.cloud.aws import Aws
 from core.cloud.instance_keys import printed_host_keys
-from core.commands.layout import AppPaths
 from core.host.connect import ConnectError, InstanceAddress, connect_instance
+from core.host.layout import AppPaths
 from core.host.profiles import HostProfile
 from core.host.ssh import Remote
 from core.profile.targets import Target
+from core.runs.failures import StepFailed
 from core.runs.redact import Redactor
 from core.runs.settings import RunSettings
 from core.runs.step_scope import CURRENT_STEP
@@ -26,14 +27,6 @@ T = TypeVar("T")
 
 #: A recorded command longer than this is cut (a build script can be long).
 MAX_RECORDED = 2000
-
-
-class StepFailed(Exception):
-    """A step could not finish. `hint` says what the user can do about it."""
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        self.hint = hint
-        super().__init__(message)
 
 
 class EventSink:

@@ -18,10 +18,13 @@ from typing import Any
 
 from core.cloud.aws import Aws, AwsError
 from core.cloud.faults import Faults
+from core.cloud.gc import ORDER
 from core.profile import paths
 from core.profile.config import ConfigError, choose_profile, load_config
 from core.profile.targets import TargetError, resolve_target
-from core.runs.context import EventSink, RunContext, StepFailed
+from core.runs import graphs
+from core.runs.context import EventSink, RunContext
+from core.runs.failures import StepFailed
 from core.runs.graph import RunFailed, describe_error, execute
 from core.runs.graphs import GRAPHS
 from core.runs.launcher import HOSTNAME, owner_dead
@@ -308,25 +311,23 @@ async def _fail(
 
 async def _roll_back_deploy(ctx: RunContext) -> str:
     """A first deploy that failed takes its own resources with it (shared ones stay)."""
-    from core.steps import teardown
-
     name = ctx.deployment.name
     before = await ctx.queries.open_resources(ctx.deployment.id)
     note = ""
     if before:
         if "ssh" in ctx.outputs:
             try:
-                await teardown.host_cleanup(ctx)
+                await graphs.clean_host(ctx)
             except Exception as exc:  # the host may be the thing that failed
                 ctx.say(f"host cleanup during rollback failed: {exc}", level="warning")
         try:
-            await teardown.release_resources(ctx)
+            await graphs.release_resources(ctx)
         except Exception as exc:
             ctx.say(f"rollback incomplete: {exc}", level="error")
         after = await ctx.queries.open_resources(ctx.deployment.id)
         left = {(a.kind, a.resource_id) for a in after}
         # Said in the order they were deleted: what depends on a resource before it.
-        in_order = sorted(before, key=lambda r: (teardown.ORDER.get(r.kind, 9), -r.id))
+        in_order = sorted(before, key=lambda r: (ORDER.get(r.kind, 9), -r.id))
         gone = [
             f"{r.kind} {r.resource_id}" for r in in_order if (r.kind, r.resource_id) not in left
         ]

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.runs.context import RunContext, StepFailed
+from core.runs.context import RunContext
+from core.runs.failures import StepFailed
 from core.runs.step_scope import CURRENT_STEP
 
 StepFn = Callable[[RunContext], Awaitable[dict[str, Any] | None]]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from core.runs.context import RunContext
 from core.runs.graph import StepDef
-from core.runs.queue import STEP_NAMES
 from core.steps import dns, host, https, preflight, provision, release, teardown
 
 DEPLOY = [
@@ -38,6 +38,15 @@ DESTROY = [
 GRAPHS = {"deploy": DEPLOY, "redeploy": REDEPLOY, "rollback": ROLLBACK, "destroy": DESTROY}
 
 
-# The queuing side names the steps without importing them: the two must agree.
-if {kind: [s.name for s in graph] for kind, graph in GRAPHS.items()} != STEP_NAMES:
-    raise RuntimeError("core.runs.queue.STEP_NAMES differs from core.runs.graphs.GRAPHS")
+#: The steps of each kind, in graph order: what a queued run lists before it starts.
+STEP_NAMES = {kind: [step.name for step in graph] for kind, graph in GRAPHS.items()}
+
+
+async def clean_host(ctx: RunContext) -> dict[str, object]:
+    """A failed first deploy's host cleanup (stop the app, drop its site and files)."""
+    return await teardown.host_cleanup(ctx)
+
+
+async def release_resources(ctx: RunContext) -> dict[str, object]:
+    """A failed first deploy's cloud resources, deleted as destroy deletes them."""
+    return await teardown.release_resources(ctx)

@@ -13,29 +13,10 @@ from core.profile import paths
 from core.profile.config import Profile
 from core.repo.spec import DeploySpec, validate
 from core.runs.access import Actor, ReadOnlyError, as_actor
+from core.runs.graphs import STEP_NAMES
 from core.runs.settings import capture_overrides
 from storage import Queries
 from storage.records import Deployment, EnvVar, NewDeployment, Run
-
-#: The steps of each kind of run, in graph order (core.runs.graphs checks its graphs match).
-STEP_NAMES = {
-    "deploy": [
-        "check",
-        "shared",
-        "launch",
-        "address",
-        "dns",
-        "ssh",
-        "build",
-        "https",
-        "switch",
-        "health",
-        "renewal",
-    ],
-    "redeploy": ["build", "switch", "health"],
-    "rollback": ["pick", "switch", "health"],
-    "destroy": ["host-cleanup", "teardown"],
-}
 
 
 def actor_name(via: str) -> str:

@@ -5,59 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.cloud.aws import Aws, AwsError
-from core.cloud.dns_owner import NameRecords, marker_name, marker_value, records_at
-from core.profile.config import Profile
+from core.cloud.dns_owner import (
+    TTL,
+    NameRecords,
+    claim_name,
+    hosted_zone_id,
+    marker_value,
+    records_at,
+    refuse_foreign,
+)
 from core.profile.installation import installation_id
-from core.runs.context import RunContext, StepFailed
-
-TTL = 60
-#: A Route53 ResourceRecordSet as boto3 takes it.
-Record = dict[str, Any]
-
-
-async def hosted_zone_id(aws: Aws, profile: Profile) -> str:
-    if profile.hosted_zone_id:
-        return profile.hosted_zone_id
-    zones = await aws.call(
-        "route53", "list_hosted_zones_by_name", DNSName=profile.base_domain + "."
-    )
-    for zone in zones["HostedZones"]:
-        if zone["Name"].rstrip(".") == profile.base_domain and not zone.get("Config", {}).get(
-            "PrivateZone"
-        ):
-            return str(zone["Id"]).removeprefix("/hostedzone/")
-    raise StepFailed(
-        f"no public Route53 hosted zone for {profile.base_domain}",
-        hint="create the zone, or set hosted_zone_id in the profile",
-    )
-
-
-def refuse_foreign(found: NameRecords, installation: str) -> None:
-    """Toast never takes over a name someone else points somewhere, nor an ownership
-    marker someone else wrote (a TXT at `_toast.<name>` that is not this installation's)."""
-    if found.owned_by(installation):
-        return
-    owner = found.owner
-    if owner:
-        raise StepFailed(
-            f"{found.fqdn} is owned by another Toast installation "
-            f"({owner['toast-owner']}, deployment {owner.get('deployment', '?')})",
-            hint="destroy it from that installation, or choose another --subdomain",
-        )
-    if found.pointing:
-        raise StepFailed(
-            f"{found.describe()} and was not made by Toast; Toast will not overwrite it",
-            hint="choose another --subdomain, or delete that record yourself if it is unused",
-        )
-    if found.marker is not None:
-        values = ", ".join(v["Value"] for v in found.marker.get("ResourceRecords", []))
-        raise StepFailed(
-            f"{marker_name(found.fqdn).rstrip('.')} already has a TXT record ({values}) that "
-            "Toast did not write; Toast keeps its ownership marker there and will not "
-            "overwrite it",
-            hint="choose another --subdomain, or delete that TXT record yourself if it is unused",
-        )
+from core.runs.context import RunContext
 
 
 async def check_name(ctx: RunContext) -> tuple[str, NameRecords]:
@@ -66,53 +24,6 @@ async def check_name(ctx: RunContext) -> tuple[str, NameRecords]:
     found = await records_at(ctx.aws, zone, ctx.deployment.fqdn)
     refuse_foreign(found, installation_id())
     return zone, found
-
-
-def claim_changes(found: NameRecords, a_record: Record, txt: Record) -> list[dict[str, Any]]:
-    """The change batch that points the name at the instance, given what the check saw.
-    Records Toast expects absent are CREATEd and records it owns are DELETEd with the exact
-    values seen: Route53 applies the batch atomically and refuses it whole if anything
-    changed since, so a record that appeared after the check is never touched."""
-    changes: list[dict[str, Any]] = []
-    if found.marker is not None:
-        changes.append({"Action": "DELETE", "ResourceRecordSet": found.marker})
-    changes += [{"Action": "DELETE", "ResourceRecordSet": r} for r in found.pointing]
-    changes += [
-        {"Action": "CREATE", "ResourceRecordSet": dict(txt)},
-        {"Action": "CREATE", "ResourceRecordSet": dict(a_record)},
-    ]
-    return changes
-
-
-async def claim_name(
-    aws: Aws, zone: str, found: NameRecords, ip: str, marker: str, comment: str
-) -> str:
-    """Point `found.fqdn` at `ip` with Toast's marker beside it; returns the change id."""
-    name = found.fqdn.rstrip(".") + "."
-    a_record: Record = {"Name": name, "Type": "A", "TTL": TTL, "ResourceRecords": [{"Value": ip}]}
-    txt: Record = {
-        "Name": marker_name(found.fqdn),
-        "Type": "TXT",
-        "TTL": TTL,
-        "ResourceRecords": [{"Value": marker}],
-    }
-    try:
-        change = await aws.call(
-            "route53",
-            "change_resource_record_sets",
-            HostedZoneId=zone,
-            ChangeBatch={"Comment": comment, "Changes": claim_changes(found, a_record, txt)},
-        )
-    except AwsError as exc:
-        if exc.code != "InvalidChangeBatch":
-            raise
-        raise StepFailed(
-            f"the DNS records at {found.fqdn} changed between Toast's ownership check and "
-            f"its write ({exc.aws_message}); Toast changed nothing there",
-            hint="look at who else manages this name, then choose another --subdomain or "
-            "rerun the deploy",
-        ) from exc
-    return str(change["ChangeInfo"]["Id"])
 
 
 async def dns(ctx: RunContext) -> dict[str, Any]:

@@ -10,9 +10,10 @@ import shlex
 import time
 from typing import Any
 
+from core.cloud.log_groups import LOG_SOURCES, log_group
 from core.commands import mkdirs, render
-from core.commands.agent import LOG_SOURCES, agent_config, log_group
-from core.commands.git import adopt_release, fetch_source, token_for
+from core.commands.agent import agent_config
+from core.commands.git import adopt_release, fetch_source
 from core.commands.runner import RUNNER_JS, env_json, run_in_release, start_log
 from core.commands.toolchain import (
     build_env,
@@ -23,8 +24,10 @@ from core.commands.toolchain import (
 )
 from core.host.ssh import Remote
 from core.profile.installation import TAG, installation_id
+from core.repo.github import token_for
 from core.repo.heads import is_git_url
-from core.runs.context import RunContext, StepFailed
+from core.runs.context import RunContext
+from core.runs.failures import StepFailed
 from storage.records import Release
 
 

@@ -17,7 +17,8 @@ from core.commands.certbot import (
     renewal_timer_enabled,
 )
 from core.commands.nginx import nginx_site
-from core.runs.context import RunContext, StepFailed
+from core.runs.context import RunContext
+from core.runs.failures import StepFailed
 from core.steps.web import write_site
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from core.cloud.network import NetworkError, choose_subnet
 from core.repo.heads import RepoCheckError, branch_head
-from core.runs.context import RunContext, StepFailed
+from core.runs.context import RunContext
+from core.runs.failures import StepFailed
 from core.steps.dns import check_name
 
 

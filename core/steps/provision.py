@@ -5,28 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from core.cloud.aws import AwsError
+from core.cloud.iam import ASSUME_ROLE, POLICY_NAME, logs_policy, role_name
 from core.cloud.userdata import render_userdata
 from core.host.keyfiles import KeyFileError, create_private_key, matches, public_key_of
 from core.host.operator_address import OperatorAddressError, operator_cidr
 from core.profile import paths
 from core.profile.config import Profile
-from core.profile.installation import TAG, installation_id
-from core.runs.context import RunContext, StepFailed
+from core.profile.installation import MANAGED_BY, TAG, installation_id
+from core.runs.context import RunContext
+from core.runs.failures import StepFailed
 from core.runs.waiting import poll
-from core.steps.instance_role import ensure_instance_role
 
 
 def security_group_name() -> str:
     """One group per installation: two installations in one account never share rules."""
     return f"toast-web-{installation_id()}"
-
-
-MANAGED_BY = ("toast:managed-by", "toast")
 
 
 def toast_tags(ctx: RunContext, **extra: str) -> list[dict[str, str]]:
@@ -451,3 +450,47 @@ async def address(ctx: RunContext) -> dict[str, Any]:
         "instance", instance_id, attributes={"public_ip": ip, "type": ctx.deployment.instance_type}
     )
     return {"public_ip": ip, "_detail": f"{instance_id} at {ip}"}
+
+
+async def ensure_instance_role(ctx: RunContext) -> str:
+    """The deployment's role with its inline policy, and an instance profile holding it.
+    Every part is recorded in the ledger as it is created; a resumed run finds them."""
+    name = role_name(ctx.deployment.name)
+    tags = [
+        {"Key": "toast:managed-by", "Value": "toast"},
+        {"Key": "toast:installation", "Value": installation_id()},
+        {"Key": "toast:deployment", "Value": ctx.deployment.name},
+    ]
+    try:
+        await ctx.aws.call(
+            "iam",
+            "create_role",
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(ASSUME_ROLE),
+            Description=f"Toast: ships the logs of {ctx.deployment.name}, nothing else",
+            Tags=tags,
+        )
+    except AwsError as exc:
+        if exc.code != "EntityAlreadyExists":
+            raise
+    await ctx.record("iam_role", name, region="global")
+    account = (await ctx.aws.call("sts", "get_caller_identity"))["Account"]
+    await ctx.aws.call(
+        "iam",
+        "put_role_policy",
+        RoleName=name,
+        PolicyName=POLICY_NAME,
+        PolicyDocument=json.dumps(logs_policy(ctx.region, account, ctx.deployment.name)),
+    )
+    try:
+        await ctx.aws.call("iam", "create_instance_profile", InstanceProfileName=name, Tags=tags)
+    except AwsError as exc:
+        if exc.code != "EntityAlreadyExists":
+            raise
+    await ctx.record("instance_profile", name, region="global")
+    found = await ctx.aws.call("iam", "get_instance_profile", InstanceProfileName=name)
+    if name not in [r["RoleName"] for r in found["InstanceProfile"].get("Roles", [])]:
+        await ctx.aws.call(
+            "iam", "add_role_to_instance_profile", InstanceProfileName=name, RoleName=name
+        )
+    return name

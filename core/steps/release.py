@@ -16,7 +16,8 @@ from core.commands.releases import prune_releases, switch_current
 from core.commands.systemd import install_unit, render_unit, unit_name
 from core.commands.toolchain import build_env
 from core.host.ssh import Remote, RunResult
-from core.runs.context import RunContext, StepFailed
+from core.runs.context import RunContext
+from core.runs.failures import StepFailed
 from core.runs.waiting import WaitTimeout, poll
 from core.steps.web import write_site
 from storage.records import Release

@@ -14,7 +14,7 @@ def reach(profile: Profile, fqdn: str) -> tuple[str, str | None]:
     url = f"https://{fqdn}/"
     if not profile.is_sandbox:
         return url, None
-    from core.sandbox import Sandbox
+    from core.sandbox.controller import Sandbox
 
     info = Sandbox(paths.sandbox_dir()).status()
     if info is None or not info.running:

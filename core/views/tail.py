@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from core.cloud.aws import Aws, AwsError
-from core.commands.agent import LOG_SOURCES, log_group
+from core.cloud.log_groups import LOG_SOURCES, log_group
 from core.runs.redact import Redactor
 
 THROTTLED = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequests"}

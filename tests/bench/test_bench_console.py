@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from core.runs.queue import STEP_NAMES
-from core.sandbox import SandboxInfo
+from core.runs.graphs import STEP_NAMES
+from core.sandbox.controller import SandboxInfo
 from storage import Queries, open_database
 
 from ..conftest import PROJECT_ROOT

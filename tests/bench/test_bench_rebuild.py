@@ -8,7 +8,7 @@ import re
 import shutil
 from typing import Any
 
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 
 from ..deploy_helpers import show, toast
 from ..helpers.scaffolds import push_change, scaffold_repo

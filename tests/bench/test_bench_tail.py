@@ -13,7 +13,7 @@ from textual.app import App, ComposeResult
 from core.cloud.aws import Aws
 from core.profile.config import sandbox_profile
 from core.profile.targets import resolve_target
-from core.sandbox import SandboxInfo
+from core.sandbox.controller import SandboxInfo
 from core.views.tail import LogTail
 from tui.widgets.log_pane import LogPane
 

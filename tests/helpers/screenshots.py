@@ -88,7 +88,7 @@ async def activity(pilot: Any) -> None:
 
 
 async def render(out: Path) -> None:
-    from core.sandbox import Sandbox, githost
+    from core.sandbox.controller import Sandbox, githost
     from tests.deploy_helpers import https_get
 
     box = Sandbox(Path(os.environ["TOAST_SANDBOX_DIR"]))

@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header
 
-from core.commands.agent import LOG_SOURCES
+from core.cloud.log_groups import LOG_SOURCES
 from core.views.tail import LogLine, TailState
 from tui.widgets.footer import KeyFooter
 from tui.widgets.log_pane import LogPane
@@ -82,7 +82,7 @@ class LogsScreen(Screen[None]):
         except Exception as exc:
             self.post_message(TailChanged(source, f"failed: {exc}"))
             return
-        from core.commands.agent import log_group
+        from core.cloud.log_groups import log_group
 
         tail = LogTail(
             aws,

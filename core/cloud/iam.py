@@ -6,12 +6,10 @@ go with it."""
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from core.cloud.aws import Aws, AwsError, is_not_found
 from core.profile.installation import installation_id
-from core.runs.context import RunContext
 
 POLICY_NAME = "toast-logs"
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams")
@@ -52,50 +50,6 @@ def logs_policy(region: str, account: str, deployment: str) -> dict[str, Any]:
             }
         ],
     }
-
-
-async def ensure_instance_role(ctx: RunContext) -> str:
-    """The deployment's role with its inline policy, and an instance profile holding it.
-    Every part is recorded in the ledger as it is created; a resumed run finds them."""
-    name = role_name(ctx.deployment.name)
-    tags = [
-        {"Key": "toast:managed-by", "Value": "toast"},
-        {"Key": "toast:installation", "Value": installation_id()},
-        {"Key": "toast:deployment", "Value": ctx.deployment.name},
-    ]
-    try:
-        await ctx.aws.call(
-            "iam",
-            "create_role",
-            RoleName=name,
-            AssumeRolePolicyDocument=json.dumps(ASSUME_ROLE),
-            Description=f"Toast: ships the logs of {ctx.deployment.name}, nothing else",
-            Tags=tags,
-        )
-    except AwsError as exc:
-        if exc.code != "EntityAlreadyExists":
-            raise
-    await ctx.record("iam_role", name, region="global")
-    account = (await ctx.aws.call("sts", "get_caller_identity"))["Account"]
-    await ctx.aws.call(
-        "iam",
-        "put_role_policy",
-        RoleName=name,
-        PolicyName=POLICY_NAME,
-        PolicyDocument=json.dumps(logs_policy(ctx.region, account, ctx.deployment.name)),
-    )
-    try:
-        await ctx.aws.call("iam", "create_instance_profile", InstanceProfileName=name, Tags=tags)
-    except AwsError as exc:
-        if exc.code != "EntityAlreadyExists":
-            raise
-    await ctx.record("instance_profile", name, region="global")
-    found = await ctx.aws.call("iam", "get_instance_profile", InstanceProfileName=name)
-    if name not in [r["RoleName"] for r in found["InstanceProfile"].get("Roles", [])]:
-        await ctx.aws.call(
-            "iam", "add_role_to_instance_profile", InstanceProfileName=name, RoleName=name
-        )
-    return name
 
 
 async def delete_instance_profile(aws: Aws, name: str) -> None:

@@ -1,0 +1,88 @@
+"""The shape the tree promises: the import contracts hold, no module imports itself back
+through others, and SQL is written only in storage/."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+
+from .conftest import PROJECT_ROOT
+
+PACKAGES = ("core", "storage", "cli", "tui")
+SQL_WORDS = ("SELECT ", "INSERT INTO", "DELETE FROM", "CREATE TABLE", "PRAGMA ", "ALTER TABLE")
+
+
+def test_the_import_contracts_hold() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports"))],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "0 broken" in result.stdout
+
+
+def cycles(adjacency: dict[str, list[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in adjacency[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(adjacency):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_cycles_are_found_when_there_are_some() -> None:
+    assert cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]
+    assert cycles({"a": ["b"], "b": []}) == []
+
+
+def test_no_import_cycle_anywhere() -> None:
+    """Function-local imports count too: a cycle hidden in a function is still a cycle."""
+    graph = grimp.build_graph(*PACKAGES, include_external_packages=False)
+    adjacency = {m: sorted(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
+    assert cycles(adjacency) == []
+
+
+def test_sql_is_written_only_in_storage() -> None:
+    """No string literal outside storage/ (tests aside) holds a SQL statement."""
+    offenders = []
+    for package in ("core", "cli", "tui"):
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    text = node.value  # Toast writes SQL keywords in capitals
+                    if any(word in text for word in SQL_WORDS):
+                        offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}")
+    assert offenders == []
