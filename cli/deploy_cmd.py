@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import threading
-from concurrent.futures import Future
 from typing import Any, NoReturn
 
 import click
@@ -56,28 +54,11 @@ def _read_plan(target: Any, repo: str, branch: str, root: str) -> Any:
         _plan_failed(exc)
 
 
-def _start_plan_read(target: Any, repo: str, branch: str, root: str) -> Future[Any]:
-    """Start reading the repository's plan on a thread and loop of its own, now: the
-    round trips to GitHub then overlap the imports and the database opening that `deploy`
-    does meanwhile, instead of following them."""
-    # Imported here, not on the thread: there it would contend for the interpreter with
-    # what the caller imports meanwhile, and the requests would leave later.
+async def _plan_of(target: Any, repo: str, branch: str, root: str) -> Any:
     from core.repo.plans import detect_repo
 
-    def run() -> None:
-        try:
-            done.set_result(asyncio.run(detect_repo(target, repo, branch, root)))
-        except BaseException as exc:  # whatever it is, the waiting command gets it, not a hang
-            done.set_exception(exc)
-
-    done: Future[Any] = Future()
-    threading.Thread(target=run, name="toast-plan-read", daemon=True).start()
-    return done
-
-
-async def _plan_from(read: Future[Any]) -> Any:
     try:
-        return await asyncio.wrap_future(read)
+        return await detect_repo(target, repo, branch, root)
     except Exception as exc:
         _plan_failed(exc)
 
@@ -240,8 +221,7 @@ def deploy(
         validate(provisional)
     except SpecError as exc:
         refuse(exc)
-    # The repository is read from here on; what follows is local work that overlaps it.
-    plan_read = _start_plan_read(_target(obj), repo, branch, root_dir)
+    target = _target(obj)
     from core.repo.detect import DetectionError
     from core.repo.plans import apply_plan, describe_plan
     from core.runs.access import ReadOnlyError
@@ -256,7 +236,7 @@ def deploy(
         # Its failure is reported below, or not at all when the plan failed first.
         address.add_done_callback(lambda t: t.cancelled() or t.exception())
         async with open_queries() as queries:
-            plan = await _plan_from(plan_read)
+            plan = await _plan_of(target, repo, branch, root_dir)
             try:
                 spec, chosen = apply_plan(base, plan, given)
                 validate(spec)

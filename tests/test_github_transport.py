@@ -1,8 +1,9 @@
-"""The GitHub client and its HTTP client (http.client in daemon threads) against a real HTTP
-server on loopback: answers compressed and chunked as api.github.com sends them, pages while
-Link says rel="next", paths with awkward names, errors (GitHub's and a proxy's), kept-alive
-connections (and ones the server dropped), timeouts, TLS verification, and a console that
-quits while a request hangs."""
+"""The GitHub client (httpx) against a real HTTP server on loopback: answers compressed and
+chunked as api.github.com sends them, pages while Link says rel="next", a renamed repository's
+301, paths with awkward names, errors (GitHub's and a proxy's), kept-alive connections (and
+ones the server dropped), a forward proxy from the environment, a rate limit waited out until
+the reset it names, timeouts, TLS verification, and a console that quits while a request
+hangs. And a deploy of a renamed repository through the sandbox's GitHub stand-in."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,9 +30,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from core.repo.github import GitHub, GitHubError
-from core.repo.http_client import HttpClient, HttpError
+from core.sandbox.controller import Sandbox, SandboxInfo
 
 from .conftest import PROJECT_ROOT
+from .deploy_helpers import STATIC_FLAGS, https_get, toast
 
 
 class _GitHubLike(BaseHTTPRequestHandler):
@@ -80,6 +84,28 @@ class _GitHubLike(BaseHTTPRequestHandler):
         elif self.path == "/repos/acme/shop/contents/docs/a%20%231.md?ref=feat%2Fx":
             text = base64.b64encode(b"# One").decode()
             self._send(200, {"name": "a #1.md", "encoding": "base64", "content": text})
+        elif self.path.startswith("/repos/acme/old-shop"):
+            # GitHub's answer for a renamed repository: 301 to where it lives now.
+            self.send_response(301)
+            self.send_header(
+                "Location", f"{base}/repos/acme/shop" + self.path[len("/repos/acme/old-shop") :]
+            )
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/repos/acme/limited":
+            now = time.time()
+            self.server.asked.append(now)  # type: ignore[attr-defined]
+            reset = self.server.reset  # type: ignore[attr-defined]
+            if now < reset:
+                body = json.dumps({"message": "API rate limit exceeded"}).encode()
+                self.send_response(403)
+                self.send_header("x-ratelimit-remaining", "0")
+                self.send_header("x-ratelimit-reset", str(int(reset)))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                self._send(200, {"full_name": "acme/limited", "clone_url": "x"})
         elif self.path == "/repos/acme/proxied":
             body = b"<html>502 Bad Gateway</html>"
             self.send_response(502)
@@ -100,6 +126,8 @@ class _GitHubLike(BaseHTTPRequestHandler):
 def server() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _GitHubLike)
     server.connections = 0  # type: ignore[attr-defined]
+    server.asked = []  # type: ignore[attr-defined]
+    server.reset = 0.0  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
@@ -152,7 +180,7 @@ async def test_a_server_that_never_answers_times_out_with_a_clear_error() -> Non
         silent.listen()
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         async with GitHub(url, None, timeout=0.5) as github:
-            with pytest.raises(GitHubError, match=r"repo a/b failed: timed out"):
+            with pytest.raises(GitHubError, match=r"repo a/b failed: ReadTimeout"):
                 await github.repo("a/b")
 
 
@@ -161,7 +189,7 @@ async def test_nothing_listening_is_a_connection_error() -> None:
         free.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{free.getsockname()[1]}"
     async with GitHub(url, None) as github:
-        with pytest.raises(GitHubError, match=r"repo a/b failed: .*refused"):
+        with pytest.raises(GitHubError, match=r"repo a/b failed: ConnectError: .*refused"):
             await github.repo("a/b")
 
 
@@ -230,10 +258,97 @@ async def test_https_verifies_the_server_certificate(tmp_path: Path) -> None:
     server.socket = _self_signed(tmp_path).wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"https://127.0.0.1:{server.server_address[1]}/repos/acme/shop"
-        async with HttpClient(timeout=5) as client:
-            with pytest.raises(HttpError, match=r"TLS with https://127\.0\.0\.1:\d+ failed"):
-                await client.get(url)
+        url = f"https://127.0.0.1:{server.server_address[1]}"
+        async with GitHub(url, "t0ken", timeout=5) as github:
+            with pytest.raises(GitHubError, match=r"ConnectError: .*CERTIFICATE_VERIFY_FAILED"):
+                await github.repo("acme/shop")
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def test_a_renamed_repository_is_followed_to_where_it_lives(api: str) -> None:
+    async with GitHub(api, "t0ken") as github:
+        repo = await github.repo("acme/old-shop")
+        assert repo.full_name == "acme/shop" and repo.default_branch == "trunk"
+        assert await github.file_text("acme/old-shop", "docs/a #1.md", "feat/x") == "# One"
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """A plain HTTP forward proxy, as a corporate one is for http:// origins: it receives the
+    absolute URL, fetches it and relays the answer; it counts what passed through."""
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.seen.append(self.path)  # type: ignore[attr-defined]
+        upstream = urllib.request.Request(self.path, headers=dict(self.headers.items()))
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(upstream, timeout=10) as answer:
+            body = answer.read()
+            self.send_response(answer.status)
+            for key, value in answer.headers.items():
+                if key.lower() not in ("transfer-encoding", "content-length", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+
+async def test_the_proxy_set_in_the_environment_carries_the_requests(
+    api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    proxy.seen = []  # type: ignore[attr-defined]
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        async with GitHub(api, "t0ken") as github:
+            assert (await github.repo("acme/shop")).private
+        assert proxy.seen == [f"{api}/repos/acme/shop"]  # type: ignore[attr-defined]
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+async def test_a_rate_limit_is_waited_out_until_the_reset_it_names(
+    server: ThreadingHTTPServer, api: str
+) -> None:
+    server.reset = time.time() + 2  # type: ignore[attr-defined]
+    said: list[str] = []
+    async with GitHub(api, "t0ken", on_wait=said.append) as github:
+        assert (await github.repo("acme/limited")).full_name == "acme/limited"
+    _, *later = server.asked  # type: ignore[attr-defined]
+    reset = int(server.reset)  # type: ignore[attr-defined]
+    # Asked once, told to wait, and asked again only once the named reset had come.
+    assert len(later) == 1 and later[0] >= reset
+    assert len(said) == 1 and "GitHub rate limit on repo acme/limited: waiting until" in said[0]
+
+
+async def test_a_rate_limit_far_away_fails_at_once_naming_when(
+    server: ThreadingHTTPServer, api: str
+) -> None:
+    server.reset = time.time() + 3600  # type: ignore[attr-defined]
+    async with GitHub(api, "t0ken") as github:
+        with pytest.raises(GitHubError, match=r"rate limit exceeded until \d\d:\d\d:\d\d"):
+            await github.repo("acme/limited")
+    assert len(server.asked) == 1  # type: ignore[attr-defined]
+
+
+def test_a_renamed_repository_still_deploys_by_its_old_name(
+    sandbox: SandboxInfo, session_sandbox: Sandbox
+) -> None:
+    """GitHub answers 301 for a repository renamed since: the old name a user remembers
+    (or a deployment recorded) reads its plan, clones and serves."""
+    layout = session_sandbox.layout
+    old, new = "toast-samples/static-site", "toast-samples/renamed-site"
+    layout.bare_repo(old).rename(layout.bare_repo(new))
+    layout.renames_file.write_text(json.dumps({old: new}))
+    deployed = toast(
+        "--sandbox", "deploy", old, *STATIC_FLAGS, "--subdomain", "moved", "--wait", "--json"
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    assert "Hello from the Toast static sample" in https_get(sandbox, "moved.sandbox.test").text

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 
+import httpx
+
 from core.profile.config import Profile
 
 
@@ -20,12 +22,10 @@ async def operator_cidr(profile: Profile, *, timeout: float = 10) -> tuple[str, 
         return "127.0.0.1/32", "the sandbox (its instance host is this machine)"
     url = profile.checkip_url
     hint = f'set operator_cidr = "<your address>/32" in [profiles.{profile.name}]'
-    from core.repo.http_client import HttpClient, HttpError  # not on the sandbox's path
-
     try:
-        async with HttpClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
             response = await client.get(url)
-    except HttpError as exc:
+    except httpx.HTTPError as exc:
         raise OperatorAddressError(
             f"could not ask {url} for your public address ({exc}); {hint}"
         ) from exc
@@ -34,7 +34,7 @@ async def operator_cidr(profile: Profile, *, timeout: float = 10) -> tuple[str, 
         address = ipaddress.IPv4Address(text)
     except ValueError:
         raise OperatorAddressError(
-            f"{url} answered HTTP {response.status} {text[:60]!r}, not an IPv4 address; {hint}"
+            f"{url} answered HTTP {response.status_code} {text[:60]!r}, not an IPv4 address; {hint}"
         ) from None
     if address.is_unspecified or address.is_multicast:
         raise OperatorAddressError(f"{url} says your address is {address}; {hint}")

@@ -1,14 +1,25 @@
-"""The GitHub REST API: repos (a page at a time), branch heads, directory listings and small
-files, over the standard-library client in `core.repo.http_client`."""
+"""The GitHub REST API over httpx: repos (a page at a time), branch heads, directory
+listings and small files. Redirects are followed (GitHub answers 301 for a renamed
+repository), the proxy settings in the environment are honoured (HTTPS_PROXY, NO_PROXY), and
+a rate limit is waited out until the reset GitHub names, saying so."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
-from core.repo.http_client import HttpClient, HttpError, Response
-from core.runs.waiting import poll
+import httpx
+
+from core.runs.waiting import WaitTimeout, poll
+
+log = logging.getLogger(__name__)
+
+#: A rate limit whose reset is further away than this fails at once, naming the time.
+MAX_RATE_LIMIT_WAIT_S = 15 * 60
 
 
 class GitHubError(Exception):
@@ -28,7 +39,14 @@ class Repo:
 
 
 class GitHub:
-    def __init__(self, base_url: str, token: str | None, *, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout: float = 15.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
@@ -36,7 +54,14 @@ class GitHub:
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.client = HttpClient(base_url, headers=headers, timeout=timeout)
+        self.client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=timeout,
+            follow_redirects=True,
+        )
+        #: Told what a rate-limit wait is for and until when (the engine's progress line).
+        self.on_wait = on_wait or (lambda message: log.warning("%s", message))
 
     async def __aenter__(self) -> GitHub:
         return self
@@ -44,31 +69,47 @@ class GitHub:
     async def __aexit__(self, *_: object) -> None:
         await self.client.aclose()
 
-    async def _get(self, what: str, url: str, **params: str | int) -> Response:
-        async def attempt() -> Response | None:
+    async def _get(self, what: str, url: str, **params: str | int) -> httpx.Response:
+        while True:
             try:
-                response = await self.client.get(url, params)
-            except HttpError as exc:
-                raise GitHubError(what, None, str(exc)) from exc
-            limited = response.status in (403, 429) and (
-                response.headers.get("retry-after")
-                or response.headers.get("x-ratelimit-remaining") == "0"
-            )
-            if limited:
-                return None  # secondary or primary rate limit: back off and try again
-            return response
-
-        response = await poll(
-            attempt,
-            what=f"GitHub rate limit on {what}",
-            timeout=120,
-            initial=1,
-            maximum=30,
-            factor=2,
-        )
-        if response.status >= 400:
-            raise GitHubError(what, response.status, _error_message(response))
+                response = await self.client.get(url, params=params)
+            except httpx.HTTPError as exc:
+                raise GitHubError(what, None, _describe(exc)) from exc
+            wait = rate_limit_wait(response, time.time())
+            if wait is None:
+                break
+            await self._wait_out(what, wait)
+        if response.status_code >= 400:
+            raise GitHubError(what, response.status_code, _error_message(response))
         return response
+
+    async def _wait_out(self, what: str, seconds: float) -> None:
+        """Wait until the rate limit GitHub named is over (a deadline poll, never a blind
+        sleep), saying when; a reset too far away fails at once with the time."""
+        until = time.time() + seconds
+        clock = time.strftime("%H:%M:%S", time.localtime(until))
+        if seconds > MAX_RATE_LIMIT_WAIT_S:
+            raise GitHubError(
+                what,
+                403,
+                f"rate limit exceeded until {clock}; try again then, or use a token "
+                "with a higher limit",
+            )
+        self.on_wait(f"GitHub rate limit on {what}: waiting until {clock} ({seconds:.0f} s)")
+
+        async def over() -> bool | None:
+            return True if time.time() >= until else None
+
+        try:
+            await poll(
+                over,
+                what=f"GitHub's rate limit on {what} to reset",
+                timeout=seconds + 5,
+                initial=min(1.0, seconds),
+                maximum=5.0,
+            )
+        except WaitTimeout as exc:  # pragma: no cover - the clock went backwards
+            raise GitHubError(what, 403, str(exc)) from exc
 
     async def repo(self, full_name: str) -> Repo:
         data = (await self._get(f"repo {full_name}", f"/repos/{full_name}")).json()
@@ -89,7 +130,9 @@ class GitHub:
         """Names in a directory at `ref`; [] when the directory does not exist."""
         try:
             response = await self._get(
-                f"contents of {full_name}/{path}", f"/repos/{full_name}/contents/{path}", ref=ref
+                f"contents of {full_name}/{path}",
+                f"/repos/{full_name}/contents/{quote(path, safe='/')}",
+                ref=ref,
             )
         except GitHubError as exc:
             if exc.status == 404:
@@ -102,7 +145,9 @@ class GitHub:
         """A small file's text at `ref` (the contents API: base64, up to 1 MB)."""
         try:
             response = await self._get(
-                f"file {full_name}/{path}", f"/repos/{full_name}/contents/{path}", ref=ref
+                f"file {full_name}/{path}",
+                f"/repos/{full_name}/contents/{quote(path, safe='/')}",
+                ref=ref,
             )
         except GitHubError as exc:
             if exc.status == 404:
@@ -138,7 +183,7 @@ class GitHub:
                 for r in response.json()
             ]
             # GitHub sends rel="next" in the Link header while more pages follow.
-            if 'rel="next"' not in (response.headers.get("Link") or ""):
+            if "next" not in response.links:
                 return
             page += 1
 
@@ -150,13 +195,51 @@ class GitHub:
         return [b["name"] for b in response.json()]
 
 
-def _error_message(response: Response) -> str:
+def rate_limit_wait(response: httpx.Response, now: float) -> float | None:
+    """Seconds to wait before asking again, when GitHub answered with a rate limit
+    (primary: 403/429 with x-ratelimit-remaining 0 and a reset time; secondary: retry-after),
+    else None."""
+    if response.status_code not in (403, 429):
+        return None
+    retry_after = response.headers.get("retry-after")
+    if retry_after is not None:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            return 60.0
+    if response.headers.get("x-ratelimit-remaining") == "0":
+        try:
+            return max(0.0, float(response.headers["x-ratelimit-reset"]) - now)
+        except (KeyError, ValueError):
+            return 60.0
+    return None
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    """A transport failure in words: httpx's reason, the OS's underneath it (a refused
+    connection, a TLS failure) and the request it was."""
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    deepest: BaseException = exc
+    while (underneath := deepest.__cause__ or deepest.__context__) is not None:
+        deepest = underneath
+    if isinstance(deepest, ConnectionRefusedError):
+        reason += " (connection refused: nothing listens there)"
+    elif deepest is not exc and str(deepest) not in reason:
+        reason += f" ({deepest})"
+    try:
+        request = exc.request
+    except RuntimeError:  # raised before a request existed
+        return reason
+    return f"{reason} ({request.method} {request.url})"
+
+
+def _error_message(response: httpx.Response) -> str:
     """GitHub's own message for a failed request when it sent one (its errors are JSON
     objects with a "message"), else the start of whatever it sent."""
     try:
         data = response.json()
     except ValueError:
-        return response.text.strip()[:200] or response.reason
+        return response.text.strip()[:200] or response.reason_phrase
     message = data.get("message") if isinstance(data, dict) else None
     if isinstance(message, str):
         return message
@@ -166,8 +249,6 @@ def _error_message(response: Response) -> str:
 def token_for(url: str, github_api: str, token: str | None) -> str | None:
     """The GitHub token only for GitHub's own git host over HTTPS (github.com for the public
     API, the API's own host for GitHub Enterprise); never for any other host."""
-    from urllib.parse import urlsplit
-
     if not token:
         return None
     target = urlsplit(url)

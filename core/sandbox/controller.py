@@ -238,6 +238,7 @@ class Sandbox:
         for owner in lay.git_root.iterdir() if lay.git_root.exists() else []:
             shutil.rmtree(owner, ignore_errors=True)
         lay.hooks_file.unlink(missing_ok=True)
+        lay.renames_file.unlink(missing_ok=True)
         githost.seed_samples(lay)
 
     def host_profile(self) -> HostProfile:

@@ -93,12 +93,31 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if not self._authorized():
             return
+        moved = self._renamed(url.path)
+        if moved is not None:
+            # As GitHub does for a renamed repository: a permanent redirect, every method.
+            location = moved + (f"?{url.query}" if url.query else "")
+            self._send(
+                301, {"message": "Moved Permanently", "url": location}, {"Location": location}
+            )
+            return
         for pattern, handler_method, handler in _ROUTES:
             match = re.fullmatch(pattern, url.path)
             if match and handler_method == method:
                 handler(self, query, *match.groups())
                 return
         self._error(404, "Not Found")
+
+    def _renamed(self, path: str) -> str | None:
+        match = re.fullmatch(r"/repos/([^/]+)/([^/]+)(/.*)?", path)
+        if match is None:
+            return None
+        try:
+            renames = json.loads(self.server.layout.renames_file.read_text())
+        except (OSError, ValueError):
+            return None
+        new = renames.get(f"{match.group(1)}/{match.group(2)}")
+        return f"/repos/{new}{match.group(3) or ''}" if isinstance(new, str) else None
 
     def do_GET(self) -> None:
         self._route("GET")

@@ -170,6 +170,11 @@ class Layout:
     def hooks_file(self) -> Path:
         return self.github_dir / "hooks.json"
 
+    @property
+    def renames_file(self) -> Path:
+        """{"old/name": "new/name"}: repositories renamed, which GitHub answers with 301."""
+        return self.github_dir / "renames.json"
+
     def bare_repo(self, full_name: str) -> Path:
         return self.git_root / f"{full_name}.git"
 
