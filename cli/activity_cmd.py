@@ -8,6 +8,8 @@ import click
 
 from cli.engine_cmds import with_queries
 from cli.output import emit_json
+from core.views.read_models import activity as read_activity
+from core.views.read_models import run_calls
 
 
 @click.command()
@@ -17,9 +19,6 @@ from cli.output import emit_json
 def activity(run_id: int | None, limit: int, as_json: bool) -> None:
     """Who did what and when; with --run, every AWS call and host command of that run, in
     order (repeats of a polling call folded into one line)."""
-    from core.views.read_models import activity as read_activity
-    from core.views.read_models import run_calls
-
     if run_id is not None:
         calls = with_queries(lambda q: run_calls(q, run_id))
         if as_json:

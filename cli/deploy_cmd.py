@@ -19,10 +19,17 @@ from cli.engine_cmds import (
     run_with_storage,
 )
 from cli.output import EXIT_FAILED, EXIT_USAGE, emit_json, fail
+from core.host.operator_address import OperatorAddressError, operator_cidr
+from core.profile.targets import TargetError, resolve_target
+from core.repo.detect import DetectionError, resolve
+from core.repo.heads import RepoCheckError
+from core.repo.plans import apply_plan, describe_plan, detect_repo
+from core.repo.spec import DeploySpec, SpecError, parse_env, validate
+from core.runs.access import ReadOnlyError
+from core.runs.queue import OperationError, queue_deploy
 
 
 def _target(obj: Any) -> Any:
-    from core.profile.targets import TargetError, resolve_target
 
     profile = obj.profile()
     if profile.is_sandbox:
@@ -35,9 +42,6 @@ def _target(obj: Any) -> Any:
 
 def _plan_failed(exc: Exception) -> NoReturn:
     """The command fails saying why the repository's plan cannot be read."""
-    from core.repo.detect import DetectionError
-    from core.repo.heads import RepoCheckError
-
     if isinstance(exc, RepoCheckError):
         fail(f"{exc}" + (f"; {exc.hint}" if exc.hint else ""))
     if isinstance(exc, DetectionError):
@@ -46,7 +50,6 @@ def _plan_failed(exc: Exception) -> NoReturn:
 
 
 def _read_plan(target: Any, repo: str, branch: str, root: str) -> Any:
-    from core.repo.plans import detect_repo
 
     try:
         return asyncio.run(detect_repo(target, repo, branch, root))
@@ -55,7 +58,6 @@ def _read_plan(target: Any, repo: str, branch: str, root: str) -> Any:
 
 
 async def _plan_of(target: Any, repo: str, branch: str, root: str) -> Any:
-    from core.repo.plans import detect_repo
 
     try:
         return await detect_repo(target, repo, branch, root)
@@ -77,9 +79,6 @@ def detect(obj: Any, repo: str, branch: str, root_dir: str, as_json: bool) -> No
     Reads only a few files at the branch head (GitHub's contents API for owner/name, a
     shallow fetch for a git URL). Exits 1 when a value cannot be detected, naming the flag
     `toast deploy` needs for it."""
-    from core.repo.detect import DetectionError, resolve
-    from core.repo.plans import describe_plan
-
     plan = _read_plan(_target(obj), repo, branch, root_dir)
     try:
         chosen = resolve(plan, {})
@@ -179,8 +178,6 @@ def deploy(
     The build (framework, package manager, commands, output dir, Node version) is read
     from the repository; each flag given overrides what was detected. The plan is printed
     before the run is queued and kept with the deployment."""
-    from core.repo.spec import DeploySpec, SpecError, parse_env, validate
-
     profile = obj.profile()
     refuse_read_only("deploy", subdomain)
     given = {
@@ -222,13 +219,8 @@ def deploy(
     except SpecError as exc:
         refuse(exc)
     target = _target(obj)
-    from core.repo.detect import DetectionError
-    from core.repo.plans import apply_plan, describe_plan
-    from core.runs.access import ReadOnlyError
-    from core.runs.queue import OperationError, queue_deploy
 
     async def work() -> int:
-        from core.host.operator_address import OperatorAddressError, operator_cidr
 
         # The operator's address is waited for on the network too: the database is opened
         # meanwhile, on this loop.

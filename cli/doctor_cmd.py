@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
+from cli.deploy_cmd import _target
 from cli.output import EXIT_FAILED, emit_json
+from core.cloud.doctor import run_checks
 
 
 @click.command()
@@ -17,9 +19,6 @@ def doctor(obj: Any, as_json: bool) -> None:
     """Check credentials, region, hosted zone, subnet, AMI, key pair, vCPU quota and IAM
     permissions for the profile, and print the fix for each problem. Changes nothing.
     Exits 1 when a check fails."""
-    from cli.deploy_cmd import _target
-    from core.cloud.doctor import run_checks
-
     target = _target(obj)
     checks = asyncio.run(run_checks(target))
     if as_json:

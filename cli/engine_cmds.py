@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import json as jsonlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -12,9 +13,26 @@ from typing import Any, TypeVar
 
 import click
 
+from cli.follow import follow
 from cli.output import EXIT_FAILED, EXIT_USAGE, emit_json, fail
+from core.cloud.aws import Aws, AwsError
+from core.cloud.gc import collect_garbage, find_garbage
 from core.profile import paths
+from core.profile.config import ConfigError, choose_profile, load_config
+from core.profile.targets import TargetError, resolve_target
+from core.repo.detect import DetectionError
+from core.repo.heads import RepoCheckError
+from core.repo.plans import redetect
 from core.runs.access import Actor, ReadOnlyError
+from core.runs.engine import Engine
+from core.runs.launcher import ensure_engine, hold_engine_lock
+from core.runs.queue import OperationError, head_is_live, queue_run, require_write
+from core.runs.redact import Redactor
+from core.sandbox.controller import Sandbox, SandboxError
+from core.views.read_models import NotFound
+from core.views.read_models import describe as read
+from core.views.tail import LogLine, parse_since, tails_for
+from storage import Queries, StorageError, open_database
 
 T = TypeVar("T")
 
@@ -29,7 +47,6 @@ def refuse_read_only(kind: str, name: str) -> None:
     """Under `toast --read-only`, stop here (audited) before anything is read or started."""
     if not actor().read_only:
         return
-    from core.runs.queue import require_write
 
     async def check(queries: Any) -> None:
         try:
@@ -43,8 +60,6 @@ def refuse_read_only(kind: str, name: str) -> None:
 @contextlib.asynccontextmanager
 async def open_queries() -> AsyncIterator[Any]:
     """The state database, open for one command."""
-    from storage import Queries, open_database
-
     db = await open_database(paths.database_path())
     try:
         yield Queries(db)
@@ -54,8 +69,6 @@ async def open_queries() -> AsyncIterator[Any]:
 
 def run_with_storage(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a command's event loop; a database that cannot be used fails it in one line."""
-    from storage import StorageError
-
     try:
         return asyncio.run(main())
     except StorageError as exc:
@@ -71,7 +84,6 @@ def with_queries(work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -> Awaitable[int]:
-    from core.runs.launcher import ensure_engine
 
     async def go() -> int:
         ensure_engine()
@@ -86,7 +98,6 @@ def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -
             return 0
         if not as_json:
             click.echo(f"Run {run.id}: {run.kind} {name} (Ctrl+C stops following, not the run)")
-        from cli.follow import follow
 
         try:
             state = await follow(queries, run.id, as_json=as_json)
@@ -113,7 +124,6 @@ def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -
 
 
 def _ensure_sandbox() -> None:
-    from core.sandbox.controller import Sandbox, SandboxError
 
     try:
         Sandbox(paths.sandbox_dir()).up()
@@ -130,7 +140,6 @@ def _queue_command(
     force: bool = False,
     redetect: bool = False,
 ) -> None:
-    from core.runs.queue import OperationError, queue_run
 
     refuse_read_only(kind, name)  # before anything is started or read on its behalf
 
@@ -172,11 +181,6 @@ def _queue_command(
 
 
 async def _redetect(queries: Any, d: Any) -> list[str]:
-    from core.profile.config import ConfigError, choose_profile, load_config
-    from core.profile.targets import TargetError, resolve_target
-    from core.repo.detect import DetectionError
-    from core.repo.heads import RepoCheckError
-    from core.repo.plans import redetect
 
     try:
         profile = choose_profile(
@@ -192,7 +196,6 @@ async def _redetect(queries: Any, d: Any) -> list[str]:
 
 
 async def _already_live(queries: Any, d: Any) -> str | None:
-    from core.runs.queue import head_is_live
 
     return await head_is_live(queries, d)
 
@@ -249,8 +252,6 @@ def destroy(name: str, yes: bool, wait: bool, as_json: bool) -> None:
 
 
 async def describe(queries: Any, name: str) -> dict[str, Any]:
-    from core.views.read_models import NotFound
-    from core.views.read_models import describe as read
 
     try:
         return await read(queries, name)
@@ -298,10 +299,6 @@ def show(name: str, as_json: bool) -> None:
 @click.pass_obj
 def gc(obj: Any, delete: bool, as_json: bool) -> None:
     """Find Toast-tagged resources missing from the ledger, and ledger entries already gone."""
-    from core.cloud.aws import Aws
-    from core.cloud.gc import collect_garbage, find_garbage
-    from core.profile.targets import TargetError, resolve_target
-
     profile = obj.profile()
     if delete:
         refuse_read_only("gc --delete", profile.name)
@@ -342,9 +339,6 @@ def gc(obj: Any, delete: bool, as_json: bool) -> None:
 )
 def engine(idle_exit: float | None) -> None:
     """Run the engine in the foreground: execute queued runs."""
-    from core.runs.engine import Engine
-    from core.runs.launcher import hold_engine_lock
-
     lock = hold_engine_lock()
     if lock is None:
         click.echo("Another engine is running.")
@@ -386,14 +380,6 @@ COMMANDS = [show, redeploy, rollback, destroy, gc, engine]
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def logs(name: str, sources: tuple[str, ...], follow: bool, since: str, as_json: bool) -> None:
     """Print a deployment's logs from CloudWatch (build, nginx access and error, app)."""
-    import json as jsonlib
-
-    from core.cloud.aws import Aws, AwsError
-    from core.profile.config import choose_profile, load_config
-    from core.profile.targets import TargetError, resolve_target
-    from core.runs.redact import Redactor
-    from core.views.tail import LogLine, parse_since, tails_for
-
     try:
         since_ms = parse_since(since)
     except ValueError as exc:

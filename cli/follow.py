@@ -7,6 +7,7 @@ import time
 
 import click
 
+from core.runs.launcher import ensure_engine
 from storage import Queries
 
 #: Recorded for `toast activity` and the console's Activity view, not printed while following.
@@ -19,8 +20,6 @@ async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float
 
     While the run is unfinished, an engine is kept running: one that went idle and exited
     just as the run was queued is replaced."""
-    from core.runs.launcher import ensure_engine
-
     next_engine_check = time.monotonic() + 2
     last_event = 0
     delay = 0.05

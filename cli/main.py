@@ -13,9 +13,15 @@ from typing import Any
 
 import click
 
+from cli import activity_cmd, deploy_cmd, doctor_cmd, engine_cmds
 from cli.output import EXIT_USAGE, emit_json, fail
+from cli.sandbox_cmd import sandbox
 from core.profile import paths
 from core.profile.config import ConfigError, Profile, choose_profile, load_config
+from core.runs.launcher import resume_unfinished
+from core.views.read_models import LIST_COLUMNS, list_table
+from core.views.read_models import list_deployments as read
+from storage import Queries, StorageError, open_database
 
 
 @dataclass
@@ -75,7 +81,6 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
         fail(f"cannot use the data directory {paths.data_dir()}: {exc}", EXIT_USAGE)
     if ctx.invoked_subcommand not in ("engine", "sandbox"):
         # Runs an engine left behind (it was stopped or died) go on without being asked for.
-        from core.runs.launcher import resume_unfinished
 
         resume_unfinished(paths.database_path())
     if ctx.invoked_subcommand is None:
@@ -95,9 +100,6 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
 def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> None:
     """List deployments recorded in the local state database."""
     obj.check_config()  # a broken config is reported before anything is opened or written
-    from core.views.read_models import LIST_COLUMNS, list_table
-    from core.views.read_models import list_deployments as read
-    from storage import Queries, StorageError, open_database
 
     sandbox = obj.sandbox or obj.requested_profile == "sandbox"
 
@@ -130,8 +132,6 @@ def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> No
 
 
 def _register_subcommands() -> None:
-    from cli import activity_cmd, deploy_cmd, doctor_cmd, engine_cmds
-    from cli.sandbox_cmd import sandbox
 
     cli.add_command(sandbox)
     for command in (

@@ -9,13 +9,14 @@ import click
 from cli.engine_cmds import refuse_read_only
 from cli.output import emit_json, fail
 from core.profile import paths
+from core.sandbox.controller import Sandbox, SandboxError, host_login
+from core.sandbox.controller import doctor as check
 
 if TYPE_CHECKING:
     from core.sandbox.controller import Sandbox
 
 
 def _sandbox() -> Sandbox:
-    from core.sandbox.controller import Sandbox
 
     return Sandbox(paths.sandbox_dir())
 
@@ -29,8 +30,6 @@ def sandbox() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print endpoints and ports as JSON.")
 def up(as_json: bool) -> None:
     """Start the sandbox (only what is not already running)."""
-    from core.sandbox.controller import SandboxError
-
     refuse_read_only("sandbox up", "the sandbox")
 
     def progress(message: str) -> None:
@@ -96,9 +95,6 @@ def reset(yes: bool) -> None:
 @sandbox.command()
 def doctor() -> None:
     """Check that this machine has what the sandbox needs; print the fix for what is missing."""
-    from core.sandbox.controller import doctor as check
-    from core.sandbox.controller import host_login
-
     click.echo(host_login())
     problems = check()
     if not problems:

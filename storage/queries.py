@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import asdict
 from typing import Any
@@ -687,8 +688,6 @@ def unfinished_jobs(path: str) -> list[tuple[str | None, float | None]]:
 
     Synchronous and read-only: every Toast command asks this at start-up (to resume work a
     dead engine left), so it must cost a millisecond and never create the file."""
-    import sqlite3
-
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
     except sqlite3.Error:

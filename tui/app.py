@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +15,18 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from core.profile import paths
 from core.profile.config import Profile
+from core.runs.access import actor
+from core.sandbox.controller import Sandbox, SandboxError
+from storage import Queries, open_database
 from tui.commands import DeploymentCommands
 from tui.messages import RunQueued, SandboxState, WizardDone
+from tui.screens.command_bar import CommandBar
+from tui.screens.deployment import DeploymentScreen
 from tui.screens.deployments import DeploymentsScreen
+from tui.screens.logs import LogsScreen
+from tui.screens.wizard import DeployWizard
 from tui.themes import HIGH_CONTRAST, TEXTUAL_THEMES
 
 if TYPE_CHECKING:
@@ -65,7 +74,6 @@ class ToastApp(App[None]):
         super().__init__()
         self.register_theme(HIGH_CONTRAST)
         self.theme = TEXTUAL_THEMES.get(theme, "textual-dark")
-        from core.runs.access import actor
 
         #: Look, never change: mutating keys are hidden, and the engine refuses them too.
         self.read_only = read_only
@@ -99,8 +107,6 @@ class ToastApp(App[None]):
         kept (every screen and worker shares it)."""
         async with self._db_lock:
             if self._db is None:
-                from storage import open_database
-
                 self._db = await open_database(self.db_path)
             return self._db
 
@@ -121,9 +127,6 @@ class ToastApp(App[None]):
         description="Starting the sandbox",
     )
     def bring_up_sandbox(self) -> None:
-        from core.profile import paths
-        from core.sandbox.controller import Sandbox, SandboxError
-
         self.post_message(SandboxState("starting", "starting the local cloud..."))
         try:
             info = Sandbox(paths.sandbox_dir()).up()
@@ -150,8 +153,6 @@ class ToastApp(App[None]):
             self.action_show_help_panel()
 
     def action_command_bar(self) -> None:
-        from tui.screens.command_bar import CommandBar
-
         self.push_screen(CommandBar(self.known_names, read_only=self.read_only), self.run_command)
 
     @property
@@ -174,9 +175,6 @@ class ToastApp(App[None]):
         if word in sections and not arg:
             self.switch_mode(sections[word])
         elif word in ("logs", "open") and arg:
-            from tui.screens.deployment import DeploymentScreen
-            from tui.screens.logs import LogsScreen
-
             if arg not in self.known_names:
                 self.notify(f"no deployment named {arg!r}; see :deploys", severity="error")
             elif word == "logs":
@@ -222,8 +220,6 @@ class ToastApp(App[None]):
         self.start_wizard(None, None)
 
     def start_wizard(self, repo: str | None, branch: str | None) -> None:
-        from tui.screens.wizard import DeployWizard
-
         if self.read_only:  # whichever path led here: a read-only console never deploys
             self.notify("read-only console: deploys are refused", severity="warning")
             return
@@ -247,8 +243,6 @@ class ToastApp(App[None]):
 
     @on(WizardDone)
     def wizard_done(self, message: WizardDone) -> None:
-        from tui.screens.deployment import DeploymentScreen
-
         self.pop_screen()
         self.uninstall_screen("wizard")
         self.push_screen(DeploymentScreen(message.name))
@@ -265,8 +259,6 @@ class ToastApp(App[None]):
     @work(exclusive=True, group="runs", exit_on_error=False, description="Following runs")
     async def check_runs(self) -> None:
         """Say when a run queued here ends, and how (the failing step and why)."""
-        from storage import Queries
-
         queries = Queries(await self.database())
         for run_id, (name, kind) in list(self.watching.items()):
             run = await queries.get_run(run_id)
@@ -285,7 +277,6 @@ class ToastApp(App[None]):
 
 
 def _screen(module: str, name: str) -> Screen[None]:
-    import importlib
 
     screen: Screen[None] = getattr(importlib.import_module(f"tui.screens.{module}"), name)()
     return screen

@@ -9,10 +9,13 @@ from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from storage import Queries
+from tui.screens.deployment import DeploymentScreen
+from tui.screens.logs import LogsScreen
+
 
 class DeploymentCommands(Provider):
     async def startup(self) -> None:
-        from storage import Queries
 
         db = await self.app.database()  # type: ignore[attr-defined]
         self.deployments = await Queries(db).list_deployments()
@@ -49,13 +52,9 @@ class DeploymentCommands(Provider):
                 yield Hit(score, matcher.highlight(text), callback, help=help_text)
 
     def _open(self, name: str) -> None:
-        from tui.screens.deployment import DeploymentScreen
-
         self.app.push_screen(DeploymentScreen(name))
 
     def _logs(self, name: str, profile: str) -> None:
-        from tui.screens.logs import LogsScreen
-
         self.app.push_screen(LogsScreen(name, profile))
 
     def _queue(self, kind: str, name: str) -> None:

@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from core.cloud.faults import Faults
 from core.profile.targets import Target
 
 if TYPE_CHECKING:
@@ -82,8 +83,6 @@ class Aws:
         import boto3
         from botocore.config import Config
 
-        from core.cloud.faults import Faults
-
         profile = target.profile
         if target.credentials:
             key, secret = target.credentials
@@ -150,7 +149,6 @@ class Aws:
 
     async def paginate(self, service: str, operation: str, key: str, **params: Any) -> list[Any]:
         """Every item under `key` across all pages of a paginated call."""
-
         client = await self.client(service)
 
         def collect() -> list[Any]:

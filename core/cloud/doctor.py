@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.cloud.aws import Aws, AwsError
+from core.cloud.dns_owner import hosted_zone_id
 from core.cloud.network import NetworkError, choose_subnet
 from core.host.keyfiles import KeyFileError, matches, public_key_of
 from core.profile.targets import Target
@@ -93,7 +94,6 @@ async def run_checks(target: Target) -> list[Check]:
         return Check("region", True, f"{profile.region} ({len(names)} availability zones)")
 
     async def zone() -> Check:
-        from core.cloud.dns_owner import hosted_zone_id
 
         try:
             found = await hosted_zone_id(aws, profile)

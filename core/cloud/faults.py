@@ -17,6 +17,7 @@ botocore parses, retries and raises exactly as it would for AWS.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -83,8 +84,6 @@ class Faults:
         if self.active("raise-in", step):
             raise RuntimeError(f"injected unexpected error in step {step}")
         if self.active("stall", step):
-            import asyncio
-
             await asyncio.Event().wait()
 
 

@@ -3,18 +3,17 @@ of that name) and Route53 (a record Toast does not own), as the deploy's check s
 
 from __future__ import annotations
 
+from core.cloud.aws import Aws, AwsError
+from core.cloud.dns_owner import hosted_zone_id, records_at, refuse_foreign
 from core.profile.config import Profile, is_dns_label
+from core.profile.installation import installation_id
 from core.profile.targets import Target
+from core.runs.failures import StepFailed
 from storage import Queries
 
 
 async def name_problem(queries: Queries, target: Target, subdomain: str) -> str | None:
     """Why `subdomain` cannot be deployed to now, or None when it can."""
-    from core.cloud.aws import Aws, AwsError
-    from core.cloud.dns_owner import hosted_zone_id, records_at, refuse_foreign
-    from core.profile.installation import installation_id
-    from core.runs.failures import StepFailed
-
     if not is_dns_label(subdomain):
         return None  # the spec's own rule says what is wrong with it
     existing = await queries.get_deployment(subdomain)

@@ -8,6 +8,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
 
 class KeyFileError(Exception):
     pass
@@ -39,8 +41,6 @@ def fingerprints(public_openssh: bytes) -> set[str]:
     """Every form in which EC2 may report this key's fingerprint: SHA-256 of the OpenSSH
     blob in base64 (AWS, ed25519), and hex digests of the DER public key (MD5 for imported
     RSA keys; SHA-256 as some implementations do), all compared without case or padding."""
-    from cryptography.hazmat.primitives import serialization
-
     blob = base64.b64decode(public_openssh.split()[1])
     der = serialization.load_ssh_public_key(public_openssh).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

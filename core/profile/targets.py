@@ -13,6 +13,7 @@ from pathlib import Path
 from core.host.profiles import HostProfile, ec2_host_profile
 from core.profile import paths
 from core.profile.config import Profile
+from core.sandbox.controller import Sandbox
 
 #: Let's Encrypt's staging directory: the same protocol, untrusted roots, higher limits.
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -44,8 +45,6 @@ def key_file(profile: Profile) -> Path:
 
 def resolve_target(profile: Profile) -> Target:
     if profile.is_sandbox:
-        from core.sandbox.controller import Sandbox
-
         box = Sandbox(paths.sandbox_dir())
         info = box.status()
         if info is None or not info.running:

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from semantic_version import NpmSpec, Version
+
 from core.repo.node_versions import AL2023_NODE, DEFAULT_NODE
 from core.repo.spec import MAX_ROOT_DEPTH, has_control
 
@@ -585,8 +587,6 @@ def _line_for(wanted: str, where: str) -> str:
             f"{where} pins Node {wanted}; Amazon Linux 2023 packages only "
             f"{', '.join(offered)} (change it to one of those lines)",
         )
-    # Imported here: 12 ms that only a range (engines.node ">=20 <23") needs to pay.
-    from semantic_version import NpmSpec, Version
 
     try:
         spec = NpmSpec(re.sub(r"(?<![\w.])v(?=\d)", "", wanted))

@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.repo.github import GitHub, GitHubError
+
 if TYPE_CHECKING:
     from core.repo.github import GitHub
 
@@ -36,7 +38,6 @@ async def branch_head(
 ) -> BranchHead:
     if is_git_url(repo):
         return await _ls_remote(repo, branch, timeout=timeout)
-    from core.repo.github import GitHub
 
     async with GitHub(github_api, github_token) as github:
         return await github_branch_head(github, repo, branch)
@@ -45,8 +46,6 @@ async def branch_head(
 async def github_branch_head(github: GitHub, repo: str, branch: str) -> BranchHead:
     """The repository and the branch head asked for at once (one round trip, not two); a
     missing repository is reported as such before a missing branch."""
-    from core.repo.github import GitHubError
-
     found, head = await asyncio.gather(
         github.repo(repo), github.head(repo, branch), return_exceptions=True
     )

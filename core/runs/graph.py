@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.cloud.aws import AwsError
+from core.host.ssh import RemoteError, SshError
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
 from core.runs.step_scope import CURRENT_STEP
@@ -37,9 +39,6 @@ class RunFailed(Exception):
 def describe_error(exc: BaseException) -> str:
     """An error as the user reads it. Toast's own errors say what failed; anything else is
     unexpected, so its type is named too."""
-    from core.cloud.aws import AwsError
-    from core.host.ssh import RemoteError, SshError
-
     text = str(exc)
     if isinstance(exc, StepFailed | AwsError | RemoteError | SshError):
         return text or type(exc).__name__

@@ -4,13 +4,16 @@ command that queues a run returns about as fast as `toast ls`."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import secrets
 from pathlib import Path
 
 from core.profile import paths
-from core.profile.config import Profile
+from core.profile.config import ConfigError, Profile, choose_profile, load_config
+from core.profile.targets import TargetError, resolve_target
+from core.repo.heads import RepoCheckError, branch_head
 from core.repo.spec import DeploySpec, validate
 from core.runs.access import Actor, ReadOnlyError, as_actor
 from core.runs.graphs import STEP_NAMES
@@ -21,8 +24,6 @@ from storage.records import Deployment, EnvVar, NewDeployment, Run
 
 def actor_name(via: str) -> str:
     """Who did it, for the audit trail: the OS user and the interface (cli, console)."""
-    import getpass
-
     return f"{getpass.getuser()}@{via}"
 
 
@@ -161,10 +162,6 @@ async def head_is_live(queries: Queries, d: Deployment) -> str | None:
     """The live sha when it is the branch head already (a redeploy would change nothing).
     When the head cannot be read here, None: the engine decides (it checks again after
     fetching)."""
-    from core.profile.config import ConfigError, choose_profile, load_config
-    from core.profile.targets import TargetError, resolve_target
-    from core.repo.heads import RepoCheckError, branch_head
-
     if d.current_release_id is None:
         return None
     release = await queries.get_release(d.current_release_id)

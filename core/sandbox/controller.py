@@ -11,7 +11,9 @@ import fcntl
 import importlib.util
 import json
 import os
+import secrets
 import shutil
+import signal as signals
 import ssl
 import subprocess
 import sys
@@ -21,11 +23,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from core.host.profiles import HostProfile
 from core.runs.waiting import WaitTimeout, poll_sync
-from core.sandbox import processes
+from core.sandbox import configs, githost, processes
+from core.sandbox.certs import write_listener_certificate
+from core.sandbox.daemon import seed_aws
 from core.sandbox.hostprofile import sandbox_host_profile
-from core.sandbox.hostuser import HostUserError, ensure_login_user
+from core.sandbox.hostuser import HostUserError, as_root, ensure_login_user, login_user
 from core.sandbox.layout import BASE_DOMAIN, REGION, Layout, Ports
 
 COMPONENTS = ("aws", "sshd", "nginx", "acme")
@@ -87,8 +93,6 @@ class Problem:
 
 def host_login() -> str:
     """How the instance host is logged in to, against EC2's ec2-user with sudo."""
-    from core.sandbox.hostuser import as_root, login_user
-
     if as_root():
         return f"instance host: logs in as {login_user()} with sudo, as EC2's ec2-user"
     return (
@@ -195,10 +199,6 @@ class Sandbox:
 
     def reset_aws(self) -> None:
         """Wipe moto's state (every AWS resource) and recreate the hosted zone. For tests."""
-        import httpx
-
-        from core.sandbox.daemon import seed_aws
-
         ports = self._require_ports()
         httpx.post(f"http://127.0.0.1:{ports.aws}/moto-api/reset", timeout=10).raise_for_status()
         seed_aws(f"http://127.0.0.1:{ports.aws}")
@@ -206,8 +206,6 @@ class Sandbox:
     def stop_host_apps(self) -> list[str]:
         """Stop every app the instance host runs (each in a session of its own, named by
         its pid file), as a machine shutting down would; returns "app <name>:<port>" each."""
-        import signal as signals
-
         stopped = []
         for pid_file in sorted(self.layout.host_root.glob("toast/apps/*/run/*.pid")):
             with contextlib.suppress(ValueError, ProcessLookupError, PermissionError, OSError):
@@ -231,9 +229,6 @@ class Sandbox:
 
     def reset_git(self) -> None:
         """Put the sample repos back to their first commit and forget webhooks. For tests."""
-        # Only starting and resetting need these: a command on a running sandbox does not.
-        from core.sandbox import githost
-
         lay = self.layout
         for owner in lay.git_root.iterdir() if lay.git_root.exists() else []:
             shutil.rmtree(owner, ignore_errors=True)
@@ -277,9 +272,6 @@ class Sandbox:
         os.replace(tmp, self.layout.pids_file)
 
     def _prepare(self, ports: Ports) -> None:
-        # Only starting and resetting need these: a command on a running sandbox does not.
-        from core.sandbox import configs, githost
-
         lay = self.layout
         try:
             ensure_login_user()
@@ -333,16 +325,10 @@ class Sandbox:
         host_pub = " ".join(lay.ssh_host_key.with_suffix(".pub").read_text().split()[:2])
         lay.known_hosts.write_text(f"[127.0.0.1]:{ports.ssh} {host_pub}\n")
         if not lay.github_token.exists():
-            import secrets
-
             lay.github_token.write_text("ghs_sandbox_" + secrets.token_hex(16) + "\n")
             lay.github_token.chmod(0o600)
         githost.seed_samples(lay)
         if not (lay.pebble_dir / "listener.pem").exists():
-            from core.sandbox.certs import (
-                write_listener_certificate,  # cryptography: only when preparing
-            )
-
             write_listener_certificate(
                 lay.listener_ca, lay.pebble_dir / "listener.pem", lay.pebble_dir / "listener.key"
             )
@@ -351,8 +337,6 @@ class Sandbox:
         (lay.pebble_dir / "pebble.json").write_text(configs.pebble_config(lay, ports))
 
     def _start(self, name: str, ports: Ports) -> int:
-        from core.sandbox import configs
-
         lay = self.layout
         log = lay.logs / f"{name}.log"
         if name == "aws":
@@ -428,8 +412,6 @@ class Sandbox:
             raise SandboxError(f"{exc}; see {log}") from None
 
     def _trust_acme_root(self, ports: Ports) -> None:
-        import httpx
-
         context = ssl.create_default_context(cafile=str(self.layout.listener_ca))
 
         def fetch() -> str | None:

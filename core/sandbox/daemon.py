@@ -15,7 +15,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from core.sandbox.cloudinit import CloudInitStandIn, write_shims
+from core.sandbox.dns import ZoneResolver, ec2_public_ips, route53_lookup, start_dns
+from core.sandbox.github_api import GitHubStandIn
+from core.sandbox.hostprofile import sandbox_host_profile
 from core.sandbox.layout import BASE_DOMAIN, REGION, Layout
+from core.sandbox.shipper import LogShipper
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -175,12 +180,6 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
     from moto.server import ThreadedMotoServer
-
-    from core.sandbox.cloudinit import CloudInitStandIn, write_shims
-    from core.sandbox.dns import ZoneResolver, ec2_public_ips, route53_lookup, start_dns
-    from core.sandbox.github_api import GitHubStandIn
-    from core.sandbox.hostprofile import sandbox_host_profile
-    from core.sandbox.shipper import LogShipper
 
     _patch_console_output()
     _patch_route53_like_aws()

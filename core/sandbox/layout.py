@@ -10,6 +10,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.sandbox.hostuser import HOST_BASE, as_root
+
 PORT_NAMES = ("aws", "dns", "github", "ssh", "http", "https", "acme", "acme_mgmt", "webhooks")
 
 #: Deployments a sandbox's app port block holds (two ports each, blue and green).
@@ -96,8 +98,6 @@ class Layout:
         """What the instance host's login user must reach: the sandbox dir itself, or when
         run as root (the login user is then toast-host) a directory of its own under
         /var/lib/toast-sandbox."""
-        from core.sandbox.hostuser import HOST_BASE, as_root
-
         if not as_root():
             return self.root
         return HOST_BASE / hashlib.sha256(str(self.root).encode()).hexdigest()[:16]

@@ -10,6 +10,7 @@ import shlex
 import time
 from typing import Any
 
+from core.cloud.aws import AwsError
 from core.cloud.log_groups import LOG_SOURCES, log_group
 from core.commands import mkdirs, render
 from core.commands.agent import agent_config
@@ -24,7 +25,7 @@ from core.commands.toolchain import (
 )
 from core.host.ssh import Remote
 from core.profile.installation import TAG, installation_id
-from core.repo.github import token_for
+from core.repo.github import GitHub, GitHubError, token_for
 from core.repo.heads import is_git_url
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
@@ -110,7 +111,6 @@ async def install_agent_config(ctx: RunContext, remote: Remote, instance_id: str
 
 
 async def create_log_groups(ctx: RunContext) -> None:
-    from core.cloud.aws import AwsError
 
     for source in LOG_SOURCES:
         group = log_group(ctx.deployment.name, source)
@@ -137,7 +137,6 @@ async def repo_url(ctx: RunContext, repo: str) -> str:
     """A git URL as given, or the clone URL GitHub reports for owner/name."""
     if is_git_url(repo):
         return repo
-    from core.repo.github import GitHub, GitHubError
 
     async with GitHub(ctx.target.github_api, ctx.target.github_token) as github:
         try:

@@ -7,6 +7,7 @@ import shlex
 
 from core.profile import paths
 from core.profile.config import Profile
+from core.sandbox.controller import Sandbox
 
 
 def reach(profile: Profile, fqdn: str) -> tuple[str, str | None]:
@@ -14,7 +15,6 @@ def reach(profile: Profile, fqdn: str) -> tuple[str, str | None]:
     url = f"https://{fqdn}/"
     if not profile.is_sandbox:
         return url, None
-    from core.sandbox.controller import Sandbox
 
     info = Sandbox(paths.sandbox_dir()).status()
     if info is None or not info.running:

@@ -3,11 +3,18 @@ each on a key, each queuing a run for the engine from a worker: the UI never wai
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from textual import work
 
+from core.runs.access import ReadOnlyError
+from core.runs.launcher import ensure_engine
+from core.runs.queue import OperationError, head_is_live, queue_run
+from core.views.site_address import reach
+from storage import Queries
 from tui.messages import RunQueued
+from tui.screens.confirm_destroy import ConfirmDestroy
 
 #: Actions that change something: refused (and hidden) on a read-only console.
 MUTATING = {"redeploy", "rollback", "destroy"}
@@ -72,8 +79,6 @@ class DeploymentActions:
             self.queue_action("rollback", d.name, sha=self.rollback_target())
 
     def action_destroy(self) -> None:
-        from tui.screens.confirm_destroy import ConfirmDestroy
-
         d = self.selected()
         if d is None:
             return
@@ -91,9 +96,6 @@ class DeploymentActions:
 
     @work(group="open", exit_on_error=False, description="Opening the site")
     async def open_site(self, fqdn: str) -> None:
-        import asyncio
-
-        from core.views.site_address import reach
 
         url, command = await asyncio.to_thread(reach, self.app.profile, fqdn)
         if command is None:
@@ -116,12 +118,6 @@ class DeploymentActions:
 
     @work(group="actions", exit_on_error=False, description="Queuing a run")
     async def queue_action(self, kind: str, name: str, sha: str | None = None) -> None:
-        import asyncio
-
-        from core.runs.access import ReadOnlyError
-        from core.runs.launcher import ensure_engine
-        from core.runs.queue import OperationError, head_is_live, queue_run
-        from storage import Queries
 
         queries = Queries(await self.app.database())
         if kind == "redeploy":

@@ -15,6 +15,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 
+from core.views.read_models import activity, run_calls
+from storage import Queries
+from tui.screens.deployment import DeploymentScreen
 from tui.widgets.banner import ProfileBanner
 from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
@@ -90,8 +93,6 @@ class ActivityScreen(Screen[None]):
 
     @work(exclusive=True, group="activity", exit_on_error=False, description="Reading activity")
     async def load(self, *, force: bool) -> None:
-        from core.views.read_models import activity
-        from storage import Queries
 
         queries = Queries(await self.app.database())  # type: ignore[attr-defined]
         version = await queries.data_version()
@@ -135,8 +136,6 @@ class ActivityScreen(Screen[None]):
 
     @work(exclusive=True, group="calls", exit_on_error=False, description="Reading a run's calls")
     async def read_calls(self, run_id: int) -> None:
-        from core.views.read_models import run_calls
-        from storage import Queries
 
         queries = Queries(await self.app.database())  # type: ignore[attr-defined]
         self.post_message(CallsLoaded(run_id, await run_calls(queries, run_id)))
@@ -167,7 +166,6 @@ class ActivityScreen(Screen[None]):
         entry = self.entries.get(key) if key else None
         if entry is None:
             return
-        from tui.screens.deployment import DeploymentScreen
 
         self.app.push_screen(DeploymentScreen(str(entry["target"])))
 

@@ -15,8 +15,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
+from core.views.read_models import NotFound, describe, ledger
 from core.views.tail import LogLine
+from storage import Queries
 from tui.screens.actions import DeploymentActions
+from tui.screens.logs import LogsScreen
 from tui.widgets.footer import KeyFooter
 from tui.widgets.log_pane import LogPane
 
@@ -131,14 +134,10 @@ class DeploymentScreen(DeploymentActions, Screen[None]):
 
     def action_logs(self) -> None:
         if self.record is not None:
-            from tui.screens.logs import LogsScreen
-
             self.app.push_screen(LogsScreen(self.record.name, self.record.profile))
 
     @work(exclusive=True, group="detail", exit_on_error=False, description="Reading the deployment")
     async def load(self, *, force: bool = False) -> None:
-        from core.views.read_models import NotFound, describe, ledger
-        from storage import Queries
 
         try:
             queries = Queries(await self.app.database())

@@ -14,8 +14,11 @@ from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 
 from core.views.read_models import LIST_COLUMNS, is_moving, list_cells
+from storage import Queries
 from tui.messages import DeploymentsFailed, DeploymentsLoaded, RunQueued
 from tui.screens.actions import DeploymentActions
+from tui.screens.deployment import DeploymentScreen
+from tui.screens.logs import LogsScreen
 from tui.widgets.banner import ProfileBanner
 from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
@@ -140,8 +143,6 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
     def action_open_detail(self) -> None:
         deployment = self.selected()
         if deployment is not None:
-            from tui.screens.deployment import DeploymentScreen
-
             self.app.push_screen(DeploymentScreen(deployment.name))
 
     def action_logs(self) -> None:
@@ -149,7 +150,6 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         if deployment is None:
             self.notify("no deployment selected", severity="warning")
             return
-        from tui.screens.logs import LogsScreen
 
         self.app.push_screen(LogsScreen(deployment.name, deployment.profile))
 
@@ -200,8 +200,6 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
     async def load_deployments(self, *, full: bool = False, force: bool = False) -> None:
         """Read only what changed since the last read, and nothing when SQLite says no
         other process committed anything."""
-        from storage import Queries
-
         try:
             queries = Queries(await self.app.database())
             version = await queries.data_version()

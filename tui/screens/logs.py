@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -13,8 +14,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header
 
-from core.cloud.log_groups import LOG_SOURCES
-from core.views.tail import LogLine, TailState
+from core.cloud.aws import Aws
+from core.cloud.log_groups import LOG_SOURCES, log_group
+from core.profile.config import choose_profile, load_config
+from core.profile.paths import config_path
+from core.profile.targets import resolve_target
+from core.runs.redact import Redactor
+from core.views.tail import LogLine, LogTail, TailState
 from tui.widgets.footer import KeyFooter
 from tui.widgets.log_pane import LogPane
 
@@ -61,14 +67,6 @@ class LogsScreen(Screen[None]):
 
     @work(group="tails", exit_on_error=False, description="Tailing CloudWatch Logs")
     async def tail(self, source: str) -> None:
-        import asyncio
-
-        from core.cloud.aws import Aws
-        from core.profile.config import choose_profile, load_config
-        from core.profile.paths import config_path
-        from core.profile.targets import resolve_target
-        from core.runs.redact import Redactor
-        from core.views.tail import LogTail
 
         def state_changed(state: TailState) -> None:
             self.post_message(TailChanged(source, state.value))
@@ -82,7 +80,6 @@ class LogsScreen(Screen[None]):
         except Exception as exc:
             self.post_message(TailChanged(source, f"failed: {exc}"))
             return
-        from core.cloud.log_groups import log_group
 
         tail = LogTail(
             aws,

@@ -8,7 +8,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from core.profile.config import Profile
+from core.profile import paths
+from core.profile.config import ConfigError, Profile, load_config, sandbox_profile
 from tui.widgets.banner import ProfileBanner
 from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
@@ -51,9 +52,6 @@ class ProfilesScreen(Screen[None]):
         self.show()
 
     def show(self) -> None:
-        from core.profile import paths
-        from core.profile.config import ConfigError, load_config, sandbox_profile
-
         status = self.query_one("#profiles-status", Static)
         try:
             config = load_config(paths.config_path())

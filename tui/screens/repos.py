@@ -4,6 +4,7 @@ works too. Enter starts the deploy wizard on the chosen one."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from textual import on, work
@@ -13,7 +14,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 
+from core.profile.targets import TargetError, resolve_target
 from core.repo.github import Repo
+from core.repo.listing import CACHE, ReposUnavailable, looks_like_repo, repo_pages
+from core.views import read_models
 from tui.widgets.banner import ProfileBanner
 from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
@@ -82,11 +86,6 @@ class ReposScreen(Screen[None]):
 
     @work(exclusive=True, group="repos", exit_on_error=False, description="Listing repositories")
     async def load(self, *, reload: bool) -> None:
-        import asyncio
-
-        from core.profile.targets import TargetError, resolve_target
-        from core.repo.listing import CACHE, ReposUnavailable, repo_pages
-        from core.views import read_models
 
         try:
             target = await asyncio.to_thread(resolve_target, self.app.profile)  # type: ignore[attr-defined]
@@ -163,8 +162,6 @@ class ReposScreen(Screen[None]):
 
     @on(Input.Submitted, "#repo-search")
     def search_submitted(self, event: Input.Submitted) -> None:
-        from core.repo.listing import looks_like_repo
-
         typed = event.value.strip()
         if self.table.row_count == 1 or (self.table.row_count and not looks_like_repo(typed)):
             self.table.focus()

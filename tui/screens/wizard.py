@@ -5,18 +5,37 @@ what was typed; `n` comes back to it."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import re
 from typing import Any
 
+from dotenv import dotenv_values
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.suggester import SuggestFromList
 from textual.widgets import Header, Input, Label, Select, Static, TextArea
 
+from core.cloud.name_check import name_problem
+from core.cloud.pricing import describe_cost
+from core.host.operator_address import OperatorAddressError, operator_cidr
+from core.profile.targets import TargetError, resolve_target
+from core.repo.detect import DetectionError
+from core.repo.github import GitHub, GitHubError
+from core.repo.heads import RepoCheckError
+from core.repo.listing import FULL_NAME
 from core.repo.node_versions import AL2023_NODE
+from core.repo.plans import detect_repo, plan_record
+from core.repo.spec import DeploySpec, EnvSetting, SpecError, parse_env, validate
+from core.runs.access import ReadOnlyError
+from core.runs.launcher import ensure_engine
+from core.runs.queue import OperationError, queue_deploy
+from storage import Queries
+from tui.messages import RunQueued, WizardDone
 from tui.widgets.footer import KeyFooter
 
 PLAN_FIELDS = ("build_type", "install_cmd", "build_cmd", "output_dir", "start_cmd", "node_version")
@@ -171,10 +190,6 @@ class DeployWizard(Screen[None]):
 
     def spec(self) -> Any:
         """The DeploySpec the fields say (SpecError naming each bad field)."""
-        from dotenv import dotenv_values
-
-        from core.repo.spec import DeploySpec, EnvSetting, SpecError, parse_env
-
         env = [
             EnvSetting(k, v or "")
             for k, v in dotenv_values(stream=io.StringIO(self.value("env"))).items()
@@ -221,8 +236,6 @@ class DeployWizard(Screen[None]):
         self.validate_fields()
 
     def validate_fields(self) -> dict[str, str]:
-        from core.repo.spec import SpecError, validate
-
         problems: dict[str, str] = {}
         try:
             validate(self.spec())
@@ -247,7 +260,6 @@ class DeployWizard(Screen[None]):
             "role that may only ship them; a Let's Encrypt certificate.",
             f"SSH: {self.ssh_rule or 'checking...'}; HTTP and HTTPS open.",
         ]
-        from core.cloud.pricing import describe_cost
 
         cost = describe_cost(profile.instance_type, sandbox=profile.is_sandbox)
         lines.append(
@@ -268,7 +280,6 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="ssh-rule", exit_on_error=False)
     async def ssh_review(self) -> None:
-        from core.host.operator_address import OperatorAddressError, operator_cidr
 
         try:
             cidr, source = await operator_cidr(self.app.profile)  # type: ignore[attr-defined]
@@ -290,10 +301,6 @@ class DeployWizard(Screen[None]):
     @work(exclusive=True, group="branches", exit_on_error=False, description="Listing branches")
     async def list_branches(self, repo: str) -> None:
         """Offer the repository's branches as the branch field's completions."""
-        from core.profile.targets import TargetError, resolve_target
-        from core.repo.github import GitHub, GitHubError
-        from core.repo.listing import FULL_NAME
-
         if not FULL_NAME.fullmatch(repo):
             return
         try:
@@ -306,8 +313,6 @@ class DeployWizard(Screen[None]):
 
     @on(BranchesListed)
     def branches_listed(self, message: BranchesListed) -> None:
-        from textual.suggester import SuggestFromList
-
         if message.repo != self.value("repo"):
             return
         self.query_one("#branch", Input).suggester = SuggestFromList(message.names)
@@ -316,10 +321,6 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="detect", exit_on_error=False, description="Reading the plan")
     async def read_plan(self, repo: str, branch: str, root: str) -> None:
-        from core.profile.targets import TargetError, resolve_target
-        from core.repo.detect import DetectionError
-        from core.repo.heads import RepoCheckError
-        from core.repo.plans import detect_repo
 
         try:
             target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
@@ -331,8 +332,6 @@ class DeployWizard(Screen[None]):
 
     @on(PlanRead)
     def plan_read(self, message: PlanRead) -> None:
-        from core.repo.plans import plan_record
-
         self.reading = False
         error = self.query_one("#wizard-error", Static)
         if message.plan is None:
@@ -355,9 +354,6 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="name", exit_on_error=False, description="Checking the name")
     async def check_name(self, subdomain: str) -> None:
-        from core.cloud.name_check import name_problem
-        from core.profile.targets import TargetError, resolve_target
-        from storage import Queries
 
         try:
             target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
@@ -394,13 +390,6 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="deploy", exit_on_error=False, description="Queuing the deploy")
     async def queue(self, spec: Any) -> None:
-        import asyncio
-
-        from core.runs.access import ReadOnlyError
-        from core.runs.launcher import ensure_engine
-        from core.runs.queue import OperationError, queue_deploy
-        from storage import Queries
-        from tui.messages import RunQueued, WizardDone
 
         db = await self.app.database()  # type: ignore[attr-defined]
         try:
@@ -421,7 +410,5 @@ class DeployWizard(Screen[None]):
 
 def _subdomain_for(repo: str) -> str:
     """A DNS label from a repository's name ("acme/My_Site.git" -> "my-site")."""
-    import re
-
     name = repo.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git").lower()
     return re.sub(r"[^a-z0-9-]+", "-", name).strip("-")[:63]

@@ -31,6 +31,7 @@ from textual.timer import Timer
 from textual.widgets import Input
 
 from core.views.tail import LogLine
+from tui.screens.line_detail import LineDetail
 
 #: (label, seconds back; None = everything)
 WINDOWS = {
@@ -505,8 +506,6 @@ class LogView(ScrollView, can_focus=True):
     def action_detail(self) -> None:
         line = self.selected_line()
         if line is not None:
-            from tui.screens.line_detail import LineDetail
-
             self.app.push_screen(LineDetail(line))
 
     def action_save(self) -> None:
