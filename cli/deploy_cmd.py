@@ -30,7 +30,6 @@ from core.runs.queue import OperationError, queue_deploy
 
 
 def _target(obj: Any) -> Any:
-
     profile = obj.profile()
     if profile.is_sandbox:
         _ensure_sandbox()
@@ -50,7 +49,6 @@ def _plan_failed(exc: Exception) -> NoReturn:
 
 
 def _read_plan(target: Any, repo: str, branch: str, root: str) -> Any:
-
     try:
         return asyncio.run(detect_repo(target, repo, branch, root))
     except Exception as exc:
@@ -58,7 +56,6 @@ def _read_plan(target: Any, repo: str, branch: str, root: str) -> Any:
 
 
 async def _plan_of(target: Any, repo: str, branch: str, root: str) -> Any:
-
     try:
         return await detect_repo(target, repo, branch, root)
     except Exception as exc:

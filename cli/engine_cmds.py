@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import json as jsonlib
 import os
 import time
@@ -24,10 +23,12 @@ from core.repo.detect import DetectionError
 from core.repo.heads import RepoCheckError
 from core.repo.plans import redetect
 from core.runs.access import Actor, ReadOnlyError
+from core.runs.access import actor as actor_for
 from core.runs.engine import Engine
 from core.runs.launcher import ensure_engine, hold_engine_lock
 from core.runs.queue import OperationError, head_is_live, queue_run, require_write
 from core.runs.redact import Redactor
+from core.runs.states import Trigger
 from core.sandbox.controller import Sandbox, SandboxError
 from core.views.read_models import NotFound
 from core.views.read_models import describe as read
@@ -40,7 +41,7 @@ T = TypeVar("T")
 def actor() -> Actor:
     """Who runs this command; read-only when `toast --read-only` was given."""
     root = click.get_current_context().find_root()
-    return Actor(f"{getpass.getuser()}@cli", read_only=bool(root.params.get("read_only")))
+    return actor_for(Trigger.CLI, read_only=bool(root.params.get("read_only")))
 
 
 def refuse_read_only(kind: str, name: str) -> None:
@@ -84,7 +85,6 @@ def with_queries(work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -> Awaitable[int]:
-
     async def go() -> int:
         ensure_engine()
         if not wait:
@@ -124,7 +124,6 @@ def _after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) -
 
 
 def _ensure_sandbox() -> None:
-
     try:
         Sandbox(paths.sandbox_dir()).up()
     except SandboxError as exc:
@@ -140,7 +139,6 @@ def _queue_command(
     force: bool = False,
     redetect: bool = False,
 ) -> None:
-
     refuse_read_only(kind, name)  # before anything is started or read on its behalf
 
     async def work(queries: Any) -> int:
@@ -181,7 +179,6 @@ def _queue_command(
 
 
 async def _redetect(queries: Any, d: Any) -> list[str]:
-
     try:
         profile = choose_profile(
             load_config(paths.config_path()), requested=d.profile, sandbox=False
@@ -196,7 +193,6 @@ async def _redetect(queries: Any, d: Any) -> list[str]:
 
 
 async def _already_live(queries: Any, d: Any) -> str | None:
-
     return await head_is_live(queries, d)
 
 
@@ -252,7 +248,6 @@ def destroy(name: str, yes: bool, wait: bool, as_json: bool) -> None:
 
 
 async def describe(queries: Any, name: str) -> dict[str, Any]:
-
     try:
         return await read(queries, name)
     except NotFound as exc:

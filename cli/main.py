@@ -132,7 +132,6 @@ def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> No
 
 
 def _register_subcommands() -> None:
-
     cli.add_command(sandbox)
     for command in (
         *deploy_cmd.COMMANDS,

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 
 def _sandbox() -> Sandbox:
-
     return Sandbox(paths.sandbox_dir())
 
 

@@ -173,3 +173,26 @@ async def test_a_read_only_console_offers_no_deploy_on_the_command_bar(tmp_path:
         app.start_wizard("toast-samples/static-site", "main")  # the Repos screen's path
         await pilot.pause()
         assert type(app.screen).__name__ == "DeploymentsScreen"
+
+
+async def test_a_run_queued_from_the_console_records_the_console_as_its_trigger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOAST_ENGINE_AUTOSTART", "0")  # queued is enough: nothing runs it
+    db_path = tmp_path / "toast.db"
+    await live_deployment(db_path)
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("R")
+        await app.workers.wait_for_complete()
+    db = await open_database(db_path)
+    try:
+        q = Queries(db)
+        d = await q.get_deployment("blog")
+        assert d is not None
+        [run] = await q.runs_for(d.id)
+        assert (run.kind, run.trigger) == ("redeploy", "console")
+        assert any(e["actor"].endswith("@console") for e in await q.audit_trail())
+    finally:
+        await db.close()

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from core.profile import paths
 from core.profile.config import Profile
 from core.runs.access import actor
+from core.runs.states import Trigger
 from core.sandbox.controller import Sandbox, SandboxError
 from storage import Queries, open_database
 from tui.commands import DeploymentCommands
@@ -77,7 +78,7 @@ class ToastApp(App[None]):
 
         #: Look, never change: mutating keys are hidden, and the engine refuses them too.
         self.read_only = read_only
-        self.actor = actor("console", read_only=read_only)
+        self.actor = actor(Trigger.CONSOLE, read_only=read_only)
         self.profile = profile
         self.db_path = db_path
         self.start_sandbox = start_sandbox
@@ -277,7 +278,6 @@ class ToastApp(App[None]):
 
 
 def _screen(module: str, name: str) -> Screen[None]:
-
     screen: Screen[None] = getattr(importlib.import_module(f"tui.screens.{module}"), name)()
     return screen
 

@@ -16,7 +16,6 @@ from tui.screens.logs import LogsScreen
 
 class DeploymentCommands(Provider):
     async def startup(self) -> None:
-
         db = await self.app.database()  # type: ignore[attr-defined]
         self.deployments = await Queries(db).list_deployments()
 

@@ -94,7 +94,6 @@ async def run_checks(target: Target) -> list[Check]:
         return Check("region", True, f"{profile.region} ({len(names)} availability zones)")
 
     async def zone() -> Check:
-
         try:
             found = await hosted_zone_id(aws, profile)
         except Exception as exc:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 
+from core.runs.states import Trigger
+
 
 @dataclass(frozen=True)
 class Actor:
     #: For the audit trail: the OS user and the interface, e.g. "ana@console".
     name: str
     read_only: bool = False
+    #: The interface the actor uses: what a run it queues records as its trigger.
+    via: Trigger = Trigger.CLI
 
     def __str__(self) -> str:
         return self.name
@@ -28,8 +32,8 @@ class ReadOnlyError(PermissionError):
         )
 
 
-def actor(via: str, *, read_only: bool = False) -> Actor:
-    return Actor(f"{getpass.getuser()}@{via}", read_only=read_only)
+def actor(via: Trigger, *, read_only: bool = False) -> Actor:
+    return Actor(f"{getpass.getuser()}@{via}", read_only=read_only, via=via)
 
 
 def as_actor(who: Actor | str) -> Actor:

@@ -31,6 +31,13 @@ from core.runs.launcher import HOSTNAME, owner_dead
 from core.runs.queue import drop_secrets, take_secrets
 from core.runs.redact import Redactor
 from core.runs.settings import RunSettings
+from core.runs.states import (
+    STATE_AFTER_FAILURE,
+    STATE_AFTER_SUCCESS,
+    DeploymentState,
+    RunKind,
+    RunState,
+)
 from storage import Queries, StorageError, open_database
 from storage.records import Job, Run
 
@@ -197,10 +204,10 @@ async def run_job(
     redact = Redactor(list(secrets.values()) if secrets else [])
     events = EventSink(queries, run.id, redact)
     await queries.run_started(run.id)
-    if run.kind == "deploy":
-        await queries.update_deployment(deployment.id, state="deploying")
-    elif run.kind == "destroy":
-        await queries.update_deployment(deployment.id, state="destroying")
+    if run.kind == RunKind.DEPLOY:
+        await queries.update_deployment(deployment.id, state=DeploymentState.DEPLOYING)
+    elif run.kind == RunKind.DESTROY:
+        await queries.update_deployment(deployment.id, state=DeploymentState.DESTROYING)
     ctx: RunContext | None = None
     outcome: dict[str, Any] = {}
     try:
@@ -261,9 +268,8 @@ async def run_job(
             await events.flush()
         raise
     drop_secrets(run.secrets_spool)
-    final = {"deploy": "live", "redeploy": "live", "rollback": "live", "destroy": "destroyed"}
-    await queries.update_deployment(deployment.id, state=final[run.kind])
-    await queries.run_ended(run.id, "succeeded")
+    await queries.update_deployment(deployment.id, state=STATE_AFTER_SUCCESS[RunKind(run.kind)])
+    await queries.run_ended(run.id, RunState.SUCCEEDED)
     summary = outcome.get("summary") or f"{run.kind} succeeded"
     events.add(summary, step=None)
     await events.flush()
@@ -304,7 +310,7 @@ async def _fail(
     events.add(message, step=failure.step, level="error")
     await events.flush()
     await queries.run_ended(run.id, "failed", error=message)
-    await queries.update_deployment(deployment_id, state=_state_after_failure(run.kind))
+    await queries.update_deployment(deployment_id, state=STATE_AFTER_FAILURE[RunKind(run.kind)])
     drop_secrets(run.secrets_spool)
     say(f"run {run.id} failed: {message}")
 
@@ -350,14 +356,6 @@ async def _roll_back_deploy(ctx: RunContext) -> str:
             f"{', '.join(f'{r.kind} {r.resource_id}' for r in shared)}."
         )
     return note
-
-
-def _state_after_failure(kind: str) -> str:
-    if kind == "deploy":
-        return "failed"
-    if kind == "destroy":
-        return "destroy-failed"
-    return "live"
 
 
 async def _failure_message(

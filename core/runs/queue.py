@@ -18,6 +18,7 @@ from core.repo.spec import DeploySpec, validate
 from core.runs.access import Actor, ReadOnlyError, as_actor
 from core.runs.graphs import STEP_NAMES
 from core.runs.settings import capture_overrides
+from core.runs.states import RunKind
 from storage import Queries
 from storage.records import Deployment, EnvVar, NewDeployment, Run
 
@@ -62,8 +63,9 @@ def drop_secrets(name: str | None) -> None:
 async def queue_deploy(
     queries: Queries, profile: Profile, spec: DeploySpec, *, actor: Actor | str
 ) -> tuple[Deployment, Run]:
-    await require_write(queries, as_actor(actor), "deploy", spec.subdomain)
-    by = str(actor)
+    who = as_actor(actor)
+    await require_write(queries, who, RunKind.DEPLOY, spec.subdomain)
+    by = str(who)
     validate(spec)
     fqdn = f"{spec.subdomain}.{profile.base_domain}"
     existing = await queries.get_deployment(spec.subdomain)
@@ -104,9 +106,9 @@ async def queue_deploy(
     try:
         deployment, run = await queries.create_deployment_and_run(
             new,
-            steps=STEP_NAMES["deploy"],
+            steps=STEP_NAMES[RunKind.DEPLOY],
             actor=by,
-            trigger="cli",
+            trigger=who.via,
             replace_destroyed=existing is not None,
             settings=capture_overrides(),
             secrets_spool=spool,
@@ -123,12 +125,14 @@ async def queue_run(
     kind: str,
     *,
     actor: Actor | str,
-    trigger: str = "cli",
     sha: str | None = None,
     force: bool = False,
 ) -> tuple[Deployment, Run]:
-    await require_write(queries, as_actor(actor), kind, name)
-    by = str(actor)
+    """Queue a run of `kind` for deployment `name`; its trigger is the interface the actor
+    uses (a person at the console or the CLI; `toast serve` for a push)."""
+    who = as_actor(actor)
+    await require_write(queries, who, kind, name)
+    by = str(who)
     deployment = await queries.get_deployment(name)
     if deployment is None:
         raise OperationError(f"no deployment named {name!r}; see `toast ls`")
@@ -141,7 +145,7 @@ async def queue_run(
     run = await queries.queue_run(
         deployment.id,
         kind,
-        trigger=trigger,
+        trigger=who.via,
         actor=by,
         steps=STEP_NAMES[kind],
         commit_sha=sha,

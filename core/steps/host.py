@@ -111,7 +111,6 @@ async def install_agent_config(ctx: RunContext, remote: Remote, instance_id: str
 
 
 async def create_log_groups(ctx: RunContext) -> None:
-
     for source in LOG_SOURCES:
         group = log_group(ctx.deployment.name, source)
         try:

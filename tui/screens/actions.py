@@ -96,7 +96,6 @@ class DeploymentActions:
 
     @work(group="open", exit_on_error=False, description="Opening the site")
     async def open_site(self, fqdn: str) -> None:
-
         url, command = await asyncio.to_thread(reach, self.app.profile, fqdn)
         if command is None:
             self.app.open_url(url)  # the browser here, or the user's over textual-serve
@@ -118,7 +117,6 @@ class DeploymentActions:
 
     @work(group="actions", exit_on_error=False, description="Queuing a run")
     async def queue_action(self, kind: str, name: str, sha: str | None = None) -> None:
-
         queries = Queries(await self.app.database())
         if kind == "redeploy":
             d = await queries.get_deployment(name)

@@ -93,7 +93,6 @@ class ActivityScreen(Screen[None]):
 
     @work(exclusive=True, group="activity", exit_on_error=False, description="Reading activity")
     async def load(self, *, force: bool) -> None:
-
         queries = Queries(await self.app.database())  # type: ignore[attr-defined]
         version = await queries.data_version()
         if not force and version == self.seen_version:
@@ -136,7 +135,6 @@ class ActivityScreen(Screen[None]):
 
     @work(exclusive=True, group="calls", exit_on_error=False, description="Reading a run's calls")
     async def read_calls(self, run_id: int) -> None:
-
         queries = Queries(await self.app.database())  # type: ignore[attr-defined]
         self.post_message(CallsLoaded(run_id, await run_calls(queries, run_id)))
 

@@ -138,7 +138,6 @@ class DeploymentScreen(DeploymentActions, Screen[None]):
 
     @work(exclusive=True, group="detail", exit_on_error=False, description="Reading the deployment")
     async def load(self, *, force: bool = False) -> None:
-
         try:
             queries = Queries(await self.app.database())
             version = await queries.data_version()

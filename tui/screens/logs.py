@@ -67,7 +67,6 @@ class LogsScreen(Screen[None]):
 
     @work(group="tails", exit_on_error=False, description="Tailing CloudWatch Logs")
     async def tail(self, source: str) -> None:
-
         def state_changed(state: TailState) -> None:
             self.post_message(TailChanged(source, state.value))
 

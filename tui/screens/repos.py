@@ -86,7 +86,6 @@ class ReposScreen(Screen[None]):
 
     @work(exclusive=True, group="repos", exit_on_error=False, description="Listing repositories")
     async def load(self, *, reload: bool) -> None:
-
         try:
             target = await asyncio.to_thread(resolve_target, self.app.profile)  # type: ignore[attr-defined]
         except TargetError as exc:

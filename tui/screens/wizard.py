@@ -280,7 +280,6 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="ssh-rule", exit_on_error=False)
     async def ssh_review(self) -> None:
-
         try:
             cidr, source = await operator_cidr(self.app.profile)  # type: ignore[attr-defined]
             self.ssh_rule = f"from {cidr} ({source})"
@@ -321,7 +320,6 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="detect", exit_on_error=False, description="Reading the plan")
     async def read_plan(self, repo: str, branch: str, root: str) -> None:
-
         try:
             target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
             plan = await detect_repo(target, repo, branch, root)
@@ -354,7 +352,6 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="name", exit_on_error=False, description="Checking the name")
     async def check_name(self, subdomain: str) -> None:
-
         try:
             target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
             db = await self.app.database()  # type: ignore[attr-defined]
@@ -390,7 +387,6 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="deploy", exit_on_error=False, description="Queuing the deploy")
     async def queue(self, spec: Any) -> None:
-
         db = await self.app.database()  # type: ignore[attr-defined]
         try:
             profile = self.app.profile  # type: ignore[attr-defined]
