@@ -23,7 +23,7 @@ from core.host.operator_address import OperatorAddressError, operator_cidr
 from core.profile.targets import TargetError, resolve_target
 from core.repo.detect import DetectionError, resolve
 from core.repo.heads import RepoCheckError
-from core.repo.plans import apply_plan, describe_plan, detect_repo
+from core.repo.plans import apply_plan, cannot_deploy, describe_plan, detect_repo
 from core.repo.spec import DeploySpec, SpecError, parse_env, validate
 from core.runs.access import ReadOnlyError
 from core.runs.queue import OperationError, queue_deploy
@@ -230,7 +230,7 @@ def deploy(
                 spec, chosen = apply_plan(base, plan, given)
                 validate(spec)
             except DetectionError as exc:
-                fail(f"cannot deploy {repo}: {exc.field}: {exc}", EXIT_USAGE)
+                fail(cannot_deploy(repo, exc), EXIT_USAGE)
             except SpecError as exc:
                 refuse(exc)
             try:

@@ -16,7 +16,7 @@ from tui.app import ToastApp
 from tui.screens.deployment import DeploymentScreen
 from tui.screens.wizard import DeployWizard
 
-from .deploy_helpers import ENGINE_ENV, https_get, show
+from .deploy_helpers import ENGINE_ENV, https_get, show, toast
 
 
 async def until(pilot: Any, check: Any, what: str, timeout: float = 30) -> None:
@@ -89,3 +89,39 @@ async def test_the_wizard_detects_validates_resumes_and_deploys(
     assert show("wiz")["state"] == "live", show("wiz")["last_run"]
     assert show("wiz")["plan"]["start_cmd"]["source"] == "package.json: scripts.start"
     assert https_get(sandbox, "wiz.sandbox.test", "/env/GREETING").text == "hello from the wizard"
+
+
+async def test_the_wizard_and_toast_deploy_build_the_same_spec_and_refuse_alike(
+    sandbox: SandboxInfo,
+) -> None:
+    """One function builds the spec for both: a repository whose plan misses a value is
+    refused in the same words, and a field the user cleared is not refilled behind their
+    back."""
+    cli = toast("--sandbox", "deploy", "toast-samples/static-site", "--subdomain", "same")
+    assert cli.returncode == 2, cli.stdout
+    said = cli.stderr.strip().removeprefix("toast: error: ")
+    assert said.startswith("cannot deploy toast-samples/static-site: build_type:")
+
+    app = ToastApp(sandbox_profile(), paths.database_path(), start_sandbox=False)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await pilot.press("n")
+        wizard = app.screen
+        assert isinstance(wizard, DeployWizard)
+        wizard.query_one("#repo").value = "toast-samples/static-site"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: wizard.plan is not None, "the plan to be read")
+        wizard.query_one("#subdomain").value = "same"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        error = wizard.query_one("#wizard-error")
+        await until(pilot, lambda: said in str(error.render()), "the CLI's refusal")
+        assert wizard.value("build_type") == ""  # nothing was filled in for the user
+
+        # A detected value the user clears stays cleared, and validation says so.
+        wizard.query_one("#repo").value = "toast-samples/node-server"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: wizard.value("build_type") == "node", "the node plan")
+        wizard.query_one("#install_cmd").value = ""  # type: ignore[attr-defined]
+        problem = wizard.query_one("#install_cmd-problem")
+        await until(pilot, lambda: "must not be empty" in str(problem.render()), "the rule")
+        assert wizard.value("install_cmd") == ""
+    assert toast("ls", "--json").stdout.strip() == "[]"

@@ -147,16 +147,19 @@ class BuildPlan:
         }
 
 
-def resolve(plan: BuildPlan, given: Mapping[str, str | None]) -> dict[str, Sourced]:
-    """The values to deploy with: each flag given wins over detection (source: the flag).
-    DetectionError for the first value still missing, with detection's reason."""
+def resolve(
+    plan: BuildPlan, given: Mapping[str, str | None], *, given_as: str | None = None
+) -> dict[str, Sourced]:
+    """The values to deploy with: each value given wins over detection (source: the flag,
+    or `given_as`, e.g. the wizard's "edited"). DetectionError for the first value still
+    missing, with detection's reason."""
     chosen: dict[str, Sourced] = {}
     detected = plan.values()
     build_type = given.get("build_type") or (plan.build_type.value if plan.build_type else None)
     for name, flag in FIELDS.items():
         value = given.get(name)
         if value is not None:
-            chosen[name] = Sourced(value, flag)
+            chosen[name] = Sourced(value, given_as or flag)
             continue
         found = detected.get(name)
         # A value detected for the other build type does not apply to this one.

@@ -47,11 +47,16 @@ def plan_record(plan: BuildPlan, chosen: Mapping[str, Sourced]) -> dict[str, Any
 
 
 def apply_plan(
-    spec: DeploySpec, plan: BuildPlan, given: Mapping[str, str | None]
+    spec: DeploySpec,
+    plan: BuildPlan,
+    given: Mapping[str, str | None],
+    *,
+    given_as: str | None = None,
 ) -> tuple[DeploySpec, dict[str, Sourced]]:
     """`spec` with every build value not given taken from the plan; DetectionError naming
-    the first value that is neither given nor detected."""
-    chosen = resolve(plan, given)
+    the first value that is neither given nor detected. `toast deploy` (flags) and the
+    wizard (fields typed or edited, `given_as="edited"`) both build their spec here."""
+    chosen = resolve(plan, given, given_as=given_as)
     values = {name: chosen[name].value for name in FIELDS if name in chosen}
     filled = dataclasses.replace(
         spec,
@@ -66,6 +71,12 @@ def apply_plan(
         plan=plan_record(plan, chosen),
     )
     return filled, chosen
+
+
+def cannot_deploy(repo: str, exc: DetectionError) -> str:
+    """The refusal of a repository whose plan misses a value: the same words from the CLI
+    and the console."""
+    return f"cannot deploy {repo}: {exc.field}: {exc}"
 
 
 def flags_given(record: Mapping[str, Any] | None) -> dict[str, str | None]:
@@ -147,6 +158,7 @@ async def redetect(queries: Any, target: Target, deployment: Any) -> list[str]:
 __all__ = [
     "DetectionError",
     "apply_plan",
+    "cannot_deploy",
     "describe_plan",
     "detect_repo",
     "flags_given",

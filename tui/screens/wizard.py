@@ -24,12 +24,12 @@ from core.cloud.name_check import name_problem
 from core.cloud.pricing import describe_cost
 from core.host.operator_address import OperatorAddressError, operator_cidr
 from core.profile.targets import TargetError, resolve_target
-from core.repo.detect import DetectionError
+from core.repo.detect import BuildPlan, DetectionError
 from core.repo.github import GitHub, GitHubError
 from core.repo.heads import RepoCheckError
 from core.repo.listing import FULL_NAME
 from core.repo.node_versions import AL2023_NODE
-from core.repo.plans import detect_repo, plan_record
+from core.repo.plans import apply_plan, cannot_deploy, detect_repo
 from core.repo.spec import DeploySpec, EnvSetting, SpecError, parse_env, validate
 from core.runs.access import ReadOnlyError
 from core.runs.launcher import ensure_engine
@@ -93,6 +93,12 @@ class DeployWizard(Screen[None]):
         self.detected: dict[str, str] = {}
         #: The plan is being read: "Ready" would be premature.
         self.reading = False
+        #: The plan read from the repository; the spec is built from it as `toast deploy`
+        #: builds it from its flags.
+        self.plan: BuildPlan | None = None
+        #: Why the fields cannot make a deploy (a build value neither detected nor typed), in
+        #: the words `toast deploy` uses.
+        self.refusal: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -188,35 +194,32 @@ class DeployWizard(Screen[None]):
         self.detected[name] = value
         self.query_one(f"#{name}-source", Label).update(f"from {source}" if source else "")
 
-    def spec(self) -> Any:
-        """The DeploySpec the fields say (SpecError naming each bad field)."""
+    def spec(self) -> DeploySpec:
+        """The DeploySpec the fields say, built by the same function as `toast deploy`'s:
+        a field typed or edited is a flag given, one left as detected comes from the plan,
+        and one the user cleared stays cleared (validation then names it). SpecError names
+        each bad field; DetectionError a build value neither detected nor typed."""
         env = [
             EnvSetting(k, v or "")
             for k, v in dotenv_values(stream=io.StringIO(self.value("env"))).items()
         ]
-        try:
-            secrets = parse_env([], self.value("secrets").split(), {})
-        except SpecError:
-            raise
+        secrets = parse_env([], self.value("secrets").split(), {})
         profile = self.app.profile  # type: ignore[attr-defined]
-        values = {name: self.value(name) for name in PLAN_FIELDS}
-        plan = getattr(self, "plan_record", None)
-        return DeploySpec(
+        base = DeploySpec(
             repo=self.value("repo"),
             subdomain=self.value("subdomain"),
             branch=self.value("branch") or "main",
-            build_type=values["build_type"] or "static",
-            node_version=values["node_version"] or "24",
-            install_cmd=values["install_cmd"] or "npm install",
-            build_cmd=values["build_cmd"],
-            output_dir=values["output_dir"] or "dist",
-            start_cmd=values["start_cmd"] or "npm start",
             env=tuple(env + secrets),
             instance_type=profile.instance_type,
-            root_dir=getattr(self, "root_dir", "") or "",
-            install_dir=getattr(self, "install_dir", "") or "",
-            plan=plan,
         )
+        if self.plan is None:
+            raise SpecError({"repo": "the build plan is not read yet (ctrl+r reads it)"})
+        given = {
+            name: None if self.value(name) == self.detected.get(name, "") else self.value(name)
+            for name in PLAN_FIELDS
+        }
+        spec, _ = apply_plan(base, self.plan, given, given_as="edited")
+        return spec
 
     # -- validation, as the CLI does it --------------------------------------------
 
@@ -237,10 +240,14 @@ class DeployWizard(Screen[None]):
 
     def validate_fields(self) -> dict[str, str]:
         problems: dict[str, str] = {}
+        self.refusal = None
         try:
             validate(self.spec())
         except SpecError as exc:
             problems = dict(exc.problems)
+        except DetectionError as exc:
+            problems = {exc.field: str(exc)}
+            self.refusal = cannot_deploy(self.value("repo"), exc)
         if self.name_problem and "subdomain" not in problems:
             problems["subdomain"] = self.name_problem
         shown = {k.split(".")[0] if k.startswith("env.") else k: v for k, v in problems.items()}
@@ -293,6 +300,7 @@ class DeployWizard(Screen[None]):
             return
         self.query_one("#wizard-error", Static).update("reading the repository...")
         self.reading = True
+        self.plan = None
         self.validate_fields()
         self.read_plan(self.value("repo"), self.value("branch") or "main", self.value("root_dir"))
         self.list_branches(self.value("repo"))
@@ -341,8 +349,7 @@ class DeployWizard(Screen[None]):
         for name in PLAN_FIELDS:
             found = values.get(name)
             self.set_value(name, found.value if found else "", found.source if found else "")
-        self.root_dir, self.install_dir = plan.root_dir, plan.install_dir
-        self.plan_record = plan_record(plan, values)
+        self.plan = plan
         missing = "; ".join(plan.problems.values())
         error.update(
             (f"framework: {plan.framework.value}. " if plan.framework else "")
@@ -378,6 +385,9 @@ class DeployWizard(Screen[None]):
             )
             return
         problems = self.validate_fields()
+        if self.refusal is not None:
+            self.query_one("#wizard-error", Static).update(self.refusal)
+            return
         if problems:
             self.query_one("#wizard-error", Static).update(
                 "cannot deploy yet: " + "; ".join(f"{k}: {v}" for k, v in problems.items())
