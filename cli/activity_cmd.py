@@ -6,7 +6,7 @@ import time
 
 import click
 
-from cli.engine_cmds import with_queries
+from cli.common import with_queries
 from cli.output import emit_json
 from core.views.read_models import activity as read_activity
 from core.views.read_models import run_calls

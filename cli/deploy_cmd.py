@@ -10,10 +10,10 @@ from typing import Any, NoReturn
 
 import click
 
-from cli.engine_cmds import (
-    _after_queue,
-    _ensure_sandbox,
+from cli.common import (
     actor,
+    after_queue,
+    ensure_sandbox,
     open_queries,
     refuse_read_only,
     run_with_storage,
@@ -32,7 +32,7 @@ from core.runs.queue import OperationError, queue_deploy
 def _target(obj: Any) -> Any:
     profile = obj.profile()
     if profile.is_sandbox:
-        _ensure_sandbox()
+        ensure_sandbox()
     try:
         return resolve_target(profile)
     except TargetError as exc:
@@ -250,7 +250,7 @@ def deploy(
                 deployment, run = await queue_deploy(queries, profile, spec, actor=actor())
             except (OperationError, ReadOnlyError) as exc:
                 fail(str(exc))
-            return await _after_queue(queries, run, deployment.name, wait, as_json)
+            return await after_queue(queries, run, deployment.name, wait, as_json)
 
     raise SystemExit(run_with_storage(work))
 

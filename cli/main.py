@@ -6,22 +6,25 @@ commands that use them.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from dataclasses import dataclass
-from typing import Any
 
 import click
 
-from cli import activity_cmd, deploy_cmd, doctor_cmd, engine_cmds
-from cli.output import EXIT_USAGE, emit_json, fail
+from cli import (
+    activity_cmd,
+    deploy_cmd,
+    doctor_cmd,
+    engine_cmd,
+    gc_cmd,
+    lifecycle_cmd,
+    show_cmd,
+)
+from cli.output import EXIT_USAGE, fail
 from cli.sandbox_cmd import sandbox
 from core.profile import paths
 from core.profile.config import ConfigError, Profile, choose_profile, load_config
 from core.runs.launcher import resume_unfinished
-from core.views.read_models import LIST_COLUMNS, list_table
-from core.views.read_models import list_deployments as read
-from storage import Queries, StorageError, open_database
 
 
 @dataclass
@@ -93,50 +96,15 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
         )
 
 
-@cli.command("ls")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.option("--all", "include_destroyed", is_flag=True, help="Include destroyed deployments.")
-@click.pass_obj
-def list_deployments(obj: Context, as_json: bool, include_destroyed: bool) -> None:
-    """List deployments recorded in the local state database."""
-    obj.check_config()  # a broken config is reported before anything is opened or written
-
-    sandbox = obj.sandbox or obj.requested_profile == "sandbox"
-
-    async def load() -> Any:
-        db = await open_database(paths.database_path())
-        try:
-            if as_json:
-                return await read(Queries(db), include_destroyed=include_destroyed)
-            return await list_table(
-                Queries(db), include_destroyed=include_destroyed, sandbox=sandbox
-            )
-        finally:
-            await db.close()
-
-    try:
-        rows = asyncio.run(load())
-    except StorageError as exc:
-        fail(str(exc))
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        click.echo("No deployments yet.")
-        return
-    # The console's columns, each as wide as its widest value.
-    titles = [title.upper() for title, _ in LIST_COLUMNS]
-    widths = [max(len(t), *(len(r[i]) for r in rows)) for i, t in enumerate(titles)]
-    for line in [titles, *rows]:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
-
-
 def _register_subcommands() -> None:
     cli.add_command(sandbox)
     for command in (
         *deploy_cmd.COMMANDS,
         *doctor_cmd.COMMANDS,
-        *engine_cmds.COMMANDS,
+        *lifecycle_cmd.COMMANDS,
+        *show_cmd.COMMANDS,
+        *gc_cmd.COMMANDS,
+        *engine_cmd.COMMANDS,
         *activity_cmd.COMMANDS,
     ):
         cli.add_command(command)

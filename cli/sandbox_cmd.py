@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.engine_cmds import refuse_read_only
+from cli.common import refuse_read_only
 from cli.output import emit_json, fail
 from core.profile import paths
 from core.sandbox.controller import Sandbox, SandboxError, host_login
