@@ -13,6 +13,7 @@ from core.profile.config import Profile, sandbox_profile
 from storage import Queries, open_database
 from tui.app import ToastApp
 
+from .helpers.waiting import Story, palette_options, until
 from .test_storage import new_deployment
 
 FIXED_TIME = 1_790_000_000.0  # a fixed clock keeps snapshots stable
@@ -131,10 +132,7 @@ async def test_l_opens_live_logs_of_the_selected_deployment(
         assert isinstance(app.screen, LogsScreen)
         build = app.screen.query_one("#pane-build", LogPane)
         access = app.screen.query_one("#pane-access", LogPane)
-        for _ in range(200):
-            if len(build.view.lines) and len(access.view.lines):
-                break
-            await pilot.pause(0.05)
+        await until(pilot, lambda: len(build.view.lines) and len(access.view.lines), "both panes")
         assert [ln.message for ln in build.view.lines] == ["build line"]
         assert [ln.message for ln in access.view.lines] == ["access line"]
         assert build.border_title == "build · streaming"
@@ -144,10 +142,7 @@ async def test_l_opens_live_logs_of_the_selected_deployment(
             logStreamName="i-1",
             logEvents=[{"timestamp": now + 5, "message": "late build line"}],
         )
-        for _ in range(200):
-            if len(build.view.lines) == 2:
-                break
-            await pilot.pause(0.05)
+        await until(pilot, lambda: len(build.view.lines) == 2, "the late line")
         assert [ln.message for ln in build.view.lines][-1] == "late build line"
         await pilot.press("escape")
         assert not isinstance(app.screen, LogsScreen)
@@ -168,10 +163,8 @@ async def test_state_changes_by_the_engine_show_without_a_keypress_and_keep_the_
         await Queries(db).update_deployment(beta.id, state="live")
         await Queries(db).create_deployment(new_deployment("delta"), actor="engine")
         await db.close()
-        for _ in range(100):  # the screen polls SQLite every couple of seconds
-            if table.row_count == 4:  # type: ignore[attr-defined]
-                break
-            await pilot.pause(0.05)
+        # the screen polls SQLite every couple of seconds
+        await until(pilot, lambda: table.row_count == 4, "the new row")  # type: ignore[attr-defined]
         assert table.row_count == 4  # type: ignore[attr-defined]
         assert table.get_row("beta")[1] == "live"  # type: ignore[attr-defined]
         # delta is placed in name order, and the cursor stays on the row it was on
@@ -203,7 +196,7 @@ async def test_j_k_move_and_slash_filters_the_list(tmp_path: Path) -> None:
 
 
 async def test_the_palette_offers_deployments_by_what_fits_their_state(tmp_path: Path) -> None:
-    from textual.command import CommandList, CommandPalette
+    from textual.command import CommandPalette
 
     from tui.screens.deployment import DeploymentScreen
 
@@ -222,11 +215,7 @@ async def test_the_palette_offers_deployments_by_what_fits_their_state(tmp_path:
         assert isinstance(app.screen, CommandPalette)
 
         async def offered(query: str) -> list[str]:
-            palette_input = app.screen.query_one("CommandInput")
-            palette_input.value = query  # type: ignore[attr-defined]
-            await pilot.pause(0.3)
-            options = app.screen.query_one(CommandList)
-            return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+            return await palette_options(pilot, query)
 
         assert any("Open beta" in o for o in await offered("open beta"))
         # alpha has never been live: nothing to redeploy or roll back.
@@ -234,7 +223,7 @@ async def test_the_palette_offers_deployments_by_what_fits_their_state(tmp_path:
         assert any("Roll back gamma" in o for o in await offered("roll back gamma"))
         await offered("open beta")
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: isinstance(app.screen, DeploymentScreen), "the detail")
         assert isinstance(app.screen, DeploymentScreen)
         assert app.screen.deployment_name == "beta"
 
@@ -248,17 +237,16 @@ async def test_an_idle_list_draws_nothing_and_a_change_redraws_only_its_row(
         table = app.screen.query_one("#deployments")
         assert table.row_count == 20  # type: ignore[attr-defined]
         before = table.repaints  # type: ignore[attr-defined]
-        await pilot.pause(2.5)  # two polls of SQLite: nothing changed, nothing drawn
+        checks = app.screen.checks  # type: ignore[attr-defined]
+        # two polls of SQLite: nothing changed, nothing drawn
+        await until(pilot, lambda: app.screen.checks >= checks + 2, "two polls", timeout=30)  # type: ignore[attr-defined]
         assert table.repaints == before  # type: ignore[attr-defined]
         db = await open_database(db_path)
         d = await Queries(db).get_deployment("app-07")
         assert d is not None
         await Queries(db).set_deployment_state(d.id, "live")
         await db.close()
-        for _ in range(60):
-            if table.get_row("app-07")[1] == "live":  # type: ignore[attr-defined]
-                break
-            await pilot.pause(0.05)
+        await until(pilot, lambda: table.get_row("app-07")[1] == "live", "the row")  # type: ignore[attr-defined]
         await pilot.pause()
         assert table.get_row("app-07")[1] == "live"  # type: ignore[attr-defined]
         assert 1 <= table.repaints - before <= 3  # type: ignore[attr-defined]
@@ -274,8 +262,8 @@ async def test_keys_typed_right_after_slash_land_in_the_filter(tmp_path: Path) -
     async with console(db_path) as (app, pilot):
         for key, char in (("slash", "/"), ("g", "g"), ("a", "a"), ("m", "m")):
             app.post_message(events.Key(key, char))  # queued together, as a terminal sends them
-        await pilot.pause(0.2)
-        assert app.screen.query_one("#filter").value == "gam"  # type: ignore[attr-defined]
+        box = app.screen.query_one("#filter")
+        await until(pilot, lambda: box.value == "gam", "the typed filter")  # type: ignore[attr-defined]
         table = app.screen.query_one("#deployments")
         assert [table.get_row_at(i)[0] for i in range(table.row_count)] == ["gamma"]  # type: ignore[attr-defined]
 
@@ -298,7 +286,8 @@ async def test_the_command_bar_switches_sections_themes_and_opens_deployments(
     await seed(db_path, "blog")
     app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, theme="high-contrast")
     assert app.theme == "toast-high-contrast"
-    async with app.run_test(size=(140, 30)) as pilot:
+    story = Story()
+    async with app.run_test(size=(140, 30), message_hook=story.hook) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
 
@@ -313,9 +302,9 @@ async def test_the_command_bar_switches_sections_themes_and_opens_deployments(
         await command("open blog")
         assert isinstance(app.screen, DeploymentScreen) and app.screen.deployment_name == "blog"
         await command("open nope")
-        assert "no deployment named 'nope'" in list(app._notifications)[-1].message
+        await until(pilot, lambda: "no deployment named 'nope'" in story.notices[-1], "refusal")
         await command("frobnicate")
-        assert "unknown command 'frobnicate'" in list(app._notifications)[-1].message
+        assert "unknown command 'frobnicate'" in story.notices[-1]
 
 
 async def test_the_profile_picker_sets_the_profile_new_deploys_use(tmp_path: Path) -> None:
@@ -339,33 +328,20 @@ async def test_the_profile_picker_sets_the_profile_new_deploys_use(tmp_path: Pat
         assert table.get_row("work")[0] == "*"  # type: ignore[attr-defined]
 
 
-async def test_the_footer_follows_binding_changes_rebuilt_once_per_frame(tmp_path: Path) -> None:
-    """Keys that apply to the row are shown; changes that come together (focus, mount,
-    rows) rebuild the footer once, and it shows the last of them."""
-    from tui.widgets.footer import KeyFooter
+async def test_the_footer_follows_the_row_the_cursor_is_on(tmp_path: Path) -> None:
+    """Keys that apply to the row are shown enabled; with no row, greyed."""
+    from textual.widgets import Footer
 
     db_path = tmp_path / "toast.db"
     async with console(db_path) as (app, pilot):
-        footer = app.screen.query_one(KeyFooter)
-        disabled = {k.key for k in footer.query("FooterKey") if k.has_class("-disabled")}
-        assert "D" in disabled  # no row: nothing to destroy
-        rebuilds = 0
-        original = footer.recompose
+        footer = app.screen.query_one(Footer)
 
-        async def counted() -> None:
-            nonlocal rebuilds
-            rebuilds += 1
-            await original()
+        def keys(disabled: bool) -> set[str]:
+            return {
+                k.key for k in footer.query("FooterKey") if k.has_class("-disabled") == disabled
+            }
 
-        footer.recompose = counted  # type: ignore[method-assign]
+        assert "D" in keys(disabled=True)  # no row: nothing to destroy
         await seed(db_path, "blog")
-        for _ in range(5):
-            app.screen.refresh_bindings()
         app.screen.load_deployments(force=True)  # type: ignore[attr-defined]
-        for _ in range(50):
-            await pilot.pause(0.02)
-            enabled = {k.key for k in footer.query("FooterKey") if not k.has_class("-disabled")}
-            if "D" in enabled:
-                break
-        assert "D" in enabled  # a row is highlighted: destroy applies to it
-        assert rebuilds <= 3  # 5 changes at once and the row's highlight, not 6+ rebuilds
+        await until(pilot, lambda: "D" in keys(disabled=False), "destroy to apply to the row")

@@ -5,7 +5,6 @@ apply."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from tui.screens.confirm_destroy import ConfirmDestroy
 from tui.screens.deployment import DeploymentScreen
 
 from .deploy_helpers import ENGINE_ENV, https_get
+from .helpers.waiting import Story, until, until_value
 
 Clients = Callable[[str], Any]
 
@@ -37,22 +37,13 @@ async def latest_run(name: str) -> Any:
 
 async def wait_run(pilot: Any, name: str, kind: str, timeout: float = 180) -> Any:
     """Until the newest run of `name` is a finished `kind` (the engine is another process)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def finished() -> Any | None:
         run = await latest_run(name)
-        if run is not None and run.kind == kind and run.state in ("succeeded", "failed"):
-            return run
-        await pilot.pause(0.2)
-    raise AssertionError(f"no finished {kind} of {name} within {timeout} s")
+        done = run is not None and run.kind == kind and run.state in ("succeeded", "failed")
+        return run if done else None
 
-
-async def until(pilot: Any, check: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return await until_value(pilot, finished, f"a finished {kind} of {name}", timeout)
 
 
 async def test_from_the_repos_screen_to_a_live_site_and_back_to_nothing(
@@ -69,7 +60,8 @@ async def test_from_the_repos_screen_to_a_live_site_and_back_to_nothing(
         monkeypatch.setenv(key, value)
     fqdn = "shop.sandbox.test"
     app = ToastApp(sandbox_profile(), paths.database_path(), start_sandbox=False)
-    async with app.run_test(size=(160, 45)) as pilot:
+    story = Story()
+    async with app.run_test(size=(160, 45), message_hook=story.hook) as pilot:
         # Repos: the sandbox git host's repositories, searchable; enter starts the wizard.
         await pilot.press("2")
         await until(pilot, lambda: isinstance(app.screen, ReposScreen), "the Repos screen")
@@ -123,7 +115,7 @@ async def test_from_the_repos_screen_to_a_live_site_and_back_to_nothing(
         await pilot.press("o")  # the sandbox's site is reached with curl: it says how
         await until(
             pilot,
-            lambda: any("is in the sandbox; reach it" in n.message for n in app._notifications),
+            lambda: any("is in the sandbox; reach it" in n for n in story.notices),
             "how to reach the site",
         )
 
@@ -164,18 +156,20 @@ async def test_from_the_repos_screen_to_a_live_site_and_back_to_nothing(
         assert "Hello from the Toast node sample" in https_get(sandbox, fqdn).text
         await until(
             pilot,
-            lambda: any("rollback of shop succeeded" in n.message for n in app._notifications),
+            lambda: any("rollback of shop succeeded" in n for n in story.notices),
             "the notification",
         )
 
         # Destroy asks for the name; a wrong one does nothing.
         await pilot.press("D")
-        await pilot.pause(0.1)
-        assert isinstance(app.screen, ConfirmDestroy)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDestroy), "the confirmation")
         await pilot.press(*"shp", "enter")
-        await pilot.pause(0.1)
+        await until(
+            pilot,
+            lambda: "that is not shop" in str(app.screen.query_one("#confirm-error").render()),
+            "the wrong name to be refused",
+        )
         assert isinstance(app.screen, ConfirmDestroy)
-        assert "that is not shop" in str(app.screen.query_one("#confirm-error").render())
         app.screen.query_one("#confirm-input").value = ""  # type: ignore[attr-defined]
         await pilot.press(*"shop", "enter")
         run = await wait_run(pilot, "shop", "destroy")
@@ -186,9 +180,13 @@ async def test_from_the_repos_screen_to_a_live_site_and_back_to_nothing(
         assert reservations == []
 
         # Nothing to act on: the keys are disabled, pressing them queues nothing.
-        await pilot.pause(0.5)
+        await until(
+            pilot,
+            lambda: app.screen.check_action("perform", ("redeploy",)) is None,
+            "redeploy to be greyed for a destroyed deployment",
+        )
         destroyed = await latest_run("shop")
-        assert app.screen.check_action("redeploy", ()) is None
         await pilot.press("R")
-        await pilot.pause(0.5)
+        await pilot.pause()
+        await app.workers.wait_for_complete()
         assert (await latest_run("shop")).id == destroyed.id

@@ -15,6 +15,7 @@ from storage import Queries, open_database
 from tui.app import ToastApp
 
 from .conftest import run_toast
+from .helpers.waiting import Story, palette_options
 from .test_storage import new_deployment
 
 MUTATING_KEYS = ("R", "b", "D", "n")
@@ -50,7 +51,8 @@ async def test_mutating_keys_are_hidden_and_explain_themselves(
     db_path = tmp_path / "toast.db"
     await live_deployment(db_path)
     app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, read_only=read_only)
-    async with app.run_test(size=(160, 30)) as pilot:
+    story = Story()
+    async with app.run_test(size=(160, 30), message_hook=story.hook) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
         shown = set(app.screen.active_bindings)
@@ -63,7 +65,7 @@ async def test_mutating_keys_are_hidden_and_explain_themselves(
         for key in MUTATING_KEYS:
             await pilot.press(key)
             await pilot.pause()
-            assert "read-only" in list(app._notifications)[-1].message, key
+            assert "read-only" in story.notices[-1], key
             assert type(app.screen).__name__ == "DeploymentsScreen"  # no wizard, no dialog
         await app.workers.wait_for_complete()
     assert (await runs_and_audit(db_path))[0] == 0
@@ -73,29 +75,22 @@ async def test_the_engine_refuses_a_read_only_actor_whatever_the_path(tmp_path: 
     db_path = tmp_path / "toast.db"
     await live_deployment(db_path)
     app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, read_only=True)
-    async with app.run_test(size=(160, 30)) as pilot:
+    story = Story()
+    async with app.run_test(size=(160, 30), message_hook=story.hook) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
-        # A path around the keys (the palette's callback does exactly this).
-        app.screen.queue_action("redeploy", "blog")  # type: ignore[attr-defined]
+        # A path around the keys: queuing straight through the app's worker.
+        app.queue_action("redeploy", "blog")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert "redeploy of blog refused" in list(app._notifications)[-1].message
+        assert "redeploy of blog refused" in story.notices[-1]
         # The palette offers nothing that changes anything, and still offers to look.
-        from textual.command import CommandList
-
         await pilot.press("ctrl+p")
         await pilot.pause()
-
-        async def offered(query: str) -> list[str]:
-            app.screen.query_one("CommandInput").value = query  # type: ignore[attr-defined]
-            await pilot.pause(0.3)
-            options = app.screen.query_one(CommandList)
-            return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
-
-        assert any("Open blog" in o for o in await offered("open blog"))
-        for query in ("redeploy blog", "roll back blog", "new deploy"):
-            assert not any(query in o.lower() for o in await offered(query)), query
+        assert any("Open blog" in o for o in await palette_options(pilot, "open blog"))
+        for query in ("redeploy blog", "roll back blog", "new deploy", "destroy blog"):
+            offered = await palette_options(pilot, query)
+            assert not any(query in o.lower() for o in offered), query
     db = await open_database(db_path)
     try:
         with pytest.raises(ReadOnlyError, match="destroy of blog refused"):
@@ -158,7 +153,8 @@ async def test_a_read_only_console_offers_no_deploy_on_the_command_bar(tmp_path:
     db_path = tmp_path / "toast.db"
     await live_deployment(db_path)
     app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, read_only=True)
-    async with app.run_test(size=(160, 30)) as pilot:
+    story = Story()
+    async with app.run_test(size=(160, 30), message_hook=story.hook) as pilot:
         await app.workers.wait_for_complete()
         await pilot.press("colon")
         bar = app.screen
@@ -169,7 +165,7 @@ async def test_a_read_only_console_offers_no_deploy_on_the_command_bar(tmp_path:
         await pilot.press("enter")
         await pilot.pause()
         assert type(app.screen).__name__ == "DeploymentsScreen"  # no wizard
-        assert "deploys are refused" in list(app._notifications)[-1].message
+        assert "refused" in story.notices[-1]
         app.start_wizard("toast-samples/static-site", "main")  # the Repos screen's path
         await pilot.pause()
         assert type(app.screen).__name__ == "DeploymentsScreen"

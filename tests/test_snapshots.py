@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from core.commands.agent import LOG_SOURCES
+from core.cloud.log_groups import LOG_SOURCES
 from core.profile.config import sandbox_profile
 from core.repo.github import Repo
 from core.runs.graphs import STEP_NAMES

@@ -4,9 +4,6 @@ deploy from it goes live with the environment given."""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
 
 from core.profile import paths
@@ -17,15 +14,7 @@ from tui.screens.deployment import DeploymentScreen
 from tui.screens.wizard import DeployWizard
 
 from .deploy_helpers import ENGINE_ENV, https_get, show, toast
-
-
-async def until(pilot: Any, check: Any, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from .helpers.waiting import until
 
 
 async def test_the_wizard_detects_validates_resumes_and_deploys(
@@ -35,7 +24,7 @@ async def test_the_wizard_detects_validates_resumes_and_deploys(
         monkeypatch.setenv(key, value)
     app = ToastApp(sandbox_profile(), paths.database_path(), start_sandbox=False)
     async with app.run_test(size=(160, 60)) as pilot:
-        await pilot.pause(0.2)
+        await app.workers.wait_for_complete()
         await pilot.press("n")
         wizard = app.screen
         assert isinstance(wizard, DeployWizard)
@@ -57,20 +46,28 @@ async def test_the_wizard_detects_validates_resumes_and_deploys(
             "the subdomain rule",
         )
         wizard.query_one("#start_cmd").value = "rm -rf /"  # type: ignore[attr-defined]
-        await pilot.pause(0.1)
-        assert "must start with node or a package manager" in str(
-            wizard.query_one("#start_cmd-problem").render()
+        await until(
+            pilot,
+            lambda: (
+                "must start with node or a package manager"
+                in str(wizard.query_one("#start_cmd-problem").render())
+            ),
+            "the start rule",
         )
         assert "edited" in str(wizard.query_one("#start_cmd-source").render())
         wizard.query_one("#start_cmd").value = "npm run start"  # type: ignore[attr-defined]
         await pilot.press("ctrl+s")  # refused: the subdomain is still bad
-        await pilot.pause(0.1)
-        assert "cannot deploy yet: subdomain" in str(wizard.query_one("#wizard-error").render())
+        await until(
+            pilot,
+            lambda: (
+                "cannot deploy yet: subdomain" in str(wizard.query_one("#wizard-error").render())
+            ),
+            "the refusal",
+        )
 
         # Leave and come back: everything typed is still there.
         await pilot.press("escape")
-        await pilot.pause(0.1)
-        assert not isinstance(app.screen, DeployWizard)
+        await until(pilot, lambda: not isinstance(app.screen, DeployWizard), "the wizard to go")
         await pilot.press("n")
         assert app.screen is wizard and wizard.value("repo") == "toast-samples/node-server"
 

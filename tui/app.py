@@ -11,19 +11,23 @@ from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App
-from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 
 from core.profile import paths
 from core.profile.config import Profile
-from core.runs.access import actor
+from core.runs.access import ReadOnlyError, actor
+from core.runs.launcher import ensure_engine
+from core.runs.queue import OperationError, head_is_live, queue_run
 from core.runs.states import Trigger
 from core.sandbox.controller import Sandbox, SandboxError
+from core.views.site_address import reach
 from storage import Queries, open_database
-from tui.commands import DeploymentCommands
+from tui.actions import ACTIONS, BY_NAME, BY_WORD, MUTATING, Scope, bar_help, bindings
+from tui.commands import ActionCommands
 from tui.messages import RunQueued, SandboxState, WizardDone
 from tui.screens.command_bar import CommandBar
+from tui.screens.confirm_destroy import ConfirmDestroy
 from tui.screens.deployment import DeploymentScreen
 from tui.screens.deployments import DeploymentsScreen
 from tui.screens.logs import LogsScreen
@@ -41,7 +45,7 @@ WARM_AFTER_S = 1.5
 class ToastApp(App[None]):
     TITLE = "Toast"
     CSS_PATH = Path(__file__).parent / "toast.tcss"  # absolute: subclasses elsewhere work
-    COMMANDS = App.COMMANDS | {DeploymentCommands}
+    COMMANDS = App.COMMANDS | {ActionCommands}
     #: The sections, on 1-4 (each keeps its own stack of screens).
     MODES = {
         "deployments": DeploymentsScreen,
@@ -50,14 +54,8 @@ class ToastApp(App[None]):
         "activity": lambda: _screen("activity", "ActivityScreen"),
         "profiles": lambda: _screen("profiles", "ProfilesScreen"),
     }
-    BINDINGS = [
-        Binding("1", "section('deployments')", "Deploys", show=False),
-        Binding("2", "section('repos')", "Repos", show=False),
-        Binding("3", "section('activity')", "Activity", show=False),
-        Binding("4", "section('profiles')", "Profiles", show=False),
-        Binding("question_mark", "toggle_help", "Help"),
-        Binding("colon", "command_bar", "Command", show=False),
-    ]
+    #: The app-wide keys of the action table (sections, help, the `:` bar, quit).
+    BINDINGS = bindings(Scope.APP)
 
     #: What the sandbox is doing, shown in the banner ("" when not in the sandbox).
     sandbox_detail: reactive[str] = reactive("")
@@ -93,6 +91,8 @@ class ToastApp(App[None]):
         )
         #: Runs queued from this console, followed until they end: run id -> (name, kind).
         self.watching: dict[int, tuple[str, str]] = {}
+        #: The section whose stack holds the wizard, while it is open somewhere.
+        self.wizard_mode: str | None = None
 
     def on_mount(self) -> None:
         self.switch_mode("deployments")
@@ -140,69 +140,172 @@ class ToastApp(App[None]):
     def sandbox_changed(self, message: SandboxState) -> None:
         self.sandbox_detail = message.detail
 
+    # -- the action table: every key, palette entry and `:` word ends here -----------------
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action == "new_deploy" and self.read_only)
+        if action == "perform" and parameters:
+            return not (str(parameters[0]) in MUTATING and self.read_only)
+        return True
 
-    def action_section(self, mode: str) -> None:
-        self.switch_mode(mode)
+    def action_perform(self, name: str) -> None:
+        self.perform(name)
 
-    def action_toggle_help(self) -> None:
-        """Textual's help panel: the keys of the focused view and what each does."""
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
+    def perform(
+        self,
+        name: str,
+        target: str | None = None,
+        *,
+        argument: str | None = None,
+        sha: str | None = None,
+    ) -> None:
+        """Run action `name` of the table, on deployment `target` when it acts on one, from
+        whichever screen is showing."""
+        action = BY_NAME[name]
+        if action.mutating and self.read_only and action.scope is Scope.APP:
+            self.notify(
+                f"{action.title}: this console is read-only (opened with --read-only)",
+                severity="warning",
+            )
+            return
+        if action.scope is Scope.DEPLOYMENT:
+            if target is None:
+                self.notify(f"{action.title}: which deployment? (:{action.word} NAME)")
+                return
+            self.on_deployment(name, target, sha=sha)
+            return
+        if name.startswith("section_"):
+            self.switch_mode(name.removeprefix("section_"))
+        elif name == "new_deploy":
+            self.start_wizard(None, None)
+        elif name == "help":
+            if self.screen.query("HelpPanel"):
+                self.action_hide_help_panel()
+            else:
+                self.action_show_help_panel()
+        elif name == "command_bar":
+            self.push_screen(
+                CommandBar(self.known_names, read_only=self.read_only), self.run_command
+            )
+        elif name == "theme":
+            if argument not in TEXTUAL_THEMES:
+                self.notify(f"theme: one of {action.argument}", severity="error")
+            else:
+                self.theme = TEXTUAL_THEMES[argument]
+        elif name == "quit":
+            self.exit()
+
+    def on_deployment(self, name: str, target: str, *, sha: str | None = None) -> None:
+        if name in ("redeploy", "rollback"):
+            self.queue_action(name, target, sha=sha)
+        elif name == "destroy":
+            self.confirm_destroy(target)
         else:
-            self.action_show_help_panel()
+            self.look_at(name, target)
 
-    def action_command_bar(self) -> None:
-        self.push_screen(CommandBar(self.known_names, read_only=self.read_only), self.run_command)
+    @work(group="look", exit_on_error=False, description="Finding the deployment")
+    async def look_at(self, name: str, target: str) -> None:
+        """open, logs, open_url and copy_url: each needs the deployment's record."""
+        d = await Queries(await self.database()).get_deployment(target)
+        if d is None:
+            self.notify(f"no deployment named {target!r}; see :deploys", severity="error")
+        elif name == "open":
+            self.push_screen(DeploymentScreen(d.name))
+        elif name == "logs":
+            self.push_screen(LogsScreen(d.name, d.profile))
+        elif name == "copy_url":
+            self.copy_to_clipboard(f"https://{d.fqdn}/")  # OSC 52: works over SSH
+            self.notify(f"copied https://{d.fqdn}/")
+        elif name == "open_url":
+            url, command = await asyncio.to_thread(reach, self.profile, d.fqdn)
+            if command is None:
+                self.open_url(url)  # the browser here, or the user's over textual-serve
+                self.notify(f"opening {url} (c copies it)")
+                return
+            # Sandbox names are in no public DNS: a browser cannot reach them, curl can.
+            self.copy_to_clipboard(command)
+            self.notify(
+                f"{url} is in the sandbox; reach it with (copied): {command}",
+                title="open",
+                timeout=20,
+            )
+
+    @work(group="look", exit_on_error=False, description="Asking before destroying")
+    async def confirm_destroy(self, target: str) -> None:
+        d = await Queries(await self.database()).get_deployment(target)
+        if d is None:
+            self.notify(f"no deployment named {target!r}; see :deploys", severity="error")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.queue_action("destroy", d.name)
+
+        self.push_screen(ConfirmDestroy(d.name, d.fqdn), confirmed)
+
+    @work(group="actions", exit_on_error=False, description="Queuing a run")
+    async def queue_action(self, kind: str, name: str, sha: str | None = None) -> None:
+        """Queue a run through core (which refuses, and audits, a read-only actor)."""
+        queries = Queries(await self.database())
+        if kind == "redeploy" and not self.read_only:
+            d = await queries.get_deployment(name)
+            live = await head_is_live(queries, d) if d is not None else None
+            if live is not None:
+                self.notify(
+                    f"{name} already serves {live[:12]}, the head of its branch; nothing to do",
+                    title="redeploy",
+                )
+                return
+        try:
+            _, run = await queue_run(queries, name, kind, actor=self.actor, sha=sha)
+        except (OperationError, ReadOnlyError) as exc:
+            self.notify(str(exc), title=kind, severity="error")
+            return
+        await asyncio.to_thread(ensure_engine)
+        self.post_message(RunQueued(name, kind, run.id))
+
+    def explain_read_only(self, key: str) -> bool:
+        """A mutating action's key pressed on a read-only console: say why nothing happens."""
+        for action in ACTIONS:
+            if action.key == key and action.mutating and self.read_only:
+                self.notify(
+                    f"{action.title}: this console is read-only (opened with --read-only)",
+                    severity="warning",
+                )
+                return True
+        return False
 
     @property
     def known_names(self) -> list[str]:
         return sorted(self.profile_of)
 
     def run_command(self, command: str | None) -> None:
-        """What the `:` bar was told: a section, an action on a deployment, or a setting."""
+        """What the `:` bar was told: a word of the action table, with a deployment's NAME
+        or the action's argument."""
         if not command:
             return
         word, _, arg = command.partition(" ")
         arg = arg.strip()
-        sections = {
-            "deploys": "deployments",
-            "deployments": "deployments",
-            "repos": "repos",
-            "activity": "activity",
-            "profiles": "profiles",
-        }
-        if word in sections and not arg:
-            self.switch_mode(sections[word])
-        elif word in ("logs", "open") and arg:
-            if arg not in self.known_names:
-                self.notify(f"no deployment named {arg!r}; see :deploys", severity="error")
-            elif word == "logs":
-                self.push_screen(LogsScreen(arg, self.profile_of.get(arg, self.profile.name)))
-            else:
-                self.push_screen(DeploymentScreen(arg))
-        elif word == "deploy" and not arg:
-            if self.read_only:
-                self.notify(
-                    "read-only console: deploys are refused (open it without --read-only to "
-                    "deploy)",
-                    severity="warning",
-                )
-            else:
-                self.action_new_deploy()
-        elif word == "theme" and arg in TEXTUAL_THEMES:
-            self.theme = TEXTUAL_THEMES[arg]
-        elif word == "help":
-            self.action_show_help_panel()
-        elif word in ("quit", "q"):
-            self.exit()
-        else:
+        action = BY_WORD.get(word) or (BY_WORD.get("quit") if word == "q" else None)
+        if word == "deployments":
+            action = BY_NAME["section_deployments"]
+        takes = action is not None and (action.scope is Scope.DEPLOYMENT or action.argument)
+        if action is None or bool(arg) != bool(takes):
             self.notify(
-                f"unknown command {command!r}: try :deploys, :repos, :activity, :profiles, "
-                ":logs NAME, :open NAME, :deploy, :theme dark|light|high-contrast, :quit",
+                f"unknown command {command!r}: try {bar_help(read_only=self.read_only)}",
                 severity="error",
             )
+            return
+        if action.mutating and self.read_only:
+            self.notify(
+                f"read-only console: {action.title.lower()} is refused (open it without "
+                "--read-only to change anything)",
+                severity="warning",
+            )
+            return
+        if action.scope is Scope.DEPLOYMENT:
+            self.perform(action.name, arg)
+        else:
+            self.perform(action.name, argument=arg or None)
 
     def use_profile(self, profile: Profile) -> None:
         """New deploys (and the wizard's checks) go to `profile` from now on."""
@@ -216,10 +319,6 @@ class ToastApp(App[None]):
         if profile.is_sandbox and self.start_sandbox:
             self.bring_up_sandbox()
 
-    def action_new_deploy(self) -> None:
-        """The wizard, where it was left (a deploy started from it clears it)."""
-        self.start_wizard(None, None)
-
     def start_wizard(self, repo: str | None, branch: str | None) -> None:
         if self.read_only:  # whichever path led here: a read-only console never deploys
             self.notify("read-only console: deploys are refused", severity="warning")
@@ -228,22 +327,24 @@ class ToastApp(App[None]):
         # Installed, so leaving it (pop) keeps its widgets and what was typed.
         if not self.is_screen_installed("wizard"):
             self.install_screen(DeployWizard(), "wizard")
-        wizard = self.get_screen("wizard")
+        wizard = self.get_screen("wizard", DeployWizard)
         if repo is not None:
-            wizard.start_with(repo, branch)  # type: ignore[attr-defined]
+            wizard.start_with(repo, branch)
         if self.screen is wizard:
-            wizard.on_screen_resume()  # type: ignore[attr-defined]
+            wizard.on_screen_resume()
             return
-        for mode, stack in self._screen_stacks.items():
-            if wizard in stack:  # left open in another section: go back to it there
-                self.switch_mode(mode)
-                while self.screen is not wizard:
-                    self.pop_screen()
-                return
+        if self.wizard_mode is not None and self.wizard_mode != self.current_mode:
+            self.switch_mode(self.wizard_mode)  # left open in another section: go back there
+        if wizard in self.screen_stack:
+            while self.screen is not wizard:
+                self.pop_screen()
+            return
+        self.wizard_mode = self.current_mode
         self.push_screen(wizard)
 
     @on(WizardDone)
     def wizard_done(self, message: WizardDone) -> None:
+        self.wizard_mode = None
         self.pop_screen()
         self.uninstall_screen("wizard")
         self.push_screen(DeploymentScreen(message.name))

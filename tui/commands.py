@@ -1,42 +1,60 @@
-"""Command palette (ctrl+p) entries for deployments, offering only what fits each one's
-state: open and logs for any, redeploy and roll back only for a live one with releases."""
+"""The command palette (ctrl+p), made from the action table: every app action, and every
+deployment action for each deployment it applies to (open and logs for any, redeploy and
+roll back for a live one with releases, ...). Each runs through ToastApp.perform, so it
+works from whichever screen the palette was opened on."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from storage import Queries
-from tui.screens.deployment import DeploymentScreen
-from tui.screens.logs import LogsScreen
+from storage.records import Deployment
+from tui.actions import ACTIONS, Scope
+from tui.base import toast_app
+from tui.screens.actions import applies
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tui.app import ToastApp
+
+#: App actions the palette does not offer (it is itself the way to them, or they need an
+#: argument the palette does not take).
+NOT_OFFERED = frozenset({"command_bar", "theme"})
 
 
-class DeploymentCommands(Provider):
+class ActionCommands(Provider):
+    @property
+    def toast(self) -> ToastApp:
+        return toast_app(self.screen)
+
     async def startup(self) -> None:
-        db = await self.app.database()  # type: ignore[attr-defined]
-        self.deployments = await Queries(db).list_deployments()
+        self.deployments: list[Deployment] = await Queries(
+            await self.toast.database()
+        ).list_deployments()
 
-    def commands(self) -> list[tuple[str, Callable[[], Any], str]]:
-        found: list[tuple[str, Callable[[], Any], str]] = []
-        if not self.app.read_only:  # type: ignore[attr-defined]
-            found.append(("New deploy", self.app.action_new_deploy, "the deploy wizard (n)"))  # type: ignore[attr-defined]
+    def commands(self) -> list[tuple[str, Callable[[], None], str]]:
+        read_only = self.toast.read_only
+        found: list[tuple[str, Callable[[], None], str]] = []
+        for action in ACTIONS:
+            offered = action.name not in NOT_OFFERED and not (action.mutating and read_only)
+            if action.scope is Scope.APP and offered:
+                found.append((action.title, partial(self.toast.perform, action.name), action.help))
         for d in self.deployments:
-            found.append((f"Open {d.name}", partial(self._open, d.name), f"https://{d.fqdn}/"))
-            found.append((f"Logs of {d.name}", partial(self._logs, d.name, d.profile), d.state))
-            if d.state == "live" and d.has_release and not self.app.read_only:  # type: ignore[attr-defined]
-                found.append(
-                    (f"Redeploy {d.name}", partial(self._queue, "redeploy", d.name), d.repo)
-                )
-                found.append(
-                    (
-                        f"Roll back {d.name}",
-                        partial(self._queue, "rollback", d.name),
-                        "to the release before the live one",
+            for action in ACTIONS:
+                if action.scope is not Scope.DEPLOYMENT or (action.mutating and read_only):
+                    continue
+                if applies(action.name, d) is True:
+                    found.append(
+                        (
+                            f"{action.title} {d.name}",
+                            partial(self.toast.perform, action.name, d.name),
+                            action.help,
+                        )
                     )
-                )
         return found
 
     async def discover(self) -> Hits:
@@ -49,14 +67,3 @@ class DeploymentCommands(Provider):
             score = matcher.match(text)
             if score > 0:
                 yield Hit(score, matcher.highlight(text), callback, help=help_text)
-
-    def _open(self, name: str) -> None:
-        self.app.push_screen(DeploymentScreen(name))
-
-    def _logs(self, name: str, profile: str) -> None:
-        self.app.push_screen(LogsScreen(name, profile))
-
-    def _queue(self, kind: str, name: str) -> None:
-        screen = self.app.screen
-        if hasattr(screen, "queue_action"):
-            screen.queue_action(kind, name)

@@ -57,6 +57,9 @@ const emit = (text) => {
   process.stdout.write(text);
   if (log !== null) fs.writeSync(log, text);
 };
+// Output to a pipe is written asynchronously: exit only once what was written has left,
+// or the last lines (often the error that matters) are lost.
+const quit = (code) => process.stdout.write('', () => process.exit(code));
 let child = null;
 let stopping = false;
 let delay = 1000;
@@ -88,7 +91,7 @@ const start = () => {
   child.stderr.on('data', copy('err'));
   child.on('error', (err) => {
     emit(`toast-run: cannot start ${argv[0]}: ${err.message}\n`);
-    process.exit(127);
+    quit(127);
   });
   child.on('close', (code, signal) => {
     emit(redact(pending.out) + redact(pending.err));
@@ -100,7 +103,7 @@ const start = () => {
       delay = Math.min(delay * 2, 10000);
       return;
     }
-    process.exit(code === null ? 128 + (os.constants.signals[signal] || 1) : code);
+    quit(code === null ? 128 + (os.constants.signals[signal] || 1) : code);
   });
 };
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {

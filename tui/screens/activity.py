@@ -13,13 +13,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from core.views.read_models import activity, run_calls
 from storage import Queries
+from tui.base import ToastNode
 from tui.screens.deployment import DeploymentScreen
 from tui.widgets.banner import ProfileBanner
-from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
 
 AUDIT_COLUMNS = (
@@ -45,7 +45,7 @@ class CallsLoaded(Message):
     calls: list[dict[str, Any]]
 
 
-class ActivityScreen(Screen[None]):
+class ActivityScreen(ToastNode, Screen[None]):
     BINDINGS = [
         Binding("enter", "open_deployment", "Deployment"),
         Binding("tab", "app.focus_next", "Calls/trail", show=False),
@@ -72,7 +72,7 @@ class ActivityScreen(Screen[None]):
         yield box
         yield Static("Select an entry that queued a run to see its calls.", id="calls-title")
         yield RowTable(CALL_COLUMNS, sort=False, id="calls")
-        yield KeyFooter()
+        yield Footer()
 
     def on_mount(self) -> None:
         self.title = "Activity"
@@ -93,7 +93,7 @@ class ActivityScreen(Screen[None]):
 
     @work(exclusive=True, group="activity", exit_on_error=False, description="Reading activity")
     async def load(self, *, force: bool) -> None:
-        queries = Queries(await self.app.database())  # type: ignore[attr-defined]
+        queries = Queries(await self.toast.database())
         version = await queries.data_version()
         if not force and version == self.seen_version:
             return
@@ -135,7 +135,7 @@ class ActivityScreen(Screen[None]):
 
     @work(exclusive=True, group="calls", exit_on_error=False, description="Reading a run's calls")
     async def read_calls(self, run_id: int) -> None:
-        queries = Queries(await self.app.database())  # type: ignore[attr-defined]
+        queries = Queries(await self.toast.database())
         self.post_message(CallsLoaded(run_id, await run_calls(queries, run_id)))
 
     @on(CallsLoaded)

@@ -1,4 +1,5 @@
-"""The `:` command bar (as in k9s): type a section or an action and press enter."""
+"""The `:` command bar (as in k9s): a word of the action table, with a deployment's name or the
+action's argument, and enter."""
 
 from __future__ import annotations
 
@@ -9,22 +10,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
-#: command -> what it does (the help line shown under the bar).
-COMMANDS = {
-    "deploys": "the Deployments list (1)",
-    "repos": "your repositories (2)",
-    "activity": "the audit trail and each run's calls (3)",
-    "profiles": "which account new deploys use (4)",
-    "logs NAME": "live logs of a deployment",
-    "open NAME": "a deployment's detail",
-    "deploy": "the deploy wizard (n)",
-    "theme NAME": "dark, light or high-contrast",
-    "help": "the keys of this view (?)",
-    "quit": "leave the console (deploys go on in the engine)",
-}
-
-#: Commands that change something: never offered by a read-only console.
-MUTATING = frozenset({"deploy"})
+from tui.actions import ACTIONS, Scope, bar_help
 
 
 class CommandBar(ModalScreen[str | None]):
@@ -40,17 +26,21 @@ class CommandBar(ModalScreen[str | None]):
 
     def __init__(self, names: list[str], *, read_only: bool = False) -> None:
         super().__init__()
-        #: A read-only console offers only what looks.
-        self.commands = {c: w for c, w in COMMANDS.items() if not (read_only and c in MUTATING)}
-        words = [c.split(" ")[0] for c in self.commands]
-        completions = words + [f"{w} {n}" for w in ("logs", "open") for n in names]
-        completions += [f"theme {t}" for t in ("dark", "light", "high-contrast")]
+        #: The action table's words; a read-only console offers only what looks.
+        offered = [a for a in ACTIONS if a.word and not (read_only and a.mutating)]
+        self.help_text = bar_help(read_only=read_only)
+        completions: list[str] = []
+        for a in offered:
+            if a.scope is Scope.DEPLOYMENT:
+                completions += [f"{a.word} {n}" for n in names]
+            elif a.argument:
+                completions += [f"{a.word} {arg}" for arg in a.argument.split("|")]
+            else:
+                completions.append(str(a.word))
         self.suggester = SuggestFromList(completions, case_sensitive=False)
 
     def compose(self) -> ComposeResult:
-        yield Static(
-            "  ".join(f":{c} {what}" for c, what in self.commands.items()), id="command-help"
-        )
+        yield Static(self.help_text, id="command-help")
         yield Input(placeholder=":", suggester=self.suggester, id="command")
 
     def on_mount(self) -> None:

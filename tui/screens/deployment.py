@@ -13,14 +13,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from core.views.read_models import NotFound, describe, ledger
 from core.views.tail import LogLine
 from storage import Queries
+from tui.actions import Scope, bindings
 from tui.screens.actions import DeploymentActions
-from tui.screens.logs import LogsScreen
-from tui.widgets.footer import KeyFooter
 from tui.widgets.log_pane import LogPane
 
 REFRESH_S = 0.5
@@ -55,12 +54,7 @@ def bar(seconds: float, longest: float) -> str:
 
 class DeploymentScreen(DeploymentActions, Screen[None]):
     BINDINGS = [
-        Binding("R", "redeploy", "Redeploy"),
-        Binding("b", "rollback", "Roll back"),
-        Binding("D", "destroy", "Destroy"),
-        Binding("l", "logs", "Logs"),
-        Binding("o", "open_url", "Open"),
-        Binding("c", "copy_url", "Copy URL"),
+        *bindings(Scope.DEPLOYMENT, without=frozenset({"open"})),
         Binding("escape", "app.pop_screen", "Back"),
         Binding("t", "show_tab('output')", "Output", show=False),
         Binding("v", "show_tab('releases')", "Releases", show=False),
@@ -92,7 +86,7 @@ class DeploymentScreen(DeploymentActions, Screen[None]):
                 yield releases
             with TabPane("Ledger (g)", id="ledger-tab"):
                 yield DataTable(id="ledger", cursor_type="row")
-        yield KeyFooter()
+        yield Footer()
 
     def on_mount(self) -> None:
         steps = self.query_one("#steps", DataTable)
@@ -132,14 +126,10 @@ class DeploymentScreen(DeploymentActions, Screen[None]):
         key = releases.coordinate_to_cell_key(releases.cursor_coordinate).row_key.value
         return str(key) if key else None
 
-    def action_logs(self) -> None:
-        if self.record is not None:
-            self.app.push_screen(LogsScreen(self.record.name, self.record.profile))
-
     @work(exclusive=True, group="detail", exit_on_error=False, description="Reading the deployment")
     async def load(self, *, force: bool = False) -> None:
         try:
-            queries = Queries(await self.app.database())
+            queries = Queries(await self.toast.database())
             version = await queries.data_version()
             if not force and version == self.seen_version:
                 return  # nothing committed since the last read
@@ -171,7 +161,7 @@ class DeploymentScreen(DeploymentActions, Screen[None]):
         info, self.record, self.info = message.info, message.record, message.info
         cert = ""
         if info["certificate_expires_at"]:
-            days = (info["certificate_expires_at"] - self.app.clock()) / 86400
+            days = (info["certificate_expires_at"] - self.toast.clock()) / 86400
             until = time.strftime("%Y-%m-%d", time.gmtime(info["certificate_expires_at"]))
             cert = f" · certificate valid until {until}"
             if days < 14:

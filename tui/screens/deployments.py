@@ -11,16 +11,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from core.views.read_models import LIST_COLUMNS, is_moving, list_cells
 from storage import Queries
+from tui.actions import Scope, bindings
 from tui.messages import DeploymentsFailed, DeploymentsLoaded, RunQueued
 from tui.screens.actions import DeploymentActions
-from tui.screens.deployment import DeploymentScreen
-from tui.screens.logs import LogsScreen
 from tui.widgets.banner import ProfileBanner
-from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
 
 if TYPE_CHECKING:
@@ -50,21 +48,13 @@ FINISHED = {
 
 class DeploymentsScreen(DeploymentActions, Screen[None]):
     BINDINGS = [
-        Binding("enter", "open_detail", "Detail"),
-        Binding("n", "app.new_deploy", "New deploy"),
-        Binding("l", "logs", "Logs"),
-        Binding("R", "redeploy", "Redeploy"),
-        Binding("b", "rollback", "Roll back"),
-        Binding("D", "destroy", "Destroy"),
-        Binding("o", "open_url", "Open"),
-        Binding("c", "copy_url", "Copy URL"),
+        *bindings(Scope.DEPLOYMENT),
         Binding("slash", "filter", "Filter", priority=True),
         Binding("j", "cursor('down')", "Down", show=False),
         Binding("k", "cursor('up')", "Up", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("a", "toggle_destroyed", "All", show=False),
         Binding("r", "refresh", "Refresh"),
-        Binding("q", "app.quit", "Quit"),
     ]
 
     def __init__(self) -> None:
@@ -74,6 +64,9 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         self.filter_text = ""
         self.show_destroyed = False
         self.seen_version: int | None = None
+        #: How many times SQLite was asked whether anything changed (an idle list asks, and
+        #: draws nothing).
+        self.checks = 0
         self.changed_at = 0.0
         self.loaded = False
 
@@ -85,7 +78,7 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         filter_box.display = False
         yield filter_box
         yield Static("Loading deployments...", id="empty")
-        yield KeyFooter()
+        yield Footer()
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -128,8 +121,6 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "filter" and isinstance(self.focused, Input):
             return False  # typing in the box: "/" is a character there
-        if action == "open_detail":
-            return True if self.selected() is not None else None
         return DeploymentActions.check_action(self, action, parameters)
 
     @on(RowTable.Highlighted)
@@ -138,20 +129,7 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
 
     @on(RowTable.Selected)
     def row_chosen(self) -> None:
-        self.action_open_detail()
-
-    def action_open_detail(self) -> None:
-        deployment = self.selected()
-        if deployment is not None:
-            self.app.push_screen(DeploymentScreen(deployment.name))
-
-    def action_logs(self) -> None:
-        deployment = self.selected()
-        if deployment is None:
-            self.notify("no deployment selected", severity="warning")
-            return
-
-        self.app.push_screen(LogsScreen(deployment.name, deployment.profile))
+        self.action_perform("open")
 
     def action_refresh(self) -> None:
         self.load_deployments(full=True)
@@ -201,8 +179,9 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         """Read only what changed since the last read, and nothing when SQLite says no
         other process committed anything."""
         try:
-            queries = Queries(await self.app.database())
+            queries = Queries(await self.toast.database())
             version = await queries.data_version()
+            self.checks += 1
             if not (full or force) and version == self.seen_version:
                 return
             if full and not self.loaded:
@@ -239,7 +218,7 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         self.loaded = True
         if message.shown is not None:
             self.call_after_refresh(message.shown.set)
-        self.app.profile_of.update((s.name, s.profile) for s in message.deployments)
+        self.toast.profile_of.update((s.name, s.profile) for s in message.deployments)
         self.refresh_bindings()
         self._update_empty()
 
@@ -249,8 +228,8 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         self.table.remove_rows(s.name for s in changed if s.name not in visible)
 
     def _visible_cells(self, rows: Iterable[DeploymentSummary]) -> dict[str, tuple[str, ...]]:
-        now = self.app.clock()
-        sandbox = self.app.profile.is_sandbox
+        now = self.toast.clock()
+        sandbox = self.toast.profile.is_sandbox
         wanted = self.filter_text
         shown = {}
         for s in rows:

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Grid
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header
+from textual.widgets import Footer, Header
 
 from core.cloud.aws import Aws
 from core.cloud.log_groups import LOG_SOURCES, log_group
@@ -21,7 +21,7 @@ from core.profile.paths import config_path
 from core.profile.targets import resolve_target
 from core.runs.redact import Redactor
 from core.views.tail import LogLine, LogTail, TailState
-from tui.widgets.footer import KeyFooter
+from tui.base import ToastNode
 from tui.widgets.log_pane import LogPane
 
 
@@ -37,7 +37,7 @@ class TailChanged(Message):
     state: str
 
 
-class LogsScreen(Screen[None]):
+class LogsScreen(ToastNode, Screen[None]):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
     DEFAULT_CSS = """
     LogsScreen Grid { grid-size: 2 2; height: 1fr; }
@@ -54,7 +54,7 @@ class LogsScreen(Screen[None]):
         with Grid():
             for source in LOG_SOURCES:
                 yield LogPane(source, id=f"pane-{source}")
-        yield KeyFooter()
+        yield Footer()
 
     def on_mount(self) -> None:
         self.title = f"Logs · {self.deployment_name}"

@@ -6,12 +6,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Header, Static
+from textual.widgets import Footer, Header, Static
 
 from core.profile import paths
 from core.profile.config import ConfigError, Profile, load_config, sandbox_profile
+from tui.base import ToastNode
 from tui.widgets.banner import ProfileBanner
-from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
 
 COLUMNS = (
@@ -24,7 +24,7 @@ COLUMNS = (
 )
 
 
-class ProfilesScreen(Screen[None]):
+class ProfilesScreen(ToastNode, Screen[None]):
     BINDINGS = [
         Binding("enter", "use", "Use this profile"),
         Binding("j", "move(1)", "Down", show=False),
@@ -40,7 +40,7 @@ class ProfilesScreen(Screen[None]):
         yield ProfileBanner(id="banner")
         yield RowTable(COLUMNS, sort=False, id="profiles")
         yield Static("", id="profiles-status")
-        yield KeyFooter()
+        yield Footer()
 
     @property
     def table(self) -> RowTable:
@@ -60,7 +60,7 @@ class ProfilesScreen(Screen[None]):
             config = None
         found = dict(config.profiles) if config else {}
         found.setdefault("sandbox", sandbox_profile())
-        current = self.app.profile  # type: ignore[attr-defined]
+        current = self.toast.profile
         found[current.name] = current
         self.profiles = found
         self.table.replace_all({name: self._cells(p, current) for name, p in found.items()})
@@ -90,7 +90,7 @@ class ProfilesScreen(Screen[None]):
         key = self.table.cursor_key
         if key is None:
             return
-        self.app.use_profile(self.profiles[key])  # type: ignore[attr-defined]
+        self.toast.use_profile(self.profiles[key])
         self.show()
 
     def action_move(self, delta: int) -> None:

@@ -12,14 +12,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from core.profile.targets import TargetError, resolve_target
 from core.repo.github import Repo
 from core.repo.listing import CACHE, ReposUnavailable, looks_like_repo, repo_pages
 from core.views import read_models
+from tui.base import ToastNode
 from tui.widgets.banner import ProfileBanner
-from tui.widgets.footer import KeyFooter
 from tui.widgets.row_table import RowTable
 
 COLUMNS = (("Repository", 40), ("Branch", 14), ("Visibility", 10), ("Clone URL", 60))
@@ -40,7 +40,7 @@ class ReposFailed(Message):
     error: str
 
 
-class ReposScreen(Screen[None]):
+class ReposScreen(ToastNode, Screen[None]):
     BINDINGS = [
         Binding("enter", "deploy", "Deploy this"),
         Binding("slash", "search", "Search", priority=True),
@@ -66,7 +66,7 @@ class ReposScreen(Screen[None]):
         )
         yield RowTable(COLUMNS, id="repos")
         yield Static("", id="repos-status")
-        yield KeyFooter()
+        yield Footer()
 
     @property
     def table(self) -> RowTable:
@@ -80,14 +80,14 @@ class ReposScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "search" and isinstance(self.focused, Input):
             return False  # typing a URL: "/" is a character there
-        return not (action == "deploy" and self.app.read_only)  # type: ignore[attr-defined]
+        return not (action == "deploy" and self.toast.read_only)
 
     # -- loading ------------------------------------------------------------------------
 
     @work(exclusive=True, group="repos", exit_on_error=False, description="Listing repositories")
     async def load(self, *, reload: bool) -> None:
         try:
-            target = await asyncio.to_thread(resolve_target, self.app.profile)  # type: ignore[attr-defined]
+            target = await asyncio.to_thread(resolve_target, self.toast.profile)
         except TargetError as exc:
             self.post_message(ReposFailed(str(exc)))
             return
@@ -97,7 +97,7 @@ class ReposScreen(Screen[None]):
             return
         saved = None if reload else await asyncio.to_thread(CACHE.saved, target)
         if saved is not None:
-            age = read_models.age(max(0.0, self.app.clock() - saved.saved_at))  # type: ignore[attr-defined]
+            age = read_models.age(max(0.0, self.toast.clock() - saved.saved_at))
             self.post_message(ReposPage(saved.repos, False, saved_age=age))
         self.loading = True
         current: list[Repo] = []
@@ -186,11 +186,11 @@ class ReposScreen(Screen[None]):
         self._start(repo.full_name, repo.default_branch)
 
     def _start(self, repo: str, branch: str | None) -> None:
-        if self.app.read_only:  # type: ignore[attr-defined]
+        if self.toast.read_only:
             self.notify("this console is read-only (opened with --read-only)", severity="warning")
             return
         self.table.focus()  # coming back, the section keys work at once
-        self.app.start_wizard(repo, branch)  # type: ignore[attr-defined]
+        self.toast.start_wizard(repo, branch)
 
     def action_search(self) -> None:
         self.set_focus(self.query_one("#repo-search", Input))

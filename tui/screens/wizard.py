@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
-from textual.widgets import Header, Input, Label, Select, Static, TextArea
+from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
 
 from core.cloud.name_check import name_problem
 from core.cloud.pricing import describe_cost
@@ -35,8 +35,8 @@ from core.runs.access import ReadOnlyError
 from core.runs.launcher import ensure_engine
 from core.runs.queue import OperationError, queue_deploy
 from storage import Queries
+from tui.base import ToastNode
 from tui.messages import RunQueued, WizardDone
-from tui.widgets.footer import KeyFooter
 
 PLAN_FIELDS = ("build_type", "install_cmd", "build_cmd", "output_dir", "start_cmd", "node_version")
 LABELS = {
@@ -76,7 +76,7 @@ class NameChecked(Message):
         self.problem = problem
 
 
-class DeployWizard(Screen[None]):
+class DeployWizard(ToastNode, Screen[None]):
     BINDINGS = [
         # priority: they work from inside any field (Input keeps ctrl+d for delete-right)
         Binding("ctrl+r", "detect", "Read plan", priority=True),
@@ -136,7 +136,7 @@ class DeployWizard(Screen[None]):
         with Vertical(id="wizard-bottom"):
             yield Static("", id="wizard-status")
             yield Static("", id="wizard-error")
-        yield KeyFooter()
+        yield Footer()
 
     def _field(self, name: str, widget: Any) -> ComposeResult:
         widget.id = name
@@ -204,7 +204,7 @@ class DeployWizard(Screen[None]):
             for k, v in dotenv_values(stream=io.StringIO(self.value("env"))).items()
         ]
         secrets = parse_env([], self.value("secrets").split(), {})
-        profile = self.app.profile  # type: ignore[attr-defined]
+        profile = self.toast.profile
         base = DeploySpec(
             repo=self.value("repo"),
             subdomain=self.value("subdomain"),
@@ -259,7 +259,7 @@ class DeployWizard(Screen[None]):
         return problems
 
     def review(self, problems: dict[str, str]) -> None:
-        profile = self.app.profile  # type: ignore[attr-defined]
+        profile = self.toast.profile
         sub = self.value("subdomain") or "<subdomain>"
         lines = [
             f"Creates: an EC2 instance ({profile.instance_type}, {profile.region}), "
@@ -288,7 +288,7 @@ class DeployWizard(Screen[None]):
     @work(exclusive=True, group="ssh-rule", exit_on_error=False)
     async def ssh_review(self) -> None:
         try:
-            cidr, source = await operator_cidr(self.app.profile)  # type: ignore[attr-defined]
+            cidr, source = await operator_cidr(self.toast.profile)
             self.ssh_rule = f"from {cidr} ({source})"
         except OperatorAddressError as exc:
             self.ssh_rule = str(exc)
@@ -311,7 +311,7 @@ class DeployWizard(Screen[None]):
         if not FULL_NAME.fullmatch(repo):
             return
         try:
-            target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
+            target = resolve_target(self.toast.profile)
             async with GitHub(target.github_api, target.github_token) as api:
                 names = await api.branches(repo)
         except (GitHubError, TargetError):
@@ -329,7 +329,7 @@ class DeployWizard(Screen[None]):
     @work(exclusive=True, group="detect", exit_on_error=False, description="Reading the plan")
     async def read_plan(self, repo: str, branch: str, root: str) -> None:
         try:
-            target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
+            target = resolve_target(self.toast.profile)
             plan = await detect_repo(target, repo, branch, root)
         except (RepoCheckError, DetectionError, TargetError) as exc:
             self.post_message(PlanRead(None, str(exc)))
@@ -360,8 +360,8 @@ class DeployWizard(Screen[None]):
     @work(exclusive=True, group="name", exit_on_error=False, description="Checking the name")
     async def check_name(self, subdomain: str) -> None:
         try:
-            target = resolve_target(self.app.profile)  # type: ignore[attr-defined]
-            db = await self.app.database()  # type: ignore[attr-defined]
+            target = resolve_target(self.toast.profile)
+            db = await self.toast.database()
             problem = await name_problem(Queries(db), target, subdomain)
         except TargetError as exc:
             problem = str(exc)
@@ -376,6 +376,7 @@ class DeployWizard(Screen[None]):
     # -- leaving and deploying -----------------------------------------------------
 
     def action_leave(self) -> None:
+        self.toast.wizard_mode = None
         self.app.pop_screen()  # the app keeps this screen: `n` resumes it
 
     def action_deploy(self) -> None:
@@ -397,14 +398,14 @@ class DeployWizard(Screen[None]):
 
     @work(exclusive=True, group="deploy", exit_on_error=False, description="Queuing the deploy")
     async def queue(self, spec: Any) -> None:
-        db = await self.app.database()  # type: ignore[attr-defined]
+        db = await self.toast.database()
         try:
-            profile = self.app.profile  # type: ignore[attr-defined]
+            profile = self.toast.profile
             deployment, run = await queue_deploy(
                 Queries(db),
                 profile,
                 spec,
-                actor=self.app.actor,  # type: ignore[attr-defined]
+                actor=self.toast.actor,
             )
         except (OperationError, ReadOnlyError) as exc:
             self.query_one("#wizard-error", Static).update(str(exc))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
+from tui.base import ToastNode
 
-class ProfileBanner(Static):
+
+class ProfileBanner(ToastNode, Static):
     DEFAULT_CSS = """
     ProfileBanner { height: 1; padding: 0 1; background: $primary-background; }
     ProfileBanner.sandbox { background: $warning 30%; color: $text; text-style: bold; }
@@ -15,7 +17,7 @@ class ProfileBanner(Static):
         self.watch(self.app, "sandbox_detail", self._render_banner)
 
     def _render_banner(self, detail: str) -> None:
-        profile = self.app.profile  # type: ignore[attr-defined]
+        profile = self.toast.profile
         if profile.is_sandbox:
             self.add_class("sandbox")
             text = "SANDBOX: a local rehearsal cloud on 127.0.0.1; nothing here reaches AWS"

@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.segment import Segment
 from rich.style import Style
 from textual import on
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.containers import Vertical
@@ -539,7 +540,7 @@ class LogPane(Vertical):
         self.view = LogView(capacity=capacity)
         self.filter_input = Input(placeholder="regex (! inverts, empty clears)")
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield self.view
         yield self.filter_input
 

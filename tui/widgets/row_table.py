@@ -73,9 +73,11 @@ class RowTable(ScrollView, can_focus=True):
         *,
         state_column: int | None = None,
         sort: bool = True,
-        **kw: str,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
     ) -> None:
-        super().__init__(**kw)  # type: ignore[arg-type]
+        super().__init__(name=name, id=id, classes=classes)
         self.columns = list(columns)
         #: Rows in key order (a list by name), or in the order given (newest first).
         self.sort = sort

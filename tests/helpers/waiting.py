@@ -1,0 +1,85 @@
+"""The tests' one way to wait: for a condition, with a deadline, never for a fixed time.
+
+`until` drives a Textual Pilot: between checks it lets the app process what is pending
+(`pilot.pause()` with no delay) and yields to its workers, backing off up to 50 ms, so a
+test waits exactly as long as the console needs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from core.runs.waiting import poll_sync
+
+T = TypeVar("T")
+
+
+async def until(pilot: Any, check: Callable[[], object], what: str, timeout: float = 60) -> None:
+    """Wait until `check()` is truthy; AssertionError naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause()
+        await asyncio.sleep(delay)  # a deadline loop's back-off, not a wait for the app
+        delay = min(delay * 2, 0.05)
+
+
+async def until_value(
+    pilot: Any, probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 60
+) -> T:
+    """Like until, for an async probe that returns the value once it is there."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while (found := await probe()) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return found
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = 60) -> T:
+    """Outside an app: poll `check` (with back-off) until it returns something."""
+    return poll_sync(check, what=what, timeout=timeout, initial=0.01, maximum=0.2)
+
+
+async def palette_options(pilot: Any, query: str) -> list[str]:
+    """What the open command palette offers for `query`, once its search has run (the
+    palette searches in a worker: the options are read after every worker is done)."""
+    from textual.command import CommandList
+
+    app = pilot.app
+    box = app.screen.query_one("CommandInput")
+    if box.value != query:
+        box.value = query
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    options = app.screen.query_one(CommandList)
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+class Story:
+    """The messages a console run posted, as its `run_test(message_hook=...)`: what it told
+    the user (notifications) and the order things happened in."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    def hook(self, message: Any) -> None:
+        self.messages.append(message)
+
+    @property
+    def notices(self) -> list[str]:
+        from textual.notifications import Notify
+
+        return [m.notification.message for m in self.messages if isinstance(m, Notify)]
+
+    def names(self) -> list[str]:
+        """The class names of the messages, in order (for a story a test asserts)."""
+        return [type(m).__name__ for m in self.messages]
