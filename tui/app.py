@@ -174,7 +174,12 @@ class ToastApp(App[None]):
             self.on_deployment(name, target, sha=sha)
             return
         if name.startswith("section_"):
-            self.switch_mode(name.removeprefix("section_"))
+            mode = name.removeprefix("section_")
+            if mode == self.current_mode:  # asked from a screen of that section: its list
+                while len(self.screen_stack) > 1:
+                    self.pop_screen()
+            else:
+                self.switch_mode(mode)
         elif name == "new_deploy":
             self.start_wizard(None, None)
         elif name == "help":

@@ -61,7 +61,9 @@ async def palette_options(pilot: Any, query: str) -> list[str]:
     await app.workers.wait_for_complete()
     await pilot.pause()
     options = app.screen.query_one(CommandList)
-    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+    # Each prompt is the command's title, then its help on the next line.
+    prompts = (options.get_option_at_index(i).prompt for i in range(options.option_count))
+    return [str(prompt).split("\n", 1)[0] for prompt in prompts]
 
 
 class Story:
