@@ -63,6 +63,7 @@ import asyncio, sys
 from pathlib import Path
 from core.profile.config import sandbox_profile
 from tui.app import ToastApp
+from tests.helpers.waiting import until
 
 async def main():
     app = ToastApp(sandbox_profile(), Path({str(tmp_path)!r}) / 't.db', start_sandbox=False)
@@ -70,10 +71,8 @@ async def main():
     async with app.run_test() as pilot:
         # on_mount has run and the first frame is composed
         seen.append('boto3' in sys.modules)
-        for _ in range(200):  # warmed in the background a moment after the list shows
-            await pilot.pause(0.05)
-            if 'boto3' in sys.modules:
-                break
+        # warmed in the background a moment after the list shows
+        await until(pilot, lambda: 'boto3' in sys.modules, 'boto3 to be warmed', timeout=10)
         seen.append('boto3' in sys.modules)
     print(seen)
 

@@ -4,6 +4,7 @@ through others, and SQL is written only in storage/."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,8 +70,11 @@ def test_cycles_are_found_when_there_are_some() -> None:
 
 
 def test_no_import_cycle_anywhere() -> None:
-    """Function-local imports count too: a cycle hidden in a function is still a cycle."""
-    graph = grimp.build_graph(*PACKAGES, include_external_packages=False)
+    """Function-local imports count too: a cycle hidden in a function is still a cycle.
+    (Imports for type checking only are not run, so they cannot make one.)"""
+    graph = grimp.build_graph(
+        *PACKAGES, include_external_packages=False, exclude_type_checking_imports=True
+    )
     adjacency = {m: sorted(graph.find_modules_directly_imported_by(m)) for m in graph.modules}
     assert cycles(adjacency) == []
 
@@ -86,3 +90,31 @@ def test_sql_is_written_only_in_storage() -> None:
                     if any(word in text for word in SQL_WORDS):
                         offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+#: Waiting for a fixed time, or asserting how long something took: neither belongs in
+#: scripts/test (waits are for a condition; timings live in tests/bench).
+FIXED_WAIT = re.compile(
+    r"pilot\.pause\(\s*[^)\s]|time\.sleep\(|asyncio\.sleep\(|"
+    r"assert[^\n]*(?:elapsed|monotonic\(\)|perf_counter\(\))"
+)
+#: The one place a deadline loop backs off between checks.
+WAITING_HELPER = PROJECT_ROOT / "tests" / "helpers" / "waiting.py"
+
+
+def test_no_fixed_pause_or_timing_assertion_in_the_tests() -> None:
+    offenders = []
+    for path in sorted((PROJECT_ROOT / "tests").rglob("*.py")):
+        if "bench" in path.parts or path in (WAITING_HELPER, Path(__file__).resolve()):
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if FIXED_WAIT.search(line):
+                offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_the_fixed_wait_pattern_catches_what_it_should() -> None:
+    for bad in ("await pilot.pause(0.1)", "time.sleep(2)", "assert elapsed < 2.0"):
+        assert FIXED_WAIT.search(bad), bad
+    for fine in ("await pilot.pause()", "await until(pilot, check, 'x')"):
+        assert not FIXED_WAIT.search(fine), fine

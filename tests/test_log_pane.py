@@ -14,6 +14,8 @@ from core.views.tail import LogLine
 from tui.screens.line_detail import LineDetail
 from tui.widgets.log_pane import MATCH_STYLE, LogPane, LogView
 
+from .helpers.waiting import until
+
 
 class PaneApp(App[None]):
     def __init__(self, capacity: int = 10_000) -> None:
@@ -229,18 +231,14 @@ async def test_the_buffer_is_bounded_and_the_state_is_in_the_border() -> None:
         assert app.pane.border_title == "build · streaming"
 
 
-async def test_writes_are_batched_at_most_ten_flushes_a_second() -> None:
+async def test_writes_are_batched_not_rendered_one_by_one() -> None:
+    """200 writes arrive as a handful of flushes (how often per second is a benchmark's
+    business: tests/bench/test_bench_log_pane.py)."""
     app = PaneApp()
     async with app.run_test(size=(100, 30)) as pilot:
         view = await start(app, pilot)
-        started = time.monotonic()
         for i in range(200):
             view.write_lines(lines(10, start=i * 10))
         assert len(view.lines) == 0 and view.flushes == 0  # nothing is rendered per write
-        for _ in range(100):
-            if len(view.lines) == 2000:
-                break
-            await pilot.pause(0.02)
-        elapsed = time.monotonic() - started
-        assert len(view.lines) == 2000
-        assert 1 <= view.flushes <= elapsed * 10 + 1
+        await until(pilot, lambda: len(view.lines) == 2000, "every line to be shown")
+        assert 1 <= view.flushes < 200

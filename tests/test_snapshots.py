@@ -21,6 +21,7 @@ from core.views.tail import LogLine
 from storage import Queries, open_database
 from tui.app import ToastApp
 
+from .helpers.waiting import until as wait_until
 from .test_storage import new_deployment
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
@@ -162,14 +163,10 @@ def keys(*pressed: str) -> Callable[[Any], Awaitable[None]]:
 
 
 def until(check: Callable[[Any], bool]) -> Callable[[Any], Awaitable[None]]:
-    """Wait (polling, 10 s at most) for what the screen must show before it is pictured."""
+    """Wait (10 s at most) for what the screen must show before it is pictured."""
 
     async def wait(pilot: Any) -> None:
-        for _ in range(200):
-            if check(pilot.app.screen):
-                return
-            await pilot.pause(0.05)
-        raise AssertionError("the screen never got ready for its picture")
+        await wait_until(pilot, lambda: check(pilot.app.screen), "the screen's picture", 10)
 
     return wait
 

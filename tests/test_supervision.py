@@ -8,7 +8,6 @@ import pwd
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from core.host.profiles import ec2_host_profile
 from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import STATIC_FLAGS, deploy, https_get, show, toast
+from .helpers.waiting import wait_for
 
 EC2 = ec2_host_profile()
 Clients = Callable[[str], Any]
@@ -74,24 +74,19 @@ def test_a_killed_node_app_is_serving_again_within_seconds_without_toast(
     first = page_pid(sandbox, fqdn)
     assert first is not None
     os.kill(first, signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    again = None
-    while time.monotonic() < deadline:
-        again = page_pid(sandbox, fqdn)
-        if again is not None and again != first:
-            break
-        time.sleep(0.2)
-    assert again is not None and again != first, "the app did not come back within 20 s"
+    again = wait_for(
+        lambda: pid if (pid := page_pid(sandbox, fqdn)) not in (None, first) else None,
+        "the app to come back",
+        20,
+    )
     # Killed again at once, it comes back again (the backoff is short, not a give-up).
     os.kill(again, signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    third = None
-    while time.monotonic() < deadline:
-        third = page_pid(sandbox, fqdn)
-        if third is not None and third not in (first, again):
-            break
-        time.sleep(0.2)
-    assert third is not None and third not in (first, again)
+    third = wait_for(
+        lambda: pid if (pid := page_pid(sandbox, fqdn)) not in (None, first, again) else None,
+        "the app to come back again",
+        20,
+    )
+    assert third not in (first, again)
 
 
 def test_the_sandbox_host_is_an_unprivileged_login_with_sudo_as_on_ec2(

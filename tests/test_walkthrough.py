@@ -8,15 +8,16 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
 
+from core.runs.waiting import WaitTimeout
 from core.sandbox.controller import SandboxInfo
 
 from .conftest import PROJECT_ROOT
 from .deploy_helpers import ENGINE_ENV, https_get, show
+from .helpers.waiting import wait_for
 
 
 class Terminal:
@@ -46,23 +47,23 @@ class Terminal:
         self.tmux("send-keys", "-t", "walk", "-l", text)
 
     def wait_for(self, text: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        delay = 0.1
-        while time.monotonic() < deadline:
-            if text in self.flat():
-                return self.screen()
-            time.sleep(delay)  # polling a terminal: nothing to wait on but its contents
-            delay = min(delay * 1.5, 1.0)
-        raise AssertionError(
-            f"{text!r} never showed within {timeout} s; the screen:\n" + self.screen()
-        )
+        # Polling a terminal: nothing to wait on but its contents.
+        try:
+            return wait_for(
+                lambda: self.screen() if text in self.flat() else None, repr(text), timeout
+            )
+        except WaitTimeout:
+            raise AssertionError(
+                f"{text!r} never showed within {timeout} s; the screen:\n" + self.screen()
+            ) from None
 
     def wait_for_gone(self, text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while text in self.flat():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} still shown after {timeout} s:\n{self.screen()}")
-            time.sleep(0.1)
+        try:
+            wait_for(lambda: True if text not in self.flat() else None, repr(text), timeout)
+        except WaitTimeout:
+            raise AssertionError(
+                f"{text!r} still shown after {timeout} s:\n{self.screen()}"
+            ) from None
 
     def alive(self) -> bool:
         done = subprocess.run(
@@ -150,7 +151,4 @@ def test_a_first_time_user_deploys_a_sample_and_destroys_it(
     t.keys("1")  # the Deployments section: nothing left (a destroyed one is hidden)
     t.wait_for("No deployments yet")
     t.keys("q")
-    deadline = time.monotonic() + 20
-    while t.alive() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not t.alive(), "q did not quit the console"
+    wait_for(lambda: True if not t.alive() else None, "q to quit the console", 20)

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.waiting import until as wait_until
+
 SIZE = (140, 40)
 
 
@@ -28,18 +30,15 @@ def toast(*args: str) -> None:
         raise SystemExit(f"toast {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
-async def settle(pilot: Any, seconds: float = 0.5) -> None:
-    await pilot.pause(seconds)
+async def settle(pilot: Any) -> None:
+    """Everything the screen started has finished and been drawn."""
+    await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 
-async def until(pilot: Any, check: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError("a screen never showed what it should; see the SVGs written so far")
-        await pilot.pause(0.2)
+async def until(pilot: Any, check: Callable[[], object], timeout: float = 60) -> None:
+    await wait_until(pilot, check, "a screen to show what its picture needs", timeout)
 
 
 async def shoot(out: Path, name: str, drive: Callable[[Any], Awaitable[None]]) -> None:
@@ -55,12 +54,12 @@ async def shoot(out: Path, name: str, drive: Callable[[Any], Awaitable[None]]) -
     print(f"  {name}")
 
 
-def keys(*pressed: str, wait: float = 0.5) -> Callable[[Any], Awaitable[None]]:
+def keys(*pressed: str) -> Callable[[Any], Awaitable[None]]:
     async def drive(pilot: Any) -> None:
         for key in pressed:
             await pilot.press(key)
-            await settle(pilot, 0.2)
-        await settle(pilot, wait)
+            await settle(pilot)
+        await settle(pilot)
 
     return drive
 
@@ -70,7 +69,7 @@ async def logs(pilot: Any) -> None:
     await until(pilot, lambda: type(pilot.app.screen).__name__ == "LogsScreen")
     screen = pilot.app.screen
     await until(pilot, lambda: len(screen.pane("access").view.lines) > 0)
-    await pilot.pause(1.0)
+    await until(pilot, lambda: all(len(screen.pane(s).view.lines) > 0 for s in ("build",)))
 
 
 async def wizard(pilot: Any) -> None:
@@ -84,7 +83,7 @@ async def repos(pilot: Any) -> None:
 
 
 async def activity(pilot: Any) -> None:
-    await keys("3", "down", "down", wait=1.0)(pilot)
+    await keys("3", "down", "down")(pilot)
 
 
 async def render(out: Path) -> None:
@@ -104,8 +103,8 @@ async def render(out: Path) -> None:
         print(f"deployed and redeployed shop; writing screens to {out}")
         screens: dict[str, Callable[[Any], Awaitable[None]]] = {
             "deployments": keys(),
-            "deployment-detail": keys("enter", wait=1.0),
-            "deployment-ledger": keys("enter", "g", wait=1.0),
+            "deployment-detail": keys("enter"),
+            "deployment-ledger": keys("enter", "g"),
             "confirm-destroy": keys("D"),
             "repos": repos,
             "deploy-wizard": wizard,
