@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from textual.color import Color
 from textual.pilot import Pilot
 
 from core.profile.config import Profile, sandbox_profile
@@ -345,3 +346,22 @@ async def test_the_footer_follows_the_row_the_cursor_is_on(tmp_path: Path) -> No
         await seed(db_path, "blog")
         app.screen.load_deployments(force=True)  # type: ignore[attr-defined]
         await until(pilot, lambda: "D" in keys(disabled=False), "destroy to apply to the row")
+
+
+async def test_state_colours_come_from_the_theme(tmp_path: Path) -> None:
+    """The list's state colours are the theme's success/error/warning: switching the theme
+    recolours them (hard-coded colours would look the same in all three)."""
+    db_path = tmp_path / "toast.db"
+    await seed(db_path, "blog")
+    async with console(db_path) as (app, pilot):
+        table = app.screen.query_one("#deployments")
+        seen = set()
+        for theme in ("textual-dark", "textual-light", "toast-high-contrast"):
+            app.theme = theme
+            await pilot.pause()
+            live = table.get_component_rich_style("row-table--live", partial=True)
+            failed = table.get_component_rich_style("row-table--failed", partial=True)
+            assert live.color != failed.color
+            assert live.color == Color.parse(app.current_theme.success).rich_color
+            seen.add(live.color)
+        assert len(seen) >= 2  # textual-dark and -light share their green; high contrast does not

@@ -17,17 +17,18 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-#: Colours for the state column, by its first word.
-STATE_STYLES = {
-    "live": Style(color="green"),
-    "failed": Style(color="red", bold=True),
-    "deploying": Style(color="yellow"),
-    "destroying": Style(color="yellow"),
-    "redeploy": Style(color="yellow"),
-    "rollback": Style(color="yellow"),
-    "deploy": Style(color="yellow"),
-    "destroy": Style(color="yellow"),
-    "destroyed": Style(dim=True),
+#: The state column's look, by its first word: a component class each, coloured in CSS by
+#: the theme's own variables (so the light and high-contrast themes show them too).
+STATE_CLASSES = {
+    "live": "row-table--live",
+    "failed": "row-table--failed",
+    "deploying": "row-table--busy",
+    "destroying": "row-table--busy",
+    "redeploy": "row-table--busy",
+    "rollback": "row-table--busy",
+    "deploy": "row-table--busy",
+    "destroy": "row-table--busy",
+    "destroyed": "row-table--gone",
 }
 
 
@@ -40,13 +41,22 @@ class RowTable(ScrollView, can_focus=True):
         Binding("home", "jump(0)", "First row", show=False),
         Binding("end", "jump(-1)", "Last row", show=False),
     ]
-    COMPONENT_CLASSES = {"row-table--header", "row-table--cursor", "row-table--even"}
+    COMPONENT_CLASSES = {
+        "row-table--header",
+        "row-table--cursor",
+        "row-table--even",
+        *STATE_CLASSES.values(),
+    }
     DEFAULT_CSS = """
     RowTable { height: 1fr; }
     RowTable > .row-table--header { text-style: bold; background: $panel; color: $foreground; }
     RowTable > .row-table--cursor { background: $accent 40%; }
     RowTable:focus > .row-table--cursor { background: $accent 70%; }
     RowTable > .row-table--even { background: $surface; }
+    RowTable > .row-table--live { color: $success; }
+    RowTable > .row-table--failed { color: $error; text-style: bold; }
+    RowTable > .row-table--busy { color: $warning; }
+    RowTable > .row-table--gone { color: $text-disabled; }
     """
 
     class RowMessage(Message):
@@ -262,6 +272,9 @@ class RowTable(ScrollView, can_focus=True):
             cell_style = style
             if index == state_column:
                 word = text.split(" ", 1)[0]
-                cell_style = style + STATE_STYLES.get(word, Style())
+                if word in STATE_CLASSES:
+                    cell_style = style + self.get_component_rich_style(
+                        STATE_CLASSES[word], partial=True
+                    )
             segments.append(Segment(f" {shown:<{width}}", cell_style))
         return segments
