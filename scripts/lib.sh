@@ -30,7 +30,8 @@ ensure_uv() {
 }
 
 ensure_debian_packages() {
-  local missing=""
+  # $1 = "test" also installs what only the tests need (shellcheck, tmux).
+  local missing="" wanted="$SANDBOX_DEBS"
   [ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
   [ -x /usr/sbin/nginx ] || missing="$missing nginx"
   command -v certbot >/dev/null 2>&1 || missing="$missing certbot"
@@ -38,19 +39,22 @@ ensure_debian_packages() {
   command -v git >/dev/null 2>&1 || missing="$missing git"
   command -v sudo >/dev/null 2>&1 || missing="$missing sudo"
   command -v node >/dev/null 2>&1 || missing="$missing nodejs"
-  command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
-  command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+  if [ "${1:-}" = "test" ]; then
+    wanted="$wanted $TEST_DEBS"
+    command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
+    command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+  fi
   [ -z "$missing" ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
-    toast_log "the sandbox needs Debian packages that are missing:$missing"
-    toast_log "install them with: sudo apt-get update && sudo apt-get install -y $SANDBOX_DEBS $TEST_DEBS $NODE_DEBS"
+    toast_log "Debian packages are missing:$missing"
+    toast_log "install them with: sudo apt-get update && sudo apt-get install -y $wanted $NODE_DEBS"
     exit 1
   fi
   toast_log "installing Debian packages:$missing"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # shellcheck disable=SC2086  # the list is meant to split into words
-  apt-get install -y -qq $SANDBOX_DEBS $TEST_DEBS >/dev/null
+  apt-get install -y -qq $wanted >/dev/null
   if ! command -v node >/dev/null 2>&1; then
     # shellcheck disable=SC2086
     apt-get install -y -qq $NODE_DEBS >/dev/null
@@ -66,7 +70,8 @@ ensure_python_env() {
 }
 
 toast_setup() {
+  # $1: "test" (also the tests' programs) or "console" (only what the console needs).
   ensure_uv
-  ensure_debian_packages
+  ensure_debian_packages "${1:-}"
   ensure_python_env
 }

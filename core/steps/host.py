@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import json
 import posixpath
-import shlex
 import time
 from typing import Any
 
@@ -14,6 +13,13 @@ from core.cloud.aws import AwsError
 from core.cloud.log_groups import LOG_SOURCES, log_group
 from core.commands import mkdirs, render
 from core.commands.agent import agent_config
+from core.commands.files import (
+    ensure_private_json,
+    preparation_status,
+    read_file,
+    tail_file,
+    then,
+)
 from core.commands.git import adopt_release, fetch_source
 from core.commands.runner import RUNNER_JS, env_json, run_in_release, start_log
 from core.commands.toolchain import (
@@ -65,7 +71,7 @@ async def wait_for_preparation(ctx: RunContext, remote: Remote, instance_id: str
 
     async def prepared() -> bool | None:
         result = await remote.run(
-            f"cat {shlex.quote(status_file)} 2>/dev/null; test -f {shlex.quote(marker)}",
+            preparation_status(status_file, marker),
             what="check host preparation",
             check=False,
         )
@@ -76,9 +82,7 @@ async def wait_for_preparation(ctx: RunContext, remote: Remote, instance_id: str
         if state and state[0] == "failed" and len(state) > 1:
             stage = state[1]
             log = posixpath.join(status_dir, f"{stage}.log")
-            tail = await remote.run(
-                f"tail -n 15 {shlex.quote(log)} 2>/dev/null || true", what="read the stage log"
-            )
+            tail = await remote.run(tail_file(log, 15), what="read the stage log")
             output = " | ".join(line for line in tail.output if line.strip())
             status = state[2] if len(state) > 2 else "?"
             raise StepFailed(
@@ -106,7 +110,7 @@ async def install_agent_config(ctx: RunContext, remote: Remote, instance_id: str
     target = f"{ctx.host.agent_config_dir}/{instance_id}.json"
     command = render((*ctx.host.sudo, "install", "-m", "0644", staged, target))
     if ctx.host.agent_reload:
-        command = f"{command} && {render(ctx.host.agent_reload)}"
+        command = then(command, render(ctx.host.agent_reload))
     await remote.run(command, what="install the CloudWatch agent config")
 
 
@@ -155,7 +159,7 @@ async def learn_secrets(ctx: RunContext, remote: Remote) -> None:
     if not names:
         return
     result = await remote.run(
-        f"cat {shlex.quote(ctx.app.env_file)} 2>/dev/null || echo '{{}}'",
+        read_file(ctx.app.env_file, missing="{}"),
         what="read the env file",
     )
     try:
@@ -202,8 +206,7 @@ async def build(ctx: RunContext) -> dict[str, Any]:
         await remote.write_file(app.env_file, env_json(values), mode=0o600)
     else:
         await remote.run(
-            f"test -f {shlex.quote(app.env_file)} || "
-            f"{{ umask 077; echo '{{}}' > {shlex.quote(app.env_file)}; }}",
+            ensure_private_json(app.env_file),
             what="check the env file",
         )
         await learn_secrets(ctx, remote)

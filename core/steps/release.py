@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import posixpath
-import shlex
 import ssl
 from typing import Any
 
 import httpx
 
 from core.commands import mkdirs, render
+from core.commands.files import tail_file
 from core.commands.nginx import nginx_site
 from core.commands.node import local_http_ok, prepare_app_files, start_node_app, stop_app
 from core.commands.releases import prune_releases, switch_current
@@ -109,7 +109,7 @@ async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dic
         )
     except StepFailed as exc:
         tail = await remote.run(
-            f"tail -n 20 {shlex.quote(ctx.app.app_log)} 2>/dev/null || true",
+            tail_file(ctx.app.app_log, 20),
             what="read the app log",
         )
         await remote.run(stop_app(ctx.host, ctx.app, port), what="stop the failed process")

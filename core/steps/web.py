@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import shlex
-
 from core.commands import render
+from core.commands.files import read_file
 from core.commands.nginx import nginx_workers, reload_nginx
 from core.host.ssh import Remote
 from core.runs.context import RunContext
@@ -14,9 +13,7 @@ from core.runs.waiting import poll
 async def write_site(ctx: RunContext, remote: Remote, text: str) -> bool:
     """Install the site config if it changed; returns whether nginx was reloaded."""
     app = ctx.app
-    current = await remote.run(
-        f"cat {shlex.quote(app.site_conf)} 2>/dev/null || true", what="read the site config"
-    )
+    current = await remote.run(read_file(app.site_conf), what="read the site config")
     if "\n".join(current.output).strip() == text.strip():
         return False
     staged = f"{app.app_dir}/nginx-site.conf"
