@@ -5,8 +5,9 @@ Goals (from the console issue):
 - first paint <= 1.3 x a bare Textual app's (Header, Static, Footer) first frame;
 - the list's rows on screen within 200 ms after the first paint;
 - idle: <= 0.5 CPU s a minute on the Deployments and on the Logs screen, and nothing sent
-  to the terminal while nothing changes;
-- a command that queues a deploy returns within 1.5 x `toast ls`.
+  to the terminal while nothing changes.
+Queuing a deploy against `toast ls` is reported as information, with no goal: it measured
+milliseconds no user notices (the architecture issue retired it).
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def test_time_to_queue_a_deploy_against_toast_ls(sandbox: SandboxInfo) -> None:
     print(
         f"\nqueue a deploy: {statistics.median(deploy) * 1000:.0f} ms, a destroy "
         f"{statistics.median(destroy) * 1000:.0f} ms, toast ls {base * 1000:.0f} ms: deploy "
-        f"{ratio:.2f} x, destroy {statistics.median(destroy) / base:.2f} x (goal <= 1.5), "
-        f"medians of {QUEUE_RUNS}"
+        f"{ratio:.2f} x, destroy {statistics.median(destroy) / base:.2f} x (information, no "
+        f"goal), medians of {QUEUE_RUNS}"
     )
-    assert ratio <= 1.5
+    assert ratio > 0  # it ran and measured; the figure itself is for reading
