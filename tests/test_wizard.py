@@ -4,7 +4,11 @@ deploy from it goes live with the environment given."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
+from textual import events
 
 from core.profile import paths
 from core.profile.config import sandbox_profile
@@ -122,3 +126,30 @@ async def test_the_wizard_and_toast_deploy_build_the_same_spec_and_refuse_alike(
         await until(pilot, lambda: "must not be empty" in str(problem.render()), "the rule")
         assert wizard.value("install_cmd") == ""
     assert toast("ls", "--json").stdout.strip() == "[]"
+
+
+async def test_the_name_check_asks_once_typing_pauses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A subdomain typed key by key is checked against Route53 once, for what was typed."""
+    asked: list[str] = []
+
+    async def counted(queries: Any, target: Any, subdomain: str) -> str | None:
+        asked.append(subdomain)
+        return None
+
+    monkeypatch.setattr("tui.screens.wizard.name_problem", counted)
+    monkeypatch.setattr("tui.screens.wizard.resolve_target", lambda profile: profile)
+    app = ToastApp(sandbox_profile(), tmp_path / "toast.db", start_sandbox=False)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await pilot.press("n")
+        wizard = app.screen
+        assert isinstance(wizard, DeployWizard)
+        box = wizard.query_one("#subdomain")
+        box.focus()
+        await pilot.pause()
+        for char in "my-blog":  # queued together, as a terminal sends a fast typist's keys
+            box.post_message(events.Key("minus" if char == "-" else char, char))
+        await until(pilot, lambda: "my-blog" in asked, "the name check")
+        await app.workers.wait_for_complete()
+    assert asked == ["my-blog"]

@@ -22,7 +22,7 @@ async def name_problem(queries: Queries, target: Target, subdomain: str) -> str 
     profile: Profile = target.profile
     fqdn = f"{subdomain}.{profile.base_domain}"
     try:
-        aws = await Aws.connect(target, max_attempts=2)
+        aws = await Aws.shared(target)  # the console's one client per account and region
         zone = await hosted_zone_id(aws, profile)
         refuse_foreign(await records_at(aws, zone, fqdn), installation_id())
     except StepFailed as exc:

@@ -208,4 +208,3 @@ def test_time_to_queue_a_deploy_against_toast_ls(sandbox: SandboxInfo) -> None:
         f"{ratio:.2f} x, destroy {statistics.median(destroy) / base:.2f} x (information, no "
         f"goal), medians of {QUEUE_RUNS}"
     )
-    assert ratio > 0  # it ran and measured; the figure itself is for reading

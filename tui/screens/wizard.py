@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
 
 from core.cloud.name_check import name_problem
@@ -38,6 +39,8 @@ from storage import Queries
 from tui.base import ToastNode
 from tui.messages import RunQueued, WizardDone
 
+#: Quiet time after the last keystroke in the subdomain before Route53 is asked.
+NAME_CHECK_AFTER_S = 0.3
 PLAN_FIELDS = ("build_type", "install_cmd", "build_cmd", "output_dir", "start_cmd", "node_version")
 LABELS = {
     "repo": "Repository",
@@ -88,6 +91,7 @@ class DeployWizard(ToastNode, Screen[None]):
         super().__init__()
         self.sources: dict[str, str] = {}
         self.name_problem: str | None = None
+        self.name_timer: Timer | None = None
         self.ssh_rule = ""
         #: What detection put in each plan field: a field that differs was edited.
         self.detected: dict[str, str] = {}
@@ -235,7 +239,11 @@ class DeployWizard(ToastNode, Screen[None]):
                 "edited" if edited else (f"from {source}" if source else "")
             )
         if name == "subdomain":
-            self.check_name(self.value("subdomain"))
+            # Asked of Route53 once typing pauses, not on every keystroke.
+            if self.name_timer is not None:
+                self.name_timer.stop()
+            subdomain = self.value("subdomain")
+            self.name_timer = self.set_timer(NAME_CHECK_AFTER_S, lambda: self.check_name(subdomain))
         self.validate_fields()
 
     def validate_fields(self) -> dict[str, str]:
