@@ -185,3 +185,21 @@ def certbot(host: HostProfile, name: str) -> subprocess.CompletedProcess[str]:
         env={**os.environ, **host.certbot_env},
         check=False,
     )
+
+
+def live_instances(aws: Clients) -> list[str]:
+    reservations = aws("ec2").describe_instances(
+        Filters=[
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
+        ]
+    )["Reservations"]
+    return [i["InstanceId"] for r in reservations for i in r["Instances"]]
+
+
+def record_sets(aws: Clients, sandbox: SandboxInfo) -> dict[tuple[str, str], list[str]]:
+    """(name, type) -> values for every record in the sandbox zone."""
+    sets = aws("route53").list_resource_record_sets(HostedZoneId=zone_id(aws, sandbox.base_domain))
+    return {
+        (r["Name"], r["Type"]): [v["Value"] for v in r.get("ResourceRecords", [])]
+        for r in sets["ResourceRecordSets"]
+    }

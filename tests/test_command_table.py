@@ -15,8 +15,8 @@ from storage import Queries, open_database
 from tui.actions import ACTIONS, Scope
 from tui.app import ToastApp
 
+from .helpers.builders import live_deployment
 from .helpers.waiting import Story, palette_options, until
-from .test_read_only import live_deployment
 
 #: How to reach each screen from a fresh console, and what it is called.
 SCREENS: dict[str, tuple[str, ...]] = {

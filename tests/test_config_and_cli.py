@@ -153,7 +153,7 @@ def test_ls_reads_the_state_database(tmp_path: Path, isolated_toast: Path) -> No
 
     from storage import Queries, open_database
 
-    from .test_storage import new_deployment
+    from .helpers.builders import new_deployment
 
     async def seed() -> None:
         db = await open_database(isolated_toast / "toast.db")

@@ -14,8 +14,8 @@ from core.profile.config import Profile, sandbox_profile
 from storage import Queries, open_database
 from tui.app import ToastApp
 
+from .helpers.builders import new_deployment
 from .helpers.waiting import Story, palette_options, until
-from .test_storage import new_deployment
 
 FIXED_TIME = 1_790_000_000.0  # a fixed clock keeps snapshots stable
 

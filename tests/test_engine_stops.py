@@ -17,7 +17,7 @@ from core.runs.waiting import poll_sync
 from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import STATIC_FLAGS, https_get, show, start_engine, toast
-from .test_lifecycle import live_instances, record_sets
+from .sandbox_helpers import live_instances, record_sets
 
 Clients = Callable[[str], Any]
 

@@ -118,3 +118,14 @@ def test_the_fixed_wait_pattern_catches_what_it_should() -> None:
         assert FIXED_WAIT.search(bad), bad
     for fine in ("await pilot.pause()", "await until(pilot, check, 'x')"):
         assert not FIXED_WAIT.search(fine), fine
+
+
+def test_no_test_module_is_imported_as_a_library() -> None:
+    """Shared builders and waits live in tests/helpers (and tests/*_helpers.py)."""
+    importing = re.compile(r"^\s*from (?:\.|tests\.)test_\w+ import", re.M)
+    offenders = [
+        str(path.relative_to(PROJECT_ROOT))
+        for path in sorted((PROJECT_ROOT / "tests").rglob("*.py"))
+        if importing.search(path.read_text())
+    ]
+    assert offenders == []

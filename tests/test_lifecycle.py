@@ -20,27 +20,9 @@ from core.sandbox.controller import SandboxInfo
 
 from .conftest import PROJECT_ROOT
 from .deploy_helpers import ENGINE_ENV, STATIC_FLAGS, deploy, https_get, show, toast
-from .sandbox_helpers import upsert_a, upsert_record, zone_id
+from .sandbox_helpers import live_instances, record_sets, upsert_a, upsert_record, zone_id
 
 Clients = Callable[[str], Any]
-
-
-def live_instances(aws: Clients) -> list[str]:
-    reservations = aws("ec2").describe_instances(
-        Filters=[
-            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
-        ]
-    )["Reservations"]
-    return [i["InstanceId"] for r in reservations for i in r["Instances"]]
-
-
-def record_sets(aws: Clients, sandbox: SandboxInfo) -> dict[tuple[str, str], list[str]]:
-    """(name, type) -> values for every record in the sandbox zone."""
-    sets = aws("route53").list_resource_record_sets(HostedZoneId=zone_id(aws, sandbox.base_domain))
-    return {
-        (r["Name"], r["Type"]): [v["Value"] for v in r.get("ResourceRecords", [])]
-        for r in sets["ResourceRecordSets"]
-    }
 
 
 def open_ledger(data_dir: Path) -> list[tuple[str, str]]:

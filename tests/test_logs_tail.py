@@ -151,7 +151,7 @@ def test_toast_logs_prints_json_lines_per_source(
 
     from storage import Queries, open_database
 
-    from .test_storage import new_deployment
+    from .helpers.builders import new_deployment
 
     async def seed() -> None:
         db = await open_database(isolated_toast / "toast.db")

@@ -15,21 +15,10 @@ from storage import Queries, open_database
 from tui.app import ToastApp
 
 from .conftest import run_toast
+from .helpers.builders import live_deployment
 from .helpers.waiting import Story, palette_options
-from .test_storage import new_deployment
 
 MUTATING_KEYS = ("R", "b", "D", "n")
-
-
-async def live_deployment(db_path: Path, name: str = "blog") -> None:
-    db = await open_database(db_path)
-    try:
-        q = Queries(db)
-        d = await q.create_deployment(new_deployment(name), actor="test")
-        release = await q.add_release(d.id, "a" * 40, "/r/a", run_id=None)
-        await q.update_deployment(d.id, state="live", current_release_id=release.id)
-    finally:
-        await db.close()
 
 
 async def runs_and_audit(db_path: Path) -> tuple[int, list[str]]:

@@ -22,7 +22,7 @@ from core.sandbox.controller import SandboxInfo, githost
 from tui.app import ToastApp
 from tui.screens.repos import ReposScreen
 
-from .test_console_actions import until
+from .helpers.waiting import until
 
 
 def _names(screen: Any) -> set[str]:

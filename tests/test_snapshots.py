@@ -21,8 +21,8 @@ from core.views.tail import LogLine
 from storage import Queries, open_database
 from tui.app import ToastApp
 
+from .helpers.builders import new_deployment
 from .helpers.waiting import until as wait_until
-from .test_storage import new_deployment
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
 SIZES = [(80, 24), (160, 50)]

@@ -13,28 +13,10 @@ import pytest
 
 from storage import Queries, StorageError, migrate_to, open_database
 from storage.migrations import LATEST_VERSION
-from storage.records import EnvVar, NewDeployment
+from storage.records import EnvVar
 
 from .conftest import PROJECT_ROOT
-
-
-def new_deployment(name: str = "blog", **overrides: object) -> NewDeployment:
-    fields: dict[str, object] = dict(
-        name=name,
-        profile="sandbox",
-        repo="toast-samples/static-site",
-        branch="main",
-        subdomain=name,
-        fqdn=f"{name}.sandbox.test",
-        build_type="static",
-        node_version="22",
-        install_cmd="npm ci",
-        build_cmd="npm run build",
-        output_dir="dist",
-        instance_type="t3.micro",
-    )
-    fields.update(overrides)
-    return NewDeployment(**fields)  # type: ignore[arg-type]
+from .helpers.builders import new_deployment
 
 
 def table_names(path: Path) -> set[str]:
