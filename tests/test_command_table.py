@@ -16,7 +16,7 @@ from tui.actions import ACTIONS, Scope
 from tui.app import ToastApp
 
 from .helpers.builders import live_deployment
-from .helpers.waiting import Story, palette_options, until
+from .helpers.waiting import Story, palette_options, settled, until
 
 #: How to reach each screen from a fresh console, and what it is called.
 SCREENS: dict[str, tuple[str, ...]] = {
@@ -91,7 +91,7 @@ async def test_every_palette_command_and_colon_word_works_from_every_screen(
     home = MODES.get(screen, "deployments")
     tried: list[str] = []
     async with app.run_test(size=(160, 45), message_hook=story.hook) as pilot:
-        await app.workers.wait_for_complete()
+        await settled(app)
         for action in ACTIONS:
             if action.name in ("quit", "command_bar", "theme"):
                 continue  # quit ends the run (tried last, below); the bar is itself a way in
@@ -113,7 +113,7 @@ async def test_every_palette_command_and_colon_word_works_from_every_screen(
                     word = f"{action.word} blog" if takes else str(action.word)
                     await pilot.press("colon", *word, "enter")
                 if action.name in ("redeploy", "rollback"):
-                    await app.workers.wait_for_complete()
+                    await settled(app)
                     assert await run_count(db_path) == before + 1, (screen, way, action.name)
                 else:
                     check = effect_of(action.name, app, story, before)

@@ -15,7 +15,7 @@ from storage import Queries, open_database
 from tui.app import ToastApp
 
 from .helpers.builders import new_deployment
-from .helpers.waiting import Story, palette_options, until
+from .helpers.waiting import Story, palette_options, settled, until
 
 FIXED_TIME = 1_790_000_000.0  # a fixed clock keeps snapshots stable
 
@@ -36,7 +36,7 @@ async def console(
     """The console on `db_path`, its first reads done."""
     app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
     async with app.run_test(size=size) as pilot:
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.pause()
         yield app, pilot
 
@@ -61,7 +61,7 @@ async def test_refresh_shows_a_deployment_added_by_another_process(tmp_path: Pat
         assert "No deployments yet." in str(app.screen.query_one("#empty").render())
         await seed(db_path, "docs")
         await pilot.press("r")
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.pause()
         table = app.screen.query_one("#deployments")
         assert table.row_count == 1  # type: ignore[attr-defined]
@@ -92,7 +92,7 @@ async def test_sandbox_profile_starts_the_sandbox_and_says_so(
 ) -> None:
     app = ToastApp(sandbox_profile(), tmp_path / "toast.db")
     async with app.run_test(size=(140, 30)) as pilot:
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.pause()
         banner = str(app.screen.query_one("#banner").render())
     assert "AWS at http://127.0.0.1:" in banner
@@ -289,7 +289,7 @@ async def test_the_command_bar_switches_sections_themes_and_opens_deployments(
     assert app.theme == "toast-high-contrast"
     story = Story()
     async with app.run_test(size=(140, 30), message_hook=story.hook) as pilot:
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.pause()
 
         async def command(text: str) -> None:

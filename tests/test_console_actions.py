@@ -19,7 +19,7 @@ from tui.screens.confirm_destroy import ConfirmDestroy
 from tui.screens.deployment import DeploymentScreen
 
 from .deploy_helpers import ENGINE_ENV, https_get
-from .helpers.waiting import Story, until, until_value
+from .helpers.waiting import Story, settled, until, until_value
 
 Clients = Callable[[str], Any]
 
@@ -188,5 +188,5 @@ async def test_from_the_repos_screen_to_a_live_site_and_back_to_nothing(
         destroyed = await latest_run("shop")
         await pilot.press("R")
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await settled(app)
         assert (await latest_run("shop")).id == destroyed.id

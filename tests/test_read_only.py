@@ -16,7 +16,7 @@ from tui.app import ToastApp
 
 from .conftest import run_toast
 from .helpers.builders import live_deployment
-from .helpers.waiting import Story, palette_options
+from .helpers.waiting import Story, palette_options, settled
 
 MUTATING_KEYS = ("R", "b", "D", "n")
 
@@ -42,7 +42,7 @@ async def test_mutating_keys_are_hidden_and_explain_themselves(
     app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, read_only=read_only)
     story = Story()
     async with app.run_test(size=(160, 30), message_hook=story.hook) as pilot:
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.pause()
         shown = set(app.screen.active_bindings)
         if not read_only:  # the same keys are there on a normal console
@@ -56,7 +56,7 @@ async def test_mutating_keys_are_hidden_and_explain_themselves(
             await pilot.pause()
             assert "read-only" in story.notices[-1], key
             assert type(app.screen).__name__ == "DeploymentsScreen"  # no wizard, no dialog
-        await app.workers.wait_for_complete()
+        await settled(app)
     assert (await runs_and_audit(db_path))[0] == 0
 
 
@@ -66,11 +66,11 @@ async def test_the_engine_refuses_a_read_only_actor_whatever_the_path(tmp_path: 
     app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, read_only=True)
     story = Story()
     async with app.run_test(size=(160, 30), message_hook=story.hook) as pilot:
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.pause()
         # A path around the keys: queuing straight through the app's worker.
         app.queue_action("redeploy", "blog")
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.pause()
         assert "redeploy of blog refused" in story.notices[-1]
         # The palette offers nothing that changes anything, and still offers to look.
@@ -144,7 +144,7 @@ async def test_a_read_only_console_offers_no_deploy_on_the_command_bar(tmp_path:
     app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, read_only=True)
     story = Story()
     async with app.run_test(size=(160, 30), message_hook=story.hook) as pilot:
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.press("colon")
         bar = app.screen
         assert type(bar).__name__ == "CommandBar"
@@ -168,9 +168,9 @@ async def test_a_run_queued_from_the_console_records_the_console_as_its_trigger(
     await live_deployment(db_path)
     app = ToastApp(sandbox_profile(), db_path, start_sandbox=False)
     async with app.run_test(size=(160, 30)) as pilot:
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.press("R")
-        await app.workers.wait_for_complete()
+        await settled(app)
     db = await open_database(db_path)
     try:
         q = Queries(db)

@@ -22,6 +22,7 @@ from storage import Queries, open_database
 from tui.app import ToastApp
 
 from .helpers.builders import new_deployment
+from .helpers.waiting import settled
 from .helpers.waiting import until as wait_until
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
@@ -141,7 +142,7 @@ def snapshot_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[]
 
 async def _settle(pilot: Any) -> None:
     for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
+        await settled(pilot.app)
         await pilot.pause()
 
 

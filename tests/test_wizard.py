@@ -18,7 +18,7 @@ from tui.screens.deployment import DeploymentScreen
 from tui.screens.wizard import DeployWizard
 
 from .deploy_helpers import ENGINE_ENV, https_get, show, toast
-from .helpers.waiting import until
+from .helpers.waiting import settled, until
 
 
 async def test_the_wizard_detects_validates_resumes_and_deploys(
@@ -28,7 +28,7 @@ async def test_the_wizard_detects_validates_resumes_and_deploys(
         monkeypatch.setenv(key, value)
     app = ToastApp(sandbox_profile(), paths.database_path(), start_sandbox=False)
     async with app.run_test(size=(160, 60)) as pilot:
-        await app.workers.wait_for_complete()
+        await settled(app)
         await pilot.press("n")
         wizard = app.screen
         assert isinstance(wizard, DeployWizard)
@@ -151,5 +151,5 @@ async def test_the_name_check_asks_once_typing_pauses(
         for char in "my-blog":  # queued together, as a terminal sends a fast typist's keys
             box.post_message(events.Key("minus" if char == "-" else char, char))
         await until(pilot, lambda: "my-blog" in asked, "the name check")
-        await app.workers.wait_for_complete()
+        await settled(app)
     assert asked == ["my-blog"]

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.waiting import settled
 from tests.helpers.waiting import until as wait_until
 
 SIZE = (140, 40)
@@ -33,7 +34,7 @@ def toast(*args: str) -> None:
 async def settle(pilot: Any) -> None:
     """Everything the screen started has finished and been drawn."""
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    await settled(pilot.app)
     await pilot.pause()
 
 

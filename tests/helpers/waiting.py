@@ -58,7 +58,7 @@ async def palette_options(pilot: Any, query: str) -> list[str]:
     if box.value != query:
         box.value = query
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await settled(app)
     await pilot.pause()
     options = app.screen.query_one(CommandList)
     # Each prompt is the command's title, then its help on the next line.
@@ -85,3 +85,18 @@ class Story:
     def names(self) -> list[str]:
         """The class names of the messages, in order (for a story a test asserts)."""
         return [type(m).__name__ for m in self.messages]
+
+
+async def settled(app: Any, timeout: float = 60) -> None:
+    """Every worker the console started has ended. A worker cancelled by a newer one of its
+    group (an exclusive reload) counts as ended, not as a failure."""
+    from textual.worker import WorkerCancelled
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await app.workers.wait_for_complete()
+            return
+        except WorkerCancelled:
+            if time.monotonic() > deadline:
+                raise
