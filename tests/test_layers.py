@@ -129,3 +129,16 @@ def test_no_test_module_is_imported_as_a_library() -> None:
         if importing.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_every_type_ignore_says_why() -> None:
+    """mypy runs strict; where it is told to look away, a comment says why."""
+    bare = re.compile(r"# type: ignore\[[\w,-]+\](?!\s+#)")
+    offenders = [
+        f"{path.relative_to(PROJECT_ROOT)}:{number}"
+        for package in PACKAGES
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if bare.search(line)
+    ]
+    assert offenders == []

@@ -107,7 +107,7 @@ class Aws:
                     service: session.client(
                         service,
                         region_name=region,
-                        endpoint_url=profile.endpoint_url,  # type: ignore[call-overload]
+                        endpoint_url=profile.endpoint_url,  # type: ignore[call-overload]  # service is a runtime string
                         config=config,
                     )
                 }

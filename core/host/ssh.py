@@ -197,5 +197,5 @@ class Remote:
 
 
 async def _true_or_none(check: object) -> bool | None:
-    result = await check  # type: ignore[misc]
+    result = await check  # type: ignore[misc]  # asyncssh's awaitable is untyped
     return True if result else None

@@ -38,7 +38,7 @@ def _patch_console_output() -> None:
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
     from moto.ec2.responses import general
-    from moto.ec2.utils import Base64EncodedString  # type: ignore[attr-defined]
+    from moto.ec2.utils import Base64EncodedString  # type: ignore[attr-defined]  # not in moto's __all__
 
     def get_console_output(self: Any) -> Any:
         instance = self.ec2_backend.get_instance(self._get_param("InstanceId"))
@@ -51,7 +51,7 @@ def _patch_console_output() -> None:
             }
         )
 
-    general.General.get_console_output = get_console_output  # type: ignore[method-assign]
+    general.General.get_console_output = get_console_output  # type: ignore[method-assign]  # the patch is the point
 
 
 def _patch_route53_like_aws() -> None:
@@ -92,14 +92,14 @@ def _patch_route53_like_aws() -> None:
                 present[at] = values(record.get("ResourceRecords", []))
         original(self, zoneid, change_list)
 
-    Route53Backend.change_resource_record_sets = strict  # type: ignore[method-assign]
+    Route53Backend.change_resource_record_sets = strict  # type: ignore[method-assign]  # the patch is the point
 
 
 def aws_client(service: str, endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(  # type: ignore[call-overload]
+    return boto3.client(  # type: ignore[call-overload]  # service is a runtime string
         service,
         endpoint_url=endpoint,
         region_name=REGION,
@@ -133,7 +133,7 @@ def save_aws_state(path: Path) -> None:
     with the same ids at the next `up`, so the state database still matches them."""
     from moto.backends import get_backend
 
-    state = {name: dict(get_backend(name)) for name in KEPT_SERVICES}  # type: ignore[call-overload]
+    state = {name: dict(get_backend(name)) for name in KEPT_SERVICES}  # type: ignore[call-overload]  # runtime names
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_suffix(".tmp")
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
@@ -152,7 +152,7 @@ def load_aws_state(path: Path) -> list[str]:
         with path.open("rb") as saved:
             state = pickle.load(saved)  # written by this daemon, 0600, in the user's own dir
         for name in KEPT_SERVICES:
-            backend = get_backend(name)  # type: ignore[call-overload]
+            backend = get_backend(name)  # type: ignore[call-overload]  # a runtime name
             for account, regions in state.get(name, {}).items():
                 backend[account] = regions
     except Exception as exc:

@@ -20,7 +20,7 @@ from dnslib.server import BaseResolver, DNSServer
 Lookup = Callable[[str], list[str] | None]
 
 
-class ZoneResolver(BaseResolver):  # type: ignore[misc]
+class ZoneResolver(BaseResolver):  # type: ignore[misc]  # dnslib is untyped
     def __init__(self, lookup: Lookup, local_ips: Callable[[], set[str]]) -> None:
         self.lookup = lookup
         self.local_ips = local_ips

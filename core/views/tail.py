@@ -220,7 +220,7 @@ def tails_for(
     """One tail per source of a deployment (build, access, error, app)."""
     chosen = sources or list(LOG_SOURCES)
     return [
-        LogTail(aws, log_group(name, source), source, start_ms=start_ms, redact=redact, **options)  # type: ignore[arg-type]
+        LogTail(aws, log_group(name, source), source, start_ms=start_ms, redact=redact, **options)  # type: ignore[arg-type]  # options are LogTail's keywords
         for source in chosen
     ]
 
