@@ -334,3 +334,18 @@ def test_the_token_header_is_the_basic_auth_github_documents() -> None:
         result.stdout
         == "Authorization: Basic " + base64.b64encode(b"x-access-token:s3cr3t").decode()
     )
+
+
+def test_a_step_output_reads_back_as_the_kind_it_was_saved_as() -> None:
+    """A resumed run gets each finished step's output typed as the step returned it, also
+    from a row an older Toast wrote (with `_detail` and `_skipped`)."""
+    from core.steps.outputs import BuildOutput, CheckOutput
+
+    check = CheckOutput(
+        sha="a" * 40, zone_id="Z1", subnet_id=None, vpc_id=None, public_ips=True, detail="ok"
+    )
+    assert CheckOutput.from_json(check.to_json()) == check
+    old = {"sha": "b" * 40, "unchanged": True, "_skipped": True, "_detail": "already live"}
+    built = BuildOutput.from_json(old)
+    assert (built.unchanged, built.skipped, built.detail) == (True, True, "already live")
+    assert built.release_id is None

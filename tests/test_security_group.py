@@ -103,17 +103,17 @@ async def test_ssh_is_open_only_to_the_operator_and_follows_a_change(
                 await ctx.close()
 
         first = await shared_with()
-        group = first["security_group"]
+        group = first.security_group
         assert ssh_cidrs(aws, group) == {"127.0.0.1/32"}
-        assert "(the sandbox" in first["_detail"]
+        assert "(the sandbox" in (first.detail or "")
         await shared_with(operator_cidr="203.0.113.7/32")
         assert ssh_cidrs(aws, group) == {"203.0.113.7/32"}
         events = [e.message for e in await queries.events_for(run.id)]
         assert any("SSH now from 203.0.113.7/32 only (removed 127.0.0.1/32)" in m for m in events)
         # Not configured on a real profile: the operator's own address, as a /32.
         detected = await shared_with(name="work", checkip_url=url)
-        assert detected["ssh_from"] == "198.51.100.23/32"
-        assert f"your public address, from {url}" in detected["_detail"]
+        assert detected.ssh_from == "198.51.100.23/32"
+        assert f"your public address, from {url}" in (detected.detail or "")
         assert ssh_cidrs(aws, group) == {"198.51.100.23/32"}
         answer[0] = "<html>captive portal</html>"
         with pytest.raises(StepFailed, match=r"not an IPv4 address; set operator_cidr"):
@@ -148,7 +148,7 @@ async def test_the_instance_role_may_only_ship_its_own_logs(
         finally:
             await ctx.close()
         name = role_name("role")
-        assert out["instance_profile"] == name
+        assert out.instance_profile == name
         iam = aws("iam")
         profile_roles = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
         assert [r["RoleName"] for r in profile_roles["Roles"]] == [name]

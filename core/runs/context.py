@@ -16,6 +16,7 @@ from core.host.profiles import HostProfile
 from core.host.ssh import Remote
 from core.profile.targets import Target
 from core.runs.failures import StepFailed
+from core.runs.outputs import StepOutput
 from core.runs.redact import Redactor
 from core.runs.settings import RunSettings
 from core.runs.step_scope import CURRENT_STEP
@@ -24,6 +25,7 @@ from storage import Queries
 from storage.records import Deployment, Resource, Run
 
 T = TypeVar("T")
+Out = TypeVar("Out", bound=StepOutput)
 
 #: A recorded command longer than this is cut (a build script can be long).
 MAX_RECORDED = 2000
@@ -74,7 +76,7 @@ class RunContext:
     redact: Redactor
     events: EventSink
     #: Outputs of steps that have succeeded in this run (including before a resume).
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, StepOutput] = field(default_factory=dict)
     #: Secret env values for this run only (never stored); None when not supplied.
     secret_env: dict[str, str] | None = None
     settings: RunSettings = field(default_factory=RunSettings)
@@ -191,6 +193,22 @@ class RunContext:
             hint="the instance may still be booting; rerun to resume",
         )
 
+    def output(self, step: str, kind: type[Out]) -> Out:
+        """The output of `step`, which this step needs (its graph says so)."""
+        found = self.outputs[step]
+        if not isinstance(found, kind):
+            raise TypeError(f"step {step} gave {type(found).__name__}, not {kind.__name__}")
+        return found
+
+    def output_if(self, step: str, kind: type[Out]) -> Out | None:
+        """The output of `step` when it ran in this run (it is not in every kind's graph)."""
+        found = self.outputs.get(step)
+        return found if isinstance(found, kind) else None
+
+    def shared_ssh_from(self) -> str | None:
+        found = self.outputs.get("shared")
+        return getattr(found, "ssh_from", None)
+
     async def remote(self, *, timeout: float | None = None) -> Remote:
         """One SSH connection per run, opened on first use."""
         async with self._remote_lock:
@@ -217,8 +235,7 @@ class RunContext:
                     self._remote = await connect_instance(
                         where,
                         timeout=self.settings.ssh_timeout if timeout is None else timeout,
-                        operator_cidr=self.outputs.get("shared", {}).get("ssh_from")
-                        or self.target.profile.operator_cidr,
+                        operator_cidr=self.shared_ssh_from() or self.target.profile.operator_cidr,
                     )
                 except ConnectError as exc:
                     raise StepFailed(str(exc), hint=exc.hint) from exc

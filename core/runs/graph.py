@@ -10,15 +10,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from core.cloud.aws import AwsError
 from core.host.ssh import RemoteError, SshError
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
+from core.runs.outputs import StepOutput
 from core.runs.step_scope import CURRENT_STEP
 
-StepFn = Callable[[RunContext], Awaitable[dict[str, Any] | None]]
+StepFn = Callable[[RunContext], Awaitable[StepOutput]]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class StepDef:
     needs: tuple[str, ...]
     run: StepFn
     title: str
+    #: The kind of output the step returns: how its saved output is read back on resume.
+    output: type[StepOutput] = StepOutput
 
 
 class RunFailed(Exception):
@@ -46,11 +48,14 @@ def describe_error(exc: BaseException) -> str:
 
 
 async def execute(steps: list[StepDef], ctx: RunContext) -> None:
+    by_name = {step.name: step for step in steps}
     for saved in await ctx.queries.steps_for(ctx.run.id):
         if saved.state in ("succeeded", "skipped"):
-            ctx.outputs[saved.name] = saved.output or {}
+            # A skipped step said only why: its output is the plain kind.
+            kind = StepOutput if saved.state == "skipped" else by_name[saved.name].output
+            ctx.outputs[saved.name] = kind.from_json(saved.output or {})
     pending = {s.name: s for s in steps if s.name not in ctx.outputs}
-    running: dict[asyncio.Task[dict[str, Any] | None], StepDef] = {}
+    running: dict[asyncio.Task[StepOutput], StepDef] = {}
     try:
         while pending or running:
             for name, ready in list(pending.items()):
@@ -69,7 +74,7 @@ async def execute(steps: list[StepDef], ctx: RunContext) -> None:
                 if error is not None:
                     ctx.cancel_note = f"cancelled: step {finished.name} failed"
                     raise RunFailed(finished.name, error)
-                ctx.outputs[finished.name] = task.result() or {}
+                ctx.outputs[finished.name] = task.result()
                 if ctx.owner is not None:
                     await ctx.queries.job_progressed(ctx.run.id, ctx.owner)
                 ctx.settings.faults.kill_after(finished.name)
@@ -80,7 +85,7 @@ async def execute(steps: list[StepDef], ctx: RunContext) -> None:
             await asyncio.gather(*running, return_exceptions=True)
 
 
-async def _run_step(step: StepDef, ctx: RunContext) -> dict[str, Any] | None:
+async def _run_step(step: StepDef, ctx: RunContext) -> StepOutput:
     CURRENT_STEP.set(step.name)  # this task's own context: calls it makes name the step
     await ctx.queries.step_started(ctx.run.id, step.name)
     ctx.say(f"{step.title}...", step=step.name)
@@ -105,10 +110,10 @@ async def _run_step(step: StepDef, ctx: RunContext) -> dict[str, Any] | None:
         ctx.say(f"✗ {step.title} failed: {message}", step=step.name, level="error")
         raise
     elapsed = time.monotonic() - started
-    detail = (output or {}).get("_detail")
-    state = "skipped" if (output or {}).get("_skipped") else "succeeded"
+    detail = output.detail
+    state = "skipped" if output.skipped else "succeeded"
     await ctx.queries.step_ended(
-        ctx.run.id, step.name, state, output=output or {}, detail=detail or f"{elapsed:.1f} s"
+        ctx.run.id, step.name, state, output=output.to_json(), detail=detail or f"{elapsed:.1f} s"
     )
     if state == "skipped":
         ctx.say(f"- {step.title}: skipped ({detail})", step=step.name)

@@ -4,36 +4,73 @@ from __future__ import annotations
 
 from core.runs.context import RunContext
 from core.runs.graph import StepDef
-from core.steps import dns, host, https, preflight, provision, release, teardown
+from core.runs.outputs import StepOutput
+from core.steps import dns, host, https, outputs, preflight, provision, release, teardown
 
 DEPLOY = [
-    StepDef("check", (), preflight.check, "Check the repository, branch and DNS name"),
     StepDef(
-        "shared", ("check",), provision.shared, "Key pair, security group and instance profile"
+        "check",
+        (),
+        preflight.check,
+        "Check the repository, branch and DNS name",
+        outputs.CheckOutput,
     ),
-    StepDef("launch", ("shared",), provision.launch, "Launch the instance"),
-    StepDef("address", ("launch",), provision.address, "Wait for a public IP"),
-    StepDef("dns", ("address",), dns.dns, "Point DNS at the instance"),
-    StepDef("ssh", ("address",), host.ssh, "Connect over SSH and prepare the host"),
-    StepDef("build", ("ssh",), host.build, "Fetch and build"),
-    StepDef("https", ("dns", "ssh"), https.https, "Get a certificate"),
-    StepDef("switch", ("build", "https"), release.switch, "Switch to the new release"),
-    StepDef("health", ("switch",), release.health, "Check the site over HTTPS"),
+    StepDef(
+        "shared",
+        ("check",),
+        provision.shared,
+        "Key pair, security group and instance profile",
+        outputs.SharedOutput,
+    ),
+    StepDef("launch", ("shared",), provision.launch, "Launch the instance", outputs.LaunchOutput),
+    StepDef(
+        "address", ("launch",), provision.address, "Wait for a public IP", outputs.AddressOutput
+    ),
+    StepDef("dns", ("address",), dns.dns, "Point DNS at the instance", outputs.DnsOutput),
+    StepDef(
+        "ssh", ("address",), host.ssh, "Connect over SSH and prepare the host", outputs.SshOutput
+    ),
+    StepDef("build", ("ssh",), host.build, "Fetch and build", outputs.BuildOutput),
+    StepDef("https", ("dns", "ssh"), https.https, "Get a certificate", outputs.HttpsOutput),
+    StepDef(
+        "switch",
+        ("build", "https"),
+        release.switch,
+        "Switch to the new release",
+        outputs.SwitchOutput,
+    ),
+    StepDef(
+        "health", ("switch",), release.health, "Check the site over HTTPS", outputs.HealthOutput
+    ),
     StepDef("renewal", ("https",), https.renewal, "Check that the certificate renews"),
 ]
 REDEPLOY = [
-    StepDef("build", (), host.build, "Fetch and build"),
-    StepDef("switch", ("build",), release.switch, "Switch to the new release"),
-    StepDef("health", ("switch",), release.health, "Check the site over HTTPS"),
+    StepDef("build", (), host.build, "Fetch and build", outputs.BuildOutput),
+    StepDef(
+        "switch", ("build",), release.switch, "Switch to the new release", outputs.SwitchOutput
+    ),
+    StepDef(
+        "health", ("switch",), release.health, "Check the site over HTTPS", outputs.HealthOutput
+    ),
 ]
 ROLLBACK = [
-    StepDef("pick", (), release.pick, "Choose the release"),
-    StepDef("switch", ("pick",), release.switch, "Switch back"),
-    StepDef("health", ("switch",), release.health, "Check the site over HTTPS"),
+    StepDef("pick", (), release.pick, "Choose the release", outputs.PickOutput),
+    StepDef("switch", ("pick",), release.switch, "Switch back", outputs.SwitchOutput),
+    StepDef(
+        "health", ("switch",), release.health, "Check the site over HTTPS", outputs.HealthOutput
+    ),
 ]
 DESTROY = [
-    StepDef("host-cleanup", (), teardown.host_cleanup, "Clean up the host"),
-    StepDef("teardown", ("host-cleanup",), teardown.release_resources, "Delete cloud resources"),
+    StepDef(
+        "host-cleanup", (), teardown.host_cleanup, "Clean up the host", outputs.HostCleanupOutput
+    ),
+    StepDef(
+        "teardown",
+        ("host-cleanup",),
+        teardown.release_resources,
+        "Delete cloud resources",
+        outputs.TeardownOutput,
+    ),
 ]
 GRAPHS = {"deploy": DEPLOY, "redeploy": REDEPLOY, "rollback": ROLLBACK, "destroy": DESTROY}
 
@@ -42,11 +79,11 @@ GRAPHS = {"deploy": DEPLOY, "redeploy": REDEPLOY, "rollback": ROLLBACK, "destroy
 STEP_NAMES = {kind: [step.name for step in graph] for kind, graph in GRAPHS.items()}
 
 
-async def clean_host(ctx: RunContext) -> dict[str, object]:
+async def clean_host(ctx: RunContext) -> StepOutput:
     """A failed first deploy's host cleanup (stop the app, drop its site and files)."""
     return await teardown.host_cleanup(ctx)
 
 
-async def release_resources(ctx: RunContext) -> dict[str, object]:
+async def release_resources(ctx: RunContext) -> StepOutput:
     """A failed first deploy's cloud resources, deleted as destroy deletes them."""
     return await teardown.release_resources(ctx)

@@ -3,8 +3,6 @@ instance with Toast's ownership marker beside it, then awaited until INSYNC."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from core.cloud.dns_owner import (
     TTL,
     NameRecords,
@@ -16,6 +14,7 @@ from core.cloud.dns_owner import (
 )
 from core.profile.installation import installation_id
 from core.runs.context import RunContext
+from core.steps.outputs import AddressOutput, DnsOutput
 
 
 async def check_name(ctx: RunContext) -> tuple[str, NameRecords]:
@@ -26,8 +25,8 @@ async def check_name(ctx: RunContext) -> tuple[str, NameRecords]:
     return zone, found
 
 
-async def dns(ctx: RunContext) -> dict[str, Any]:
-    ip = ctx.outputs["address"]["public_ip"]
+async def dns(ctx: RunContext) -> DnsOutput:
+    ip = ctx.output("address", AddressOutput).public_ip
     fqdn = ctx.deployment.fqdn
     # Checked again right before the change: the name may have been taken since the check.
     zone, found = await check_name(ctx)
@@ -57,4 +56,4 @@ async def dns(ctx: RunContext) -> dict[str, Any]:
         factor=1.3,
         hint="Route53 is slow; rerun the deploy to resume",
     )
-    return {"fqdn": fqdn, "zone_id": zone, "ip": ip, "_detail": f"{fqdn} -> {ip} (INSYNC)"}
+    return DnsOutput(fqdn=fqdn, zone_id=zone, ip=ip, detail=f"{fqdn} -> {ip} (INSYNC)")

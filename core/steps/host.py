@@ -7,7 +7,7 @@ import hashlib
 import json
 import posixpath
 import time
-from typing import Any
+from dataclasses import dataclass
 
 from core.cloud.aws import AwsError
 from core.cloud.log_groups import LOG_SOURCES, log_group
@@ -35,12 +35,22 @@ from core.repo.github import GitHub, GitHubError, token_for
 from core.repo.heads import is_git_url
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
+from core.steps.outputs import BuildOutput, LaunchOutput, SshOutput
 from storage.records import Release
 
 
-async def ssh(ctx: RunContext) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Installed:
+    """What an install and build left: the release's attributes, and how the install went."""
+
+    attributes: dict[str, str]
+    seconds: float
+    reused_from: str | None
+
+
+async def ssh(ctx: RunContext) -> SshOutput:
     """Verify the host key, wait for host preparation, install Toast's runner and log config."""
-    instance_id = ctx.outputs["launch"]["instance_id"]
+    instance_id = ctx.output("launch", LaunchOutput).instance_id
     keys = await ctx.host_keys(instance_id, step="ssh")
     await ctx.record("instance", instance_id, attributes={"host_keys": keys})
     remote = await ctx.remote()
@@ -58,7 +68,7 @@ async def ssh(ctx: RunContext) -> dict[str, Any]:
     await remote.run(enable_package_managers(ctx.host), what="enable pnpm and yarn (corepack)")
     await install_agent_config(ctx, remote, instance_id)
     await create_log_groups(ctx)
-    return {"instance_id": instance_id, "_detail": f"{remote.where}, host key verified"}
+    return SshOutput(instance_id=instance_id, detail=f"{remote.where}, host key verified")
 
 
 async def wait_for_preparation(ctx: RunContext, remote: Remote, instance_id: str) -> None:
@@ -171,7 +181,7 @@ async def learn_secrets(ctx: RunContext, remote: Remote) -> None:
             ctx.redact.add(values[name])
 
 
-async def build(ctx: RunContext) -> dict[str, Any]:
+async def build(ctx: RunContext) -> BuildOutput:
     """Fetch the branch head into a fresh release directory, install and build there.
 
     Releases are immutable: a build never touches the live release or any other; the
@@ -197,7 +207,7 @@ async def build(ctx: RunContext) -> dict[str, Any]:
         await remote.run(render(("rm", "-rf", incoming)), what="drop the fetched tree")
         note = f"{sha[:12]} is already live; nothing to do (redeploy --force rebuilds it)"
         ctx.outcome["summary"] = f"redeploy of {d.name}: {note}"
-        return {"sha": sha, "unchanged": True, "_skipped": True, "_detail": note}
+        return BuildOutput(sha=sha, unchanged=True, skipped=True, detail=note)
     release = app.release(sha, ctx.run.id)
     await remote.run(adopt_release(incoming, release), what="move the source into place")
     if ctx.run.kind == "deploy":
@@ -218,22 +228,22 @@ async def build(ctx: RunContext) -> dict[str, Any]:
             await remote.run(render(("rm", "-rf", "--", release)), what="remove the failed build")
         raise
     rel = await ctx.queries.add_release(d.id, sha, release, run_id=ctx.run.id)
-    if built["release"]:
-        await ctx.queries.set_release_attributes(rel.id, built["release"])
-    install = built["install"]
+    if built.attributes:
+        await ctx.queries.set_release_attributes(rel.id, built.attributes)
     how = (
-        f"node_modules reused from {install['reused_from'][:12]} in {install['seconds']:.1f} s"
-        if install["reused_from"]
-        else f"installed in {install['seconds']:.1f} s"
+        f"node_modules reused from {built.reused_from[:12]} in {built.seconds:.1f} s"
+        if built.reused_from
+        else f"installed in {built.seconds:.1f} s"
     )
-    return {
-        "sha": sha,
-        "message": subject,
-        "release_id": rel.id,
-        "path": release,
-        "install": install,
-        "_detail": f"{sha[:12]} {subject}; {how}",
-    }
+    return BuildOutput(
+        sha=sha,
+        message=subject,
+        release_id=rel.id,
+        path=release,
+        install_seconds=built.seconds,
+        install_reused_from=built.reused_from,
+        detail=f"{sha[:12]} {subject}; {how}",
+    )
 
 
 async def live_release(ctx: RunContext) -> Release | None:
@@ -245,7 +255,7 @@ async def live_release(ctx: RunContext) -> Release | None:
 
 async def _install_and_build(
     ctx: RunContext, remote: Remote, release: str, sha: str, subject: str
-) -> dict[str, Any]:
+) -> Installed:
     """Install (or reuse the live release's node_modules when nothing that decides them
     changed) and build; returns what the build output and the release keep."""
     app, d = ctx.app, ctx.deployment
@@ -257,7 +267,7 @@ async def _install_and_build(
         await remote.run(ensure_bun(ctx.host), what="install bun")
     started = time.monotonic()
     key = await _deps_key(ctx, remote, release)
-    kept: dict[str, Any] = {"deps_key": key} if key else {}
+    kept = {"deps_key": key} if key else {}
     reused = await _reuse_deps(ctx, remote, install_cwd, key)
     if reused is None:
         await _run_logged(ctx, remote, "install", d.install_cmd, install_cwd, production=False)
@@ -277,10 +287,7 @@ async def _install_and_build(
                 "/index.html".lstrip("/"),
                 hint="check the output dir (--output-dir) and the build command",
             )
-    return {
-        "release": kept,
-        "install": {"seconds": install_seconds, "reused_from": reused},
-    }
+    return Installed(attributes=kept, seconds=install_seconds, reused_from=reused)
 
 
 async def _run_logged(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
 
 import httpx
 
@@ -19,10 +18,12 @@ from core.commands.certbot import (
 from core.commands.nginx import nginx_site
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
+from core.runs.outputs import StepOutput
+from core.steps.outputs import AddressOutput, HttpsOutput
 from core.steps.web import write_site
 
 
-async def https(ctx: RunContext) -> dict[str, Any]:
+async def https(ctx: RunContext) -> HttpsOutput:
     remote = await ctx.remote()
     fqdn = ctx.deployment.fqdn
     # Until a certificate exists, the site answers ACME challenges only.
@@ -63,13 +64,13 @@ async def https(ctx: RunContext) -> dict[str, Any]:
     end = await remote.run(render(cert_enddate(ctx.host, fqdn)), what="read certificate expiry")
     expires = parse_enddate(end.output[-1])
     await ctx.queries.update_deployment(ctx.deployment.id, cert_expires_at=expires.timestamp())
-    return {
-        "cert_expires_at": expires.timestamp(),
-        "_detail": f"certificate valid until {expires:%Y-%m-%d %H:%M} UTC",
-    }
+    return HttpsOutput(
+        cert_expires_at=expires.timestamp(),
+        detail=f"certificate valid until {expires:%Y-%m-%d %H:%M} UTC",
+    )
 
 
-async def renewal(ctx: RunContext) -> dict[str, Any]:
+async def renewal(ctx: RunContext) -> StepOutput:
     """The certificate will renew: the host's renewal timer is enabled, and a renewal
     rehearsal (`certbot renew --dry-run`, through sudo) passes against the same CA."""
     remote = await ctx.remote()
@@ -96,7 +97,9 @@ async def renewal(ctx: RunContext) -> dict[str, Any]:
             f"a renewal rehearsal for {fqdn} failed: {detail or (lines[-1] if lines else '')}",
             hint="the certificate works now but would not renew; check port 80 and DNS",
         )
-    return {"_detail": "renewal rehearsed" + (f"; {ctx.host.renewal_timer} on" if timer else "")}
+    return StepOutput(
+        detail="renewal rehearsed" + (f"; {ctx.host.renewal_timer} on" if timer else "")
+    )
 
 
 #: Let's Encrypt: at most 5 certificates for the same exact set of names per 7 days.
@@ -134,7 +137,7 @@ async def check_duplicate_limit(ctx: RunContext, fqdn: str, ca: str) -> None:
 
 async def wait_port_80(ctx: RunContext) -> None:
     """HTTP-01 needs port 80 to answer for the name; probe it as the CA will."""
-    ip = ctx.outputs["address"]["public_ip"]
+    ip = ctx.output("address", AddressOutput).public_ip
     host, port = ctx.host.http_address(ip)
     url = f"http://{host}:{port}/.well-known/acme-challenge/toast-probe"
 

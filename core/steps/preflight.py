@@ -3,16 +3,15 @@ that does not exist, for a DNS name someone else owns, or where no subnet can ta
 
 from __future__ import annotations
 
-from typing import Any
-
 from core.cloud.network import NetworkError, choose_subnet
 from core.repo.heads import RepoCheckError, branch_head
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
 from core.steps.dns import check_name
+from core.steps.outputs import CheckOutput
 
 
-async def check(ctx: RunContext) -> dict[str, Any]:
+async def check(ctx: RunContext) -> CheckOutput:
     d = ctx.deployment
     try:
         head = await branch_head(
@@ -25,12 +24,12 @@ async def check(ctx: RunContext) -> dict[str, Any]:
         placement = await choose_subnet(ctx.aws, ctx.target.profile)
     except NetworkError as exc:
         raise StepFailed(str(exc)) from exc
-    return {
-        "sha": head.sha,
-        "zone_id": zone,
-        "subnet_id": placement.subnet_id,
-        "vpc_id": placement.vpc_id,
-        "public_ips": placement.public_ips,
-        "_detail": f"{d.repo}@{d.branch} is at {head.sha[:12]}; {d.fqdn} is free; "
+    return CheckOutput(
+        sha=head.sha,
+        zone_id=zone,
+        subnet_id=placement.subnet_id,
+        vpc_id=placement.vpc_id,
+        public_ips=placement.public_ips,
+        detail=f"{d.repo}@{d.branch} is at {head.sha[:12]}; {d.fqdn} is free; "
         f"subnet {placement.subnet_id} ({placement.source})",
-    }
+    )

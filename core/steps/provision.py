@@ -21,6 +21,7 @@ from core.profile.installation import MANAGED_BY, TAG, installation_id
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
 from core.runs.waiting import poll
+from core.steps.outputs import AddressOutput, CheckOutput, LaunchOutput, SharedOutput
 
 
 def security_group_name() -> str:
@@ -68,7 +69,7 @@ async def shared_lock(ctx: RunContext) -> AsyncIterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-async def shared(ctx: RunContext) -> dict[str, Any]:
+async def shared(ctx: RunContext) -> SharedOutput:
     """Key pair and security group (one per profile and region, under a lock), and the
     deployment's own instance role (which needs no lock: nobody else shares it)."""
 
@@ -87,13 +88,13 @@ async def shared(ctx: RunContext) -> dict[str, Any]:
     (key_name, sg_id), instance_profile = await asyncio.gather(
         shared_ones(), ensure_instance_role(ctx)
     )
-    return {
-        "key_name": key_name,
-        "security_group": sg_id,
-        "instance_profile": instance_profile,
-        "ssh_from": cidr,
-        "_detail": f"SSH from {cidr} ({source}); instance role {instance_profile}",
-    }
+    return SharedOutput(
+        key_name=key_name,
+        security_group=sg_id,
+        instance_profile=instance_profile,
+        ssh_from=cidr,
+        detail=f"SSH from {cidr} ({source}); instance role {instance_profile}",
+    )
 
 
 async def ensure_key_pair(ctx: RunContext) -> str:
@@ -180,7 +181,8 @@ async def _key_pair_hint(ctx: RunContext, name: str, key_path: Any) -> str:
 
 
 async def ensure_security_group(ctx: RunContext, ssh_cidr: str) -> str:
-    vpc_id = ctx.outputs.get("check", {}).get("vpc_id")
+    check = ctx.output_if("check", CheckOutput)
+    vpc_id = check.vpc_id if check is not None else None
     filters = [
         {"Name": "group-name", "Values": [security_group_name()]},
         {"Name": f"tag:{TAG}", "Values": [installation_id()]},
@@ -294,7 +296,7 @@ async def find_instances(ctx: RunContext) -> list[dict[str, Any]]:
     return [i for r in reservations for i in r["Instances"]]
 
 
-async def launch(ctx: RunContext) -> dict[str, Any]:
+async def launch(ctx: RunContext) -> LaunchOutput:
     existing = await find_instances(ctx)
     if existing:
         instance_id = str(existing[0]["InstanceId"])
@@ -303,12 +305,12 @@ async def launch(ctx: RunContext) -> dict[str, Any]:
             f"found instance {instance_id} from an earlier attempt; not launching another",
             step="launch",
         )
-        return {"instance_id": instance_id, "adopted": True}
+        return LaunchOutput(instance_id=instance_id, adopted=True)
     profile: Profile = ctx.target.profile
     ami = (await ctx.aws.call("ssm", "get_parameter", Name=profile.ami_parameter))["Parameter"][
         "Value"
     ]
-    shared_out = ctx.outputs["shared"]
+    shared_out = ctx.output("shared", SharedOutput)
     tags = toast_tags(
         ctx,
         **{
@@ -332,9 +334,9 @@ async def launch(ctx: RunContext) -> dict[str, Any]:
         InstanceType=ctx.deployment.instance_type,
         MinCount=1,
         MaxCount=1,
-        KeyName=shared_out["key_name"],
-        **_network(ctx, shared_out["security_group"]),
-        IamInstanceProfile={"Name": shared_out["instance_profile"]},
+        KeyName=shared_out.key_name,
+        **_network(ctx, shared_out.security_group),
+        IamInstanceProfile={"Name": shared_out.instance_profile},
         UserData=userdata,
         # Derived from our run, so a retried call within this run cannot launch twice.
         ClientToken=f"toast-{ctx.deployment.id}-run-{ctx.run.id}",
@@ -387,17 +389,17 @@ async def launch(ctx: RunContext) -> dict[str, Any]:
         "instance", instance_id, attributes={"ami": ami, "type": ctx.deployment.instance_type}
     )
     ctx.say(f"launched {instance_id} ({ctx.deployment.instance_type}, {ami})", step="launch")
-    return {"instance_id": instance_id, "adopted": False}
+    return LaunchOutput(instance_id=instance_id, adopted=False)
 
 
 def _network(ctx: RunContext, group_id: str) -> dict[str, Any]:
     """The subnet chosen by the check step; a subnet that does not hand out public IPs by
     itself is asked for one (the instance must be reachable for HTTPS and SSH)."""
-    check = ctx.outputs.get("check", {})
-    subnet = check.get("subnet_id")
+    check = ctx.output_if("check", CheckOutput)
+    subnet = check.subnet_id if check is not None else None
     if not subnet:
         return {"SecurityGroupIds": [group_id]}
-    if check.get("public_ips", True):
+    if check is None or check.public_ips:
         return {"SubnetId": subnet, "SecurityGroupIds": [group_id]}
     return {
         "NetworkInterfaces": [
@@ -411,9 +413,9 @@ def _network(ctx: RunContext, group_id: str) -> dict[str, Any]:
     }
 
 
-async def address(ctx: RunContext) -> dict[str, Any]:
+async def address(ctx: RunContext) -> AddressOutput:
     """Poll DescribeInstances (1-2 s, not the waiter's 15 s) until running with a public IP."""
-    instance_id = ctx.outputs["launch"]["instance_id"]
+    instance_id = ctx.output("launch", LaunchOutput).instance_id
     last = ["pending"]
 
     async def running() -> dict[str, Any] | None:
@@ -449,7 +451,7 @@ async def address(ctx: RunContext) -> dict[str, Any]:
     await ctx.record(
         "instance", instance_id, attributes={"public_ip": ip, "type": ctx.deployment.instance_type}
     )
-    return {"public_ip": ip, "_detail": f"{instance_id} at {ip}"}
+    return AddressOutput(public_ip=ip, detail=f"{instance_id} at {ip}")
 
 
 async def ensure_instance_role(ctx: RunContext) -> str:

@@ -18,26 +18,32 @@ from core.commands.toolchain import build_env
 from core.host.ssh import Remote, RunResult
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
+from core.runs.outputs import StepOutput
 from core.runs.waiting import WaitTimeout, poll
+from core.steps.outputs import BuildOutput, HealthOutput, PickOutput, SwitchOutput
 from core.steps.web import write_site
 from storage.records import Release
 
 
 def target_release_id(ctx: RunContext) -> int:
-    for step in ("build", "pick"):
-        if step in ctx.outputs:
-            return int(ctx.outputs[step]["release_id"])
+    built = ctx.output_if("build", BuildOutput)
+    if built is not None and built.release_id is not None:
+        return built.release_id
+    picked = ctx.output_if("pick", PickOutput)
+    if picked is not None:
+        return picked.release_id
     raise StepFailed("no release to switch to")
 
 
 def unchanged(ctx: RunContext) -> bool:
     """The redeploy found its commit already live: there is nothing to switch or check."""
-    return bool(ctx.outputs.get("build", {}).get("unchanged"))
+    built = ctx.output_if("build", BuildOutput)
+    return built is not None and built.unchanged
 
 
-async def switch(ctx: RunContext) -> dict[str, Any]:
+async def switch(ctx: RunContext) -> StepOutput:
     if unchanged(ctx):
-        return {"_skipped": True, "_detail": "the live release stays"}
+        return StepOutput(skipped=True, detail="the live release stays")
     release = await ctx.queries.get_release(target_release_id(ctx))
     assert release is not None
     previous = ctx.deployment.current_release_id
@@ -45,12 +51,12 @@ async def switch(ctx: RunContext) -> dict[str, Any]:
     if fresh is not None:
         previous = fresh.current_release_id
     await switch_to(ctx, release)
-    return {
-        "release_id": release.id,
-        "previous_release_id": previous,
-        "sha": release.sha,
-        "_detail": f"serving {release.sha[:12]}",
-    }
+    return SwitchOutput(
+        release_id=release.id,
+        previous_release_id=previous,
+        sha=release.sha,
+        detail=f"serving {release.sha[:12]}",
+    )
 
 
 async def switch_to(ctx: RunContext, release: Release) -> None:
@@ -200,13 +206,14 @@ async def check_health(ctx: RunContext, *, timeout: float) -> httpx.Response:
         raise StepFailed(f"health check failed: {exc.what} (last: {last[0]})") from exc
 
 
-async def health(ctx: RunContext) -> dict[str, Any]:
+async def health(ctx: RunContext) -> StepOutput:
     if unchanged(ctx):
-        return {"_skipped": True, "_detail": "nothing new to check"}
+        return StepOutput(skipped=True, detail="nothing new to check")
     try:
         response = await check_health(ctx, timeout=ctx.settings.health_timeout)
     except StepFailed as exc:
-        previous_id = ctx.outputs.get("switch", {}).get("previous_release_id")
+        switched = ctx.output_if("switch", SwitchOutput)
+        previous_id = switched.previous_release_id if switched is not None else None
         previous = await ctx.queries.get_release(previous_id) if previous_id else None
         if ctx.run.kind in ("redeploy", "rollback") and previous is not None:
             await switch_to(ctx, previous)
@@ -216,13 +223,13 @@ async def health(ctx: RunContext) -> dict[str, Any]:
             ) from exc
         raise
     pruned = await prune(ctx)
-    return {
-        "status": response.status_code,
-        "pruned": pruned,
-        "_detail": f"HTTP {response.status_code} from https://{ctx.deployment.fqdn}"
+    return HealthOutput(
+        status=response.status_code,
+        pruned=pruned,
+        detail=f"HTTP {response.status_code} from https://{ctx.deployment.fqdn}"
         f"{ctx.deployment.health_path}"
         + (f"; pruned {len(pruned)} old release(s)" if pruned else ""),
-    }
+    )
 
 
 def releases_to_prune(releases: list[Release], *, live_id: int | None, keep: int) -> list[Release]:
@@ -261,7 +268,7 @@ async def prune(ctx: RunContext) -> list[str]:
     return [r.sha for r in old]
 
 
-async def pick(ctx: RunContext) -> dict[str, Any]:
+async def pick(ctx: RunContext) -> PickOutput:
     """For a rollback: the release to return to (--to SHA, or the one before the current)."""
     d = await ctx.queries.get_deployment_by_id(ctx.deployment.id)
     assert d is not None
@@ -288,4 +295,4 @@ async def pick(ctx: RunContext) -> dict[str, Any]:
         chosen = older[0]
     if chosen.id == d.current_release_id:
         raise StepFailed(f"{chosen.sha[:12]} is already live")
-    return {"release_id": chosen.id, "sha": chosen.sha, "_detail": f"back to {chosen.sha[:12]}"}
+    return PickOutput(release_id=chosen.id, sha=chosen.sha, detail=f"back to {chosen.sha[:12]}")

@@ -3,8 +3,6 @@ dependency order (deleted through core.cloud.gc, as gc deletes)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from core.cloud.aws import AwsError
 from core.cloud.gc import ORDER, delete_resource
 from core.commands import render
@@ -14,17 +12,18 @@ from core.host.ssh import RemoteError, SshError
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
 from core.runs.waiting import WaitTimeout, poll
+from core.steps.outputs import HostCleanupOutput, TeardownOutput
 from core.steps.web import reload
 from storage.records import Resource
 
 
-async def host_cleanup(ctx: RunContext) -> dict[str, Any]:
+async def host_cleanup(ctx: RunContext) -> HostCleanupOutput:
     """Best effort on the host before it goes: stop the app, drop the site and certificate.
     (On EC2 the instance is terminated anyway; on a shared host this is what frees it.)
     Nothing here may stop the cloud resources from being deleted: what cannot be done is
     reported as left on the host."""
     if not await ctx.ledger("instance"):
-        return {"_detail": "no instance"}
+        return HostCleanupOutput(detail="no instance")
     try:
         # A host that does not answer soon will not answer: do not hold the teardown.
         remote = await ctx.remote(timeout=min(ctx.settings.ssh_timeout, 20))
@@ -33,7 +32,9 @@ async def host_cleanup(ctx: RunContext) -> dict[str, Any]:
         # host keys: there is no host to clean, and the cloud resources still go.
         ctx.say(f"skipping host cleanup: {exc}", step="host-cleanup", level="warning")
         rest = "the app, its nginx site, certificate, files and logs"
-        return {"left_on_host": [rest], "_detail": f"host unreachable; left on the host: {rest}"}
+        return HostCleanupOutput(
+            left_on_host=[rest], detail=f"host unreachable; left on the host: {rest}"
+        )
     app = ctx.app
     instance = await ctx.instance()
     ports = {
@@ -76,11 +77,11 @@ async def host_cleanup(ctx: RunContext) -> dict[str, Any]:
                 left.append(f"an nginx reload ({exc})")
     if left:
         ctx.say("left on the host: " + "; ".join(left), step="host-cleanup", level="warning")
-        return {"left_on_host": left, "_detail": "left on the host: " + "; ".join(left)}
-    return {"_detail": "app stopped; site, certificate, files and logs removed"}
+        return HostCleanupOutput(left_on_host=left, detail="left on the host: " + "; ".join(left))
+    return HostCleanupOutput(detail="app stopped; site, certificate, files and logs removed")
 
 
-async def release_resources(ctx: RunContext) -> dict[str, Any]:
+async def release_resources(ctx: RunContext) -> TeardownOutput:
     """Delete the deployment's resources in reverse dependency order; NotFound = gone."""
     resources = sorted(
         await ctx.queries.open_resources(ctx.deployment.id),
@@ -104,13 +105,14 @@ async def release_resources(ctx: RunContext) -> dict[str, Any]:
             hint=f"run `toast destroy {ctx.deployment.name} --yes` again",
         )
     detail = f"deleted {len(deleted)} resources"
-    on_host = ctx.outputs.get("host-cleanup", {}).get("left_on_host")
+    cleaned = ctx.output_if("host-cleanup", HostCleanupOutput)
+    on_host = cleaned.left_on_host if cleaned is not None else []
     if on_host:
         ctx.outcome["summary"] = (
             f"destroy of {ctx.deployment.name} succeeded: every cloud resource is deleted; "
             f"left on the host (it was unreachable or refused): {'; '.join(on_host)}"
         )
-    return {"deleted": deleted, "kept_shared": left, "_detail": detail}
+    return TeardownOutput(deleted=deleted, kept_shared=left, detail=detail)
 
 
 async def delete_unused_shared(ctx: RunContext) -> list[str]:
