@@ -181,3 +181,21 @@ async def test_a_run_queued_from_the_console_records_the_console_as_its_trigger(
         assert any(e["actor"].endswith("@console") for e in await q.audit_trail())
     finally:
         await db.close()
+
+
+async def test_a_read_only_destroy_asked_by_name_opens_no_dialog_and_is_audited(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "toast.db"
+    await live_deployment(db_path)
+    app = ToastApp(sandbox_profile(), db_path, start_sandbox=False, read_only=True)
+    story = Story()
+    async with app.run_test(size=(160, 30), message_hook=story.hook) as pilot:
+        await settled(app)
+        app.perform("destroy", "blog")
+        await settled(app)
+        await pilot.pause()
+        assert type(app.screen).__name__ == "DeploymentsScreen"  # no confirmation dialog
+        assert "destroy of blog refused" in story.notices[-1]
+    runs, audit = await runs_and_audit(db_path)
+    assert runs == 0 and "refused destroy" in audit

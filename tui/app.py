@@ -202,8 +202,10 @@ class ToastApp(App[None]):
     def on_deployment(self, name: str, target: str, *, sha: str | None = None) -> None:
         if name in ("redeploy", "rollback"):
             self.queue_action(name, target, sha=sha)
-        elif name == "destroy":
+        elif name == "destroy" and not self.read_only:
             self.confirm_destroy(target)
+        elif name == "destroy":  # refused (and audited) by the queue, with no dialog first
+            self.queue_action(name, target)
         else:
             self.look_at(name, target)
 
