@@ -160,6 +160,9 @@ def load_aws_state(path: Path) -> list[str]:
         os.replace(path, aside)
         print(f"sandbox daemon: AWS state not restored ({exc}); kept as {aside}", flush=True)
         return []
+    # Restored once: a daemon that dies without saving must not bring back this older state
+    # over what happened since (it starts empty instead, as before state was kept).
+    path.unlink(missing_ok=True)
     ids = []
     for regions in state.get("ec2", {}).values():
         for backend in regions.values():
