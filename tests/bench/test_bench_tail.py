@@ -15,6 +15,7 @@ from core.profile.config import sandbox_profile
 from core.profile.targets import resolve_target
 from core.sandbox.controller import SandboxInfo
 from core.views.tail import LogTail
+from tests.helpers.waiting import until
 from tui.widgets.log_pane import LogPane
 
 GROUP = "/toast/bench/app"
@@ -81,8 +82,12 @@ async def test_delay_from_put_to_screen(sandbox: SandboxInfo, aws: Callable[[str
                 logStreamName="i-1",
                 logEvents=[{"timestamp": int(time.time() * 1000), "message": f"probe {n}"}],
             )
-            while not any(line.message == f"probe {n}" for line in pane.view.lines):
-                await pilot.pause(0.01)
+            await until(
+                pilot,
+                lambda n=n: any(line.message == f"probe {n}" for line in pane.view.lines),
+                f"probe {n} on screen",
+                timeout=30,
+            )
             delays.append(time.perf_counter() - put_at)
         stop.set()
         await task

@@ -1,46 +1,48 @@
 """The tests' one way to wait: for a condition, with a deadline, never for a fixed time.
 
-`until` drives a Textual Pilot: between checks it lets the app process what is pending
-(`pilot.pause()` with no delay) and yields to its workers, backing off up to 50 ms, so a
-test waits exactly as long as the console needs."""
+`until` drives a Textual Pilot: before each check it lets the app process what is pending
+(`pilot.pause()` with no delay), and between checks it backs off as the engine's own poll
+does (1 ms up to 50 ms), so a test waits about as long as the console needs."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from core.runs.waiting import poll_sync
+from core.runs.waiting import WaitTimeout, poll, poll_sync
 
 T = TypeVar("T")
 
 
 async def until(pilot: Any, check: Callable[[], object], what: str, timeout: float = 60) -> None:
     """Wait until `check()` is truthy; AssertionError naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await pilot.pause()
-        await asyncio.sleep(delay)  # a deadline loop's back-off, not a wait for the app
-        delay = min(delay * 2, 0.05)
+
+    async def probe() -> bool | None:
+        await pilot.pause()  # let the app handle what is pending before looking again
+        return True if check() else None
+
+    await _deadline(probe, what, timeout)
 
 
 async def until_value(
     pilot: Any, probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 60
 ) -> T:
     """Like until, for an async probe that returns the value once it is there."""
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while (found := await probe()) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    async def look() -> T | None:
         await pilot.pause()
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    return found
+        return await probe()
+
+    return await _deadline(look, what, timeout)
+
+
+async def _deadline(probe: Callable[[], Awaitable[T | None]], what: str, timeout: float) -> T:
+    """The engine's own poll (back-off from 1 ms to 50 ms), as a test failure on timeout."""
+    try:
+        return await poll(probe, what=what, timeout=timeout, initial=0.001, maximum=0.05)
+    except WaitTimeout:
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}") from None
 
 
 def wait_for(check: Callable[[], T | None], what: str, timeout: float = 60) -> T:
