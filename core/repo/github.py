@@ -126,34 +126,26 @@ class GitHub:
         ).json()
         return data["sha"], data["commit"]["message"].splitlines()[0]
 
-    async def list_dir(self, full_name: str, path: str, ref: str) -> list[str]:
-        """Names in a directory at `ref`; [] when the directory does not exist."""
+    async def _contents(self, what: str, full_name: str, path: str, ref: str) -> object:
+        """The contents API's answer for `path` at `ref`; None when there is nothing there."""
         try:
             response = await self._get(
-                f"contents of {full_name}/{path}",
-                f"/repos/{full_name}/contents/{quote(path, safe='/')}",
-                ref=ref,
-            )
-        except GitHubError as exc:
-            if exc.status == 404:
-                return []
-            raise
-        data = response.json()
-        return [item["name"] for item in data] if isinstance(data, list) else []
-
-    async def file_text(self, full_name: str, path: str, ref: str) -> str | None:
-        """A small file's text at `ref` (the contents API: base64, up to 1 MB)."""
-        try:
-            response = await self._get(
-                f"file {full_name}/{path}",
-                f"/repos/{full_name}/contents/{quote(path, safe='/')}",
-                ref=ref,
+                what, f"/repos/{full_name}/contents/{quote(path, safe='/')}", ref=ref
             )
         except GitHubError as exc:
             if exc.status == 404:
                 return None
             raise
-        data = response.json()
+        return response.json()
+
+    async def list_dir(self, full_name: str, path: str, ref: str) -> list[str]:
+        """Names in a directory at `ref`; [] when the directory does not exist."""
+        data = await self._contents(f"contents of {full_name}/{path}", full_name, path, ref)
+        return [item["name"] for item in data] if isinstance(data, list) else []
+
+    async def file_text(self, full_name: str, path: str, ref: str) -> str | None:
+        """A small file's text at `ref` (the contents API: base64, up to 1 MB)."""
+        data = await self._contents(f"file {full_name}/{path}", full_name, path, ref)
         if not isinstance(data, dict) or data.get("encoding") != "base64":
             return None
         return base64.b64decode(data.get("content", "")).decode("utf-8", errors="replace")
@@ -209,7 +201,9 @@ def rate_limit_wait(response: httpx.Response, now: float) -> float | None:
             return 60.0
     if response.headers.get("x-ratelimit-remaining") == "0":
         try:
-            return max(0.0, float(response.headers["x-ratelimit-reset"]) - now)
+            # At least a second: a reset already past (clocks differ) must not become a
+            # tight loop of refused requests.
+            return max(1.0, float(response.headers["x-ratelimit-reset"]) - now)
         except (KeyError, ValueError):
             return 60.0
     return None

@@ -12,7 +12,7 @@ import sys
 import time
 
 from storage import Queries, open_database
-from storage.records import NewDeployment
+from tests.helpers.builders import new_deployment
 
 
 async def write(db_path: str, name: str, count: int, steps: int) -> None:
@@ -20,22 +20,7 @@ async def write(db_path: str, name: str, count: int, steps: int) -> None:
     queries = Queries(db)
     deployment = await queries.get_deployment(name)
     if deployment is None:
-        deployment = await queries.create_deployment(
-            NewDeployment(
-                name=name,
-                profile="sandbox",
-                repo="o/r",
-                branch="main",
-                subdomain=name,
-                fqdn=f"{name}.sandbox.test",
-                build_type="static",
-                node_version="22",
-                install_cmd="npm ci",
-                build_cmd="npm run build",
-                instance_type="t3.micro",
-            ),
-            actor="test",
-        )
+        deployment = await queries.create_deployment(new_deployment(name, repo="o/r"), actor="test")
     done = 0
     while count == 0 or done < count:
         await queries.queue_run(
