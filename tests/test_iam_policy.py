@@ -21,6 +21,33 @@ IMPLIED = {
 }
 
 
+#: Aws's typed accessors, by the service each returns a client for.
+ACCESSORS = {
+    "ec2": "ec2",
+    "iam": "iam",
+    "logs": "logs",
+    "route53": "route53",
+    "service_quotas": "service-quotas",
+    "ssm": "ssm",
+    "sts": "sts",
+}
+
+
+def _service(client: ast.expr) -> str:
+    """The service of the client in `aws.run(CLIENT.operation, ...)`: either the accessor
+    awaited in place (`(await aws.ec2()).op`) or a variable named after it (`ec2.op`)."""
+    if isinstance(client, ast.Await) and isinstance(client.value, ast.Call):
+        func = client.value.func
+        if isinstance(func, ast.Attribute) and func.attr in ACCESSORS:
+            return ACCESSORS[func.attr]
+    if isinstance(client, ast.Name) and client.id in ACCESSORS:
+        return ACCESSORS[client.id]
+    raise AssertionError(
+        f"line {client.lineno}: call AWS through a client named after its service "
+        f"(ec2 = await aws.ec2()), so the policy check can read it"
+    )
+
+
 def calls_in_core() -> set[str]:
     actions = set()
     for path in (ROOT / "core").rglob("*.py"):
@@ -28,15 +55,16 @@ def calls_in_core() -> set[str]:
             if not (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("call", "paginate")
-                and len(node.args) >= 2
-                and all(
-                    isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:2]
-                )
+                and node.func.attr in ("run", "pages")
+                and isinstance(node.func.value, ast.Attribute | ast.Name)
+                and "aws" in ast.unparse(node.func.value)
+                and node.args
+                and isinstance(node.args[0], ast.Attribute)
             ):
                 continue
-            service, operation = node.args[0].value, node.args[1].value  # type: ignore[attr-defined]
-            camel = "".join(part.capitalize() for part in operation.split("_"))
+            operation = node.args[0]
+            service = _service(operation.value)
+            camel = "".join(part.capitalize() for part in operation.attr.split("_"))
             actions.add(f"{PREFIX.get(service, service)}:{camel}")
     return actions
 

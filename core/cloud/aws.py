@@ -10,17 +10,30 @@ import asyncio
 import os
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
 from core.cloud.faults import Faults
 from core.profile.targets import Target
 
 if TYPE_CHECKING:
-    from core.cloud.faults import Faults
+    from botocore.client import BaseClient
+
+    # Types only: boto3-stubs describe every operation's parameters and reply, so a typo in
+    # a field or a reply key is a mypy error, not a KeyError on a live account.
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_service_quotas import ServiceQuotasClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_sts import STSClient
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: Aws.shared's cache: per event loop, one per account and region.
 _SHARED: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[Any, ...], asyncio.Future[Aws]]
+    asyncio.AbstractEventLoop, dict[tuple[object, ...], asyncio.Future[Aws]]
 ] = weakref.WeakKeyDictionary()
 
 
@@ -38,8 +51,13 @@ class Aws:
     """One account and region's clients, each made the first time a call needs it (the
     console's log panes need only CloudWatch Logs; a deploy needs six services)."""
 
-    def __init__(self, make_client: Any, region: str, make: Any = None) -> None:
-        self.clients: dict[str, Any] = {}
+    def __init__(
+        self,
+        make_client: Callable[[str], BaseClient],
+        region: str,
+        make: Callable[[str], Aws] | None = None,
+    ) -> None:
+        self.clients: dict[str, BaseClient] = {}
         self._make_client = make_client
         self._region = region
         #: Builds the same clients for another region (a ledger entry lives where it was made).
@@ -102,23 +120,21 @@ class Aws:
         active = faults if faults is not None else Faults.from_env()
 
         def make(region: str) -> Aws:
-            def client(service: str) -> Any:
-                made = {
-                    service: session.client(
-                        service,
-                        region_name=region,
-                        endpoint_url=profile.endpoint_url,  # type: ignore[call-overload]  # service is a runtime string
-                        config=config,
-                    )
-                }
-                active.install(made)
-                return made[service]
+            def client(service: str) -> BaseClient:
+                made: BaseClient = session.client(
+                    service,  # type: ignore[call-overload]  # a runtime name; the typed accessors below narrow it
+                    region_name=region,
+                    endpoint_url=profile.endpoint_url,
+                    config=config,
+                )
+                active.install({service: made})
+                return made
 
             return cls(client, region, make)
 
         return make(profile.region)
 
-    async def client(self, service: str) -> Any:
+    async def client(self, service: str) -> BaseClient:
         """The service's client, made on first use (boto3 sessions are not thread-safe, so
         clients are made one at a time)."""
         if service not in self.clients:
@@ -140,30 +156,51 @@ class Aws:
     def region(self) -> str:
         return self._region
 
-    async def call(self, service: str, operation: str, **params: Any) -> Any:
-        """Run one API call in a thread; botocore errors become AwsError with the code."""
-        method = getattr(await self.client(service), operation)
+    # One typed accessor per service Toast uses; tests/test_iam_policy.py reads the
+    # operations called on them to check docs/iam-policy.json.
+    async def ec2(self) -> EC2Client:
+        return cast("EC2Client", await self.client("ec2"))
+
+    async def iam(self) -> IAMClient:
+        return cast("IAMClient", await self.client("iam"))
+
+    async def logs(self) -> CloudWatchLogsClient:
+        return cast("CloudWatchLogsClient", await self.client("logs"))
+
+    async def route53(self) -> Route53Client:
+        return cast("Route53Client", await self.client("route53"))
+
+    async def service_quotas(self) -> ServiceQuotasClient:
+        return cast("ServiceQuotasClient", await self.client("service-quotas"))
+
+    async def ssm(self) -> SSMClient:
+        return cast("SSMClient", await self.client("ssm"))
+
+    async def sts(self) -> STSClient:
+        return cast("STSClient", await self.client("sts"))
+
+    async def run(self, operation: Callable[P, T], *args: P.args, **params: P.kwargs) -> T:
+        """Run one API call (a client's bound method) in a thread; botocore errors become
+        AwsError with the code."""
+        label = self._announce(operation, "")
+        return await _in_thread(label, lambda: operation(*args, **params))
+
+    async def pages(self, operation: Callable[P, T], *args: P.args, **params: P.kwargs) -> list[T]:
+        """Every page of a paginated call, each shaped like the operation's own reply."""
+        label = self._announce(operation, ", every page")
+        client: BaseClient = getattr(operation, "__self__")  # noqa: B009  # a bound client method
+        paginator = client.get_paginator(operation.__name__)
+        return await _in_thread(label, lambda: list(paginator.paginate(*args, **params)))
+
+    def _announce(self, operation: Callable[..., object], extra: str) -> str:
+        client: BaseClient = getattr(operation, "__self__")  # noqa: B009  # a bound client method
+        service = client.meta.service_model.service_name
         if self.on_call is not None:
-            self.on_call(f"aws {service} {operation} ({self.region})")
-        return await _in_thread(f"{service}.{operation}", lambda: method(**params))
-
-    async def paginate(self, service: str, operation: str, key: str, **params: Any) -> list[Any]:
-        """Every item under `key` across all pages of a paginated call."""
-        client = await self.client(service)
-
-        def collect() -> list[Any]:
-            items: list[Any] = []
-            for page in client.get_paginator(operation).paginate(**params):
-                items.extend(page.get(key, []))
-            return items
-
-        if self.on_call is not None:
-            self.on_call(f"aws {service} {operation} ({self.region}, every page)")
-        result: list[Any] = await _in_thread(f"{service}.{operation}", collect)
-        return result
+            self.on_call(f"aws {service} {operation.__name__} ({self.region}{extra})")
+        return f"{service}.{operation.__name__}"
 
 
-async def _in_thread(label: str, work: Any) -> Any:
+async def _in_thread(label: str, work: Callable[[], T]) -> T:
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 

@@ -9,11 +9,18 @@ changes or deletes a name whose marker carries its installation id.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from core.cloud.aws import Aws, AwsError
 from core.profile.config import Profile
 from core.runs.failures import StepFailed
+
+if TYPE_CHECKING:
+    from mypy_boto3_route53.type_defs import (
+        ChangeTypeDef,
+        ResourceRecordSetOutputTypeDef,
+        ResourceRecordSetTypeDef,
+    )
 
 PREFIX = "_toast."
 #: Record types that make a name point somewhere: one of these without Toast's marker
@@ -45,8 +52,8 @@ class NameRecords:
     """What the zone holds at a name: its pointing records and Toast's marker, if any."""
 
     fqdn: str
-    pointing: list[dict[str, Any]]
-    marker: dict[str, Any] | None
+    pointing: list[ResourceRecordSetOutputTypeDef]
+    marker: ResourceRecordSetOutputTypeDef | None
 
     @property
     def owner(self) -> dict[str, str]:
@@ -81,10 +88,9 @@ async def records_at(aws: Aws, zone_id: str, fqdn: str) -> NameRecords:
     )
 
 
-async def _sets_named(aws: Aws, zone_id: str, name: str) -> list[dict[str, Any]]:
-    listed = await aws.call(
-        "route53",
-        "list_resource_record_sets",
+async def _sets_named(aws: Aws, zone_id: str, name: str) -> list[ResourceRecordSetOutputTypeDef]:
+    listed = await aws.run(
+        (await aws.route53()).list_resource_record_sets,
         HostedZoneId=zone_id,
         StartRecordName=name,
         MaxItems="20",
@@ -99,11 +105,10 @@ def _same(a: str, b: str) -> bool:
 
 async def marked_names(aws: Aws, zone_id: str, installation: str) -> dict[str, str]:
     """fqdn -> deployment for every ownership marker of this installation in the zone."""
-    sets = await aws.paginate(
-        "route53", "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id
-    )
+    route53 = await aws.route53()
+    pages = await aws.pages(route53.list_resource_record_sets, HostedZoneId=zone_id)
     found: dict[str, str] = {}
-    for record in sets:
+    for record in (r for page in pages for r in page["ResourceRecordSets"]):
         name = record["Name"].rstrip(".")
         if record["Type"] != "TXT" or not name.startswith(PREFIX):
             continue
@@ -115,15 +120,13 @@ async def marked_names(aws: Aws, zone_id: str, installation: str) -> dict[str, s
 
 
 TTL = 60
-#: A Route53 ResourceRecordSet as boto3 takes it.
-Record = dict[str, Any]
 
 
 async def hosted_zone_id(aws: Aws, profile: Profile) -> str:
     if profile.hosted_zone_id:
         return profile.hosted_zone_id
-    zones = await aws.call(
-        "route53", "list_hosted_zones_by_name", DNSName=profile.base_domain + "."
+    zones = await aws.run(
+        (await aws.route53()).list_hosted_zones_by_name, DNSName=profile.base_domain + "."
     )
     for zone in zones["HostedZones"]:
         if zone["Name"].rstrip(".") == profile.base_domain and not zone.get("Config", {}).get(
@@ -163,18 +166,20 @@ def refuse_foreign(found: NameRecords, installation: str) -> None:
         )
 
 
-def claim_changes(found: NameRecords, a_record: Record, txt: Record) -> list[dict[str, Any]]:
+def claim_changes(
+    found: NameRecords, a_record: ResourceRecordSetTypeDef, txt: ResourceRecordSetTypeDef
+) -> list[ChangeTypeDef]:
     """The change batch that points the name at the instance, given what the check saw.
     Records Toast expects absent are CREATEd and records it owns are DELETEd with the exact
     values seen: Route53 applies the batch atomically and refuses it whole if anything
     changed since, so a record that appeared after the check is never touched."""
-    changes: list[dict[str, Any]] = []
+    changes: list[ChangeTypeDef] = []
     if found.marker is not None:
         changes.append({"Action": "DELETE", "ResourceRecordSet": found.marker})
     changes += [{"Action": "DELETE", "ResourceRecordSet": r} for r in found.pointing]
     changes += [
-        {"Action": "CREATE", "ResourceRecordSet": dict(txt)},
-        {"Action": "CREATE", "ResourceRecordSet": dict(a_record)},
+        {"Action": "CREATE", "ResourceRecordSet": txt},
+        {"Action": "CREATE", "ResourceRecordSet": a_record},
     ]
     return changes
 
@@ -184,17 +189,21 @@ async def claim_name(
 ) -> str:
     """Point `found.fqdn` at `ip` with Toast's marker beside it; returns the change id."""
     name = found.fqdn.rstrip(".") + "."
-    a_record: Record = {"Name": name, "Type": "A", "TTL": TTL, "ResourceRecords": [{"Value": ip}]}
-    txt: Record = {
+    a_record: ResourceRecordSetTypeDef = {
+        "Name": name,
+        "Type": "A",
+        "TTL": TTL,
+        "ResourceRecords": [{"Value": ip}],
+    }
+    txt: ResourceRecordSetTypeDef = {
         "Name": marker_name(found.fqdn),
         "Type": "TXT",
         "TTL": TTL,
         "ResourceRecords": [{"Value": marker}],
     }
     try:
-        change = await aws.call(
-            "route53",
-            "change_resource_record_sets",
+        change = await aws.run(
+            (await aws.route53()).change_resource_record_sets,
             HostedZoneId=zone,
             ChangeBatch={"Comment": comment, "Changes": claim_changes(found, a_record, txt)},
         )

@@ -58,7 +58,7 @@ async def run_checks(target: Target) -> list[Check]:
     checks: list[Check] = []
     try:
         aws = await Aws.connect(target, max_attempts=2)
-        identity = await aws.call("sts", "get_caller_identity")
+        identity = await aws.run((await aws.sts()).get_caller_identity)
     except AwsError as exc:
         checks.append(
             Check(
@@ -89,7 +89,7 @@ async def run_checks(target: Target) -> list[Check]:
             checks.append(Check(name, False, str(exc), "check the profile's permissions"))
 
     async def region() -> Check:
-        zones = await aws.call("ec2", "describe_availability_zones")
+        zones = await aws.run((await aws.ec2()).describe_availability_zones)
         names = [z["ZoneName"] for z in zones["AvailabilityZones"]]
         return Check("region", True, f"{profile.region} ({len(names)} availability zones)")
 
@@ -115,7 +115,7 @@ async def run_checks(target: Target) -> list[Check]:
 
     async def ami() -> Check:
         try:
-            found = await aws.call("ssm", "get_parameter", Name=profile.ami_parameter)
+            found = await aws.run((await aws.ssm()).get_parameter, Name=profile.ami_parameter)
         except AwsError as exc:
             return Check(
                 "AMI",
@@ -128,7 +128,7 @@ async def run_checks(target: Target) -> list[Check]:
     async def key_pair() -> Check:
         path = target.key_file
         try:
-            found = await aws.call("ec2", "describe_key_pairs", KeyNames=[profile.key_pair])
+            found = await aws.run((await aws.ec2()).describe_key_pairs, KeyNames=[profile.key_pair])
             pairs = found["KeyPairs"]
         except AwsError as exc:
             if exc.code != "InvalidKeyPair.NotFound":
@@ -162,9 +162,8 @@ async def run_checks(target: Target) -> list[Check]:
 
     async def quota() -> Check:
         try:
-            found = await aws.call(
-                "service-quotas",
-                "get_service_quota",
+            found = await aws.run(
+                (await aws.service_quotas()).get_service_quota,
                 ServiceCode="ec2",
                 QuotaCode=STANDARD_VCPU_QUOTA,
             )
@@ -182,9 +181,8 @@ async def run_checks(target: Target) -> list[Check]:
 
     async def permissions() -> Check:
         try:
-            result = await aws.call(
-                "iam",
-                "simulate_principal_policy",
+            result = await aws.run(
+                (await aws.iam()).simulate_principal_policy,
                 PolicySourceArn=identity["Arn"],
                 ActionNames=list(DEPLOY_ACTIONS),
             )

@@ -21,8 +21,11 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 #: AWS's own wording, where the engine tells errors apart by it.
 _MESSAGE = {
@@ -63,7 +66,7 @@ class Faults:
     def active(self, kind: str, value: str) -> bool:
         return any(r and r[0] == value for r in self.rules(kind))
 
-    def install(self, clients: dict[str, Any]) -> None:
+    def install(self, clients: Mapping[str, BaseClient]) -> None:
         for rule in self.rules("aws"):
             target, code = rule[0], rule[1]
             times = int(rule[2]) if len(rule) > 2 else 10**9
@@ -95,12 +98,12 @@ def active(kind: str, value: str) -> bool:
     return Faults.from_env().active(kind, value)
 
 
-def install(clients: dict[str, Any]) -> None:
+def install(clients: Mapping[str, BaseClient]) -> None:
     Faults.from_env().install(clients)
 
 
 def _inject(
-    client: Any, service: str, operation: str, code: str, times: int, only_if: str | None
+    client: BaseClient, service: str, operation: str, code: str, times: int, only_if: str | None
 ) -> None:
     from botocore.awsrequest import AWSResponse, HTTPHeaders
 

@@ -3,8 +3,9 @@ resource (destroy and gc both delete through here, NotFound meaning already gone
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cloud.aws import Aws, AwsError, is_not_found
 from core.cloud.dns_owner import hosted_zone_id, marked_names, records_at
@@ -15,6 +16,10 @@ from core.runs.failures import StepFailed
 from core.runs.waiting import WaitTimeout, poll
 from storage import Queries
 from storage.records import Resource
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import FilterTypeDef
+    from mypy_boto3_route53.type_defs import ChangeTypeDef
 
 #: Deletion order: what depends on a resource goes before it.
 ORDER = {
@@ -27,18 +32,18 @@ ORDER = {
 }
 
 
-async def delete_resource(aws: Aws, resource: Resource, *, say: Any) -> None:
+async def delete_resource(aws: Aws, resource: Resource, *, say: Callable[[str], None]) -> None:
     kind, rid = resource.kind, resource.resource_id
     aws = await aws.in_region(resource.region)
     try:
         if kind == "dns_record":
             await _delete_record(aws, resource, say)
         elif kind == "instance":
-            await aws.call("ec2", "terminate_instances", InstanceIds=[rid])
+            await aws.run((await aws.ec2()).terminate_instances, InstanceIds=[rid])
             say(f"terminating {rid}...")
 
             async def terminated() -> bool | None:
-                found = await aws.call("ec2", "describe_instances", InstanceIds=[rid])
+                found = await aws.run((await aws.ec2()).describe_instances, InstanceIds=[rid])
                 state = found["Reservations"][0]["Instances"][0]["State"]["Name"]
                 return True if state == "terminated" else None
 
@@ -49,9 +54,9 @@ async def delete_resource(aws: Aws, resource: Resource, *, say: Any) -> None:
             except WaitTimeout as exc:
                 raise StepFailed(str(exc)) from exc
         elif kind == "log_group":
-            await aws.call("logs", "delete_log_group", logGroupName=rid)
+            await aws.run((await aws.logs()).delete_log_group, logGroupName=rid)
         elif kind == "security_group":
-            await aws.call("ec2", "delete_security_group", GroupId=rid)
+            await aws.run((await aws.ec2()).delete_security_group, GroupId=rid)
         elif kind == "instance_profile":
             await delete_instance_profile(aws, rid)
         elif kind == "iam_role":
@@ -64,13 +69,13 @@ async def delete_resource(aws: Aws, resource: Resource, *, say: Any) -> None:
     say(f"deleted {kind} {rid}")
 
 
-async def _delete_record(aws: Aws, resource: Resource, say: Any) -> None:
+async def _delete_record(aws: Aws, resource: Resource, say: Callable[[str], None]) -> None:
     """Delete the A record and its ownership marker, with exactly the values Toast wrote.
     A record someone changed since is no longer Toast's: it is left alone, and said so."""
     zone = resource.attributes["zone_id"]
     found = await records_at(aws, zone, resource.resource_id)
     recorded = resource.attributes.get("value")
-    changes = []
+    changes: list[ChangeTypeDef] = []
     for record in found.pointing:
         values = [v["Value"] for v in record.get("ResourceRecords", [])]
         if record["Type"] == "A" and values == [recorded]:
@@ -86,9 +91,8 @@ async def _delete_record(aws: Aws, resource: Resource, say: Any) -> None:
         if marker is None or values == [marker]:
             changes.append({"Action": "DELETE", "ResourceRecordSet": found.marker})
     if changes:
-        await aws.call(
-            "route53",
-            "change_resource_record_sets",
+        await aws.run(
+            (await aws.route53()).change_resource_record_sets,
             HostedZoneId=zone,
             ChangeBatch={"Comment": f"toast: delete {resource.resource_id}", "Changes": changes},
         )
@@ -122,15 +126,14 @@ async def find_garbage(aws: Aws, queries: Queries, profile: Profile) -> list[Fin
     entries = [r for r in await queries.all_resources(profile=profile.name) if r.deleted_at is None]
     ledger = {(r.kind, r.resource_id) for r in entries}
     findings: list[Finding] = []
-    tag_filters = [
+    tag_filters: list[FilterTypeDef] = [
         {"Name": f"tag:{MANAGED_BY[0]}", "Values": [MANAGED_BY[1]]},
         {"Name": "tag:toast:profile", "Values": [profile.name]},
         {"Name": f"tag:{TAG}", "Values": [installation]},
     ]
-    reservations = await aws.paginate(
-        "ec2",
-        "describe_instances",
-        "Reservations",
+    ec2 = await aws.ec2()
+    pages = await aws.pages(
+        ec2.describe_instances,
         Filters=[
             *tag_filters,
             {
@@ -139,13 +142,12 @@ async def find_garbage(aws: Aws, queries: Queries, profile: Profile) -> list[Fin
             },
         ],
     )
+    reservations = [r for page in pages for r in page["Reservations"]]
     for instance_id in sorted({i["InstanceId"] for r in reservations for i in r["Instances"]}):
         if ("instance", instance_id) not in ledger:
             findings.append(Finding("instance", instance_id, region, "orphan"))
-    groups = await aws.paginate(
-        "ec2", "describe_security_groups", "SecurityGroups", Filters=tag_filters
-    )
-    for group in groups:
+    group_pages = await aws.pages(ec2.describe_security_groups, Filters=tag_filters)
+    for group in (g for page in group_pages for g in page["SecurityGroups"]):
         if ("security_group", group["GroupId"]) not in ledger:
             findings.append(Finding("security_group", group["GroupId"], region, "orphan"))
     try:
@@ -181,23 +183,23 @@ async def exists(aws: Aws, resource: Resource) -> bool | None:
     kind, rid = resource.kind, resource.resource_id
     try:
         if kind == "instance":
-            found = await aws.call("ec2", "describe_instances", InstanceIds=[rid])
+            found = await aws.run((await aws.ec2()).describe_instances, InstanceIds=[rid])
             states = [i["State"]["Name"] for r in found["Reservations"] for i in r["Instances"]]
             return bool(states) and states[0] not in ("terminated", "shutting-down")
         if kind == "security_group":
-            await aws.call("ec2", "describe_security_groups", GroupIds=[rid])
+            await aws.run((await aws.ec2()).describe_security_groups, GroupIds=[rid])
             return True
         if kind == "key_pair":
-            await aws.call("ec2", "describe_key_pairs", KeyNames=[rid])
+            await aws.run((await aws.ec2()).describe_key_pairs, KeyNames=[rid])
             return True
         if kind == "log_group":
-            groups = await aws.call("logs", "describe_log_groups", logGroupNamePrefix=rid)
+            groups = await aws.run((await aws.logs()).describe_log_groups, logGroupNamePrefix=rid)
             return any(g["logGroupName"] == rid for g in groups["logGroups"])
         if kind == "instance_profile":
-            await aws.call("iam", "get_instance_profile", InstanceProfileName=rid)
+            await aws.run((await aws.iam()).get_instance_profile, InstanceProfileName=rid)
             return True
         if kind == "iam_role":
-            await aws.call("iam", "get_role", RoleName=rid)
+            await aws.run((await aws.iam()).get_role, RoleName=rid)
             return True
         if kind == "dns_record" and "zone_id" in resource.attributes:
             found_records = await records_at(aws, resource.attributes["zone_id"], rid)

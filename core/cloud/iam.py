@@ -53,36 +53,36 @@ def logs_policy(region: str, account: str, deployment: str) -> dict[str, Any]:
 
 
 async def delete_instance_profile(aws: Aws, name: str) -> None:
-    found = await aws.call("iam", "get_instance_profile", InstanceProfileName=name)
+    found = await aws.run((await aws.iam()).get_instance_profile, InstanceProfileName=name)
     for role in found["InstanceProfile"].get("Roles", []):
-        await aws.call(
-            "iam",
-            "remove_role_from_instance_profile",
+        await aws.run(
+            (await aws.iam()).remove_role_from_instance_profile,
             InstanceProfileName=name,
             RoleName=role["RoleName"],
         )
-    await aws.call("iam", "delete_instance_profile", InstanceProfileName=name)
+    await aws.run((await aws.iam()).delete_instance_profile, InstanceProfileName=name)
 
 
 async def delete_role(aws: Aws, name: str) -> None:
     """The role's inline policies, then the role. A managed policy attached since by
     someone else is detached, never deleted (it is not Toast's)."""
-    policies = await aws.call("iam", "list_role_policies", RoleName=name)
+    policies = await aws.run((await aws.iam()).list_role_policies, RoleName=name)
     for policy in policies.get("PolicyNames", []):
-        await aws.call("iam", "delete_role_policy", RoleName=name, PolicyName=policy)
-    attached = await aws.call("iam", "list_attached_role_policies", RoleName=name)
-    for policy in attached.get("AttachedPolicies", []):
-        await aws.call("iam", "detach_role_policy", RoleName=name, PolicyArn=policy["PolicyArn"])
-    profiles = await aws.call("iam", "list_instance_profiles_for_role", RoleName=name)
+        await aws.run((await aws.iam()).delete_role_policy, RoleName=name, PolicyName=policy)
+    attached = await aws.run((await aws.iam()).list_attached_role_policies, RoleName=name)
+    for managed in attached.get("AttachedPolicies", []):
+        await aws.run(
+            (await aws.iam()).detach_role_policy, RoleName=name, PolicyArn=managed["PolicyArn"]
+        )
+    profiles = await aws.run((await aws.iam()).list_instance_profiles_for_role, RoleName=name)
     for profile in profiles.get("InstanceProfiles", []):
         try:
-            await aws.call(
-                "iam",
-                "remove_role_from_instance_profile",
+            await aws.run(
+                (await aws.iam()).remove_role_from_instance_profile,
                 InstanceProfileName=profile["InstanceProfileName"],
                 RoleName=name,
             )
         except AwsError as exc:
             if not is_not_found(exc):
                 raise
-    await aws.call("iam", "delete_role", RoleName=name)
+    await aws.run((await aws.iam()).delete_role, RoleName=name)

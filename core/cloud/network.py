@@ -28,7 +28,7 @@ async def choose_subnet(aws: Aws, profile: Profile) -> Placement:
     where = f"[profiles.{profile.name}]"
     if profile.subnet_id:
         try:
-            found = await aws.call("ec2", "describe_subnets", SubnetIds=[profile.subnet_id])
+            found = await aws.run((await aws.ec2()).describe_subnets, SubnetIds=[profile.subnet_id])
         except AwsError as exc:
             if exc.code in ("InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"):
                 raise NetworkError(
@@ -44,8 +44,8 @@ async def choose_subnet(aws: Aws, profile: Profile) -> Placement:
             bool(subnet.get("MapPublicIpOnLaunch")),
             f"subnet_id in {where}",
         )
-    vpcs = await aws.call(
-        "ec2", "describe_vpcs", Filters=[{"Name": "isDefault", "Values": ["true"]}]
+    vpcs = await aws.run(
+        (await aws.ec2()).describe_vpcs, Filters=[{"Name": "isDefault", "Values": ["true"]}]
     )
     if not vpcs["Vpcs"]:
         raise NetworkError(
@@ -53,9 +53,8 @@ async def choose_subnet(aws: Aws, profile: Profile) -> Placement:
             "(a subnet with a route to an internet gateway)"
         )
     vpc_id = str(vpcs["Vpcs"][0]["VpcId"])
-    subnets = await aws.call(
-        "ec2",
-        "describe_subnets",
+    subnets = await aws.run(
+        (await aws.ec2()).describe_subnets,
         Filters=[
             {"Name": "vpc-id", "Values": [vpc_id]},
             {"Name": "map-public-ip-on-launch", "Values": ["true"]},

@@ -41,7 +41,7 @@ async def dns(ctx: RunContext) -> DnsOutput:
     )
 
     async def insync() -> bool | None:
-        status = await ctx.aws.call("route53", "get_change", Id=change_id)
+        status = await ctx.aws.run((await ctx.aws.route53()).get_change, Id=change_id)
         return True if status["ChangeInfo"]["Status"] == "INSYNC" else None
 
     # Route53 propagates within ~60 s; the boto3 waiter would poll only every 30 s.

@@ -128,9 +128,8 @@ async def create_log_groups(ctx: RunContext) -> None:
     for source in LOG_SOURCES:
         group = log_group(ctx.deployment.name, source)
         try:
-            await ctx.aws.call(
-                "logs",
-                "create_log_group",
+            await ctx.aws.run(
+                (await ctx.aws.logs()).create_log_group,
                 logGroupName=group,
                 tags={
                     "toast:managed-by": "toast",
@@ -142,7 +141,9 @@ async def create_log_groups(ctx: RunContext) -> None:
         except AwsError as exc:
             if exc.code != "ResourceAlreadyExistsException":
                 raise
-        await ctx.aws.call("logs", "put_retention_policy", logGroupName=group, retentionInDays=30)
+        await ctx.aws.run(
+            (await ctx.aws.logs()).put_retention_policy, logGroupName=group, retentionInDays=30
+        )
         await ctx.record("log_group", group)
 
 

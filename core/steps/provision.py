@@ -8,7 +8,8 @@ import fcntl
 import json
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.cloud.aws import AwsError
 from core.cloud.iam import ASSUME_ROLE, POLICY_NAME, logs_policy, role_name
@@ -19,6 +20,18 @@ from core.profile import paths
 from core.profile.config import Profile
 from core.profile.installation import MANAGED_BY, TAG, installation_id
 from core.runs.context import RunContext
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import (
+        CreateSecurityGroupRequestTypeDef,
+        FilterTypeDef,
+        InstanceTypeDef,
+        ReservationResponseTypeDef,
+        RunInstancesRequestTypeDef,
+        SecurityGroupTypeDef,
+        TagTypeDef,
+    )
+    from mypy_boto3_iam.type_defs import TagTypeDef as IamTagTypeDef
 from core.runs.failures import StepFailed
 from core.runs.waiting import poll
 from core.steps.outputs import AddressOutput, CheckOutput, LaunchOutput, SharedOutput
@@ -29,7 +42,7 @@ def security_group_name() -> str:
     return f"toast-web-{installation_id()}"
 
 
-def toast_tags(ctx: RunContext, **extra: str) -> list[dict[str, str]]:
+def toast_tags(ctx: RunContext, **extra: str) -> list[TagTypeDef]:
     tags = {
         MANAGED_BY[0]: MANAGED_BY[1],
         "toast:profile": ctx.profile_name,
@@ -104,7 +117,7 @@ async def ensure_key_pair(ctx: RunContext) -> str:
     name = profile.key_pair
     key_path = ctx.target.key_file
     try:
-        found = await ctx.aws.call("ec2", "describe_key_pairs", KeyNames=[name])
+        found = await ctx.aws.run((await ctx.aws.ec2()).describe_key_pairs, KeyNames=[name])
         pairs = list(found["KeyPairs"])
     except AwsError as exc:
         if exc.code != "InvalidKeyPair.NotFound":
@@ -140,9 +153,8 @@ async def ensure_key_pair(ctx: RunContext) -> str:
     else:
         public = create_private_key(key_path, comment=f"toast-{profile.name}")
         made = "created a new key"
-    await ctx.aws.call(
-        "ec2",
-        "import_key_pair",
+    await ctx.aws.run(
+        (await ctx.aws.ec2()).import_key_pair,
         KeyName=name,
         PublicKeyMaterial=public,
         TagSpecifications=[{"ResourceType": "key-pair", "Tags": toast_tags(ctx)}],
@@ -152,13 +164,12 @@ async def ensure_key_pair(ctx: RunContext) -> str:
     return name
 
 
-async def _key_pair_hint(ctx: RunContext, name: str, key_path: Any) -> str:
+async def _key_pair_hint(ctx: RunContext, name: str, key_path: Path) -> str:
     """What to do about a key pair without its key. Deleting it is suggested only when no
     instance uses it: an instance's key pair cannot be replaced under it."""
-    reservations = await ctx.aws.paginate(
-        "ec2",
-        "describe_instances",
-        "Reservations",
+    ec2 = await ctx.aws.ec2()
+    pages = await ctx.aws.pages(
+        ec2.describe_instances,
         Filters=[
             {"Name": "key-name", "Values": [name]},
             {
@@ -167,7 +178,9 @@ async def _key_pair_hint(ctx: RunContext, name: str, key_path: Any) -> str:
             },
         ],
     )
-    users = sorted(i["InstanceId"] for r in reservations for i in r["Instances"])
+    users = sorted(
+        i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]
+    )
     if users:
         return (
             f"restore the private key to {key_path} from a backup ({', '.join(users[:5])} "
@@ -183,26 +196,26 @@ async def _key_pair_hint(ctx: RunContext, name: str, key_path: Any) -> str:
 async def ensure_security_group(ctx: RunContext, ssh_cidr: str) -> str:
     check = ctx.output_if("check", CheckOutput)
     vpc_id = check.vpc_id if check is not None else None
-    filters = [
+    filters: list[FilterTypeDef] = [
         {"Name": "group-name", "Values": [security_group_name()]},
         {"Name": f"tag:{TAG}", "Values": [installation_id()]},
     ]
     if vpc_id:
         filters.append({"Name": "vpc-id", "Values": [vpc_id]})
-    groups = await ctx.aws.call("ec2", "describe_security_groups", Filters=filters)
+    groups = await ctx.aws.run((await ctx.aws.ec2()).describe_security_groups, Filters=filters)
     if groups["SecurityGroups"]:
         group = groups["SecurityGroups"][0]
         group_id = str(group["GroupId"])
         await reconcile_ssh_rule(ctx, group, ssh_cidr)
     else:
-        created = await ctx.aws.call(
-            "ec2",
-            "create_security_group",
-            GroupName=security_group_name(),
-            Description="Toast: HTTP and HTTPS from anywhere, SSH from the operator",
-            **({"VpcId": vpc_id} if vpc_id else {}),
-            TagSpecifications=[{"ResourceType": "security-group", "Tags": toast_tags(ctx)}],
-        )
+        request: CreateSecurityGroupRequestTypeDef = {
+            "GroupName": security_group_name(),
+            "Description": "Toast: HTTP and HTTPS from anywhere, SSH from the operator",
+            "TagSpecifications": [{"ResourceType": "security-group", "Tags": toast_tags(ctx)}],
+        }
+        if vpc_id:
+            request["VpcId"] = vpc_id
+        created = await ctx.aws.run((await ctx.aws.ec2()).create_security_group, **request)
         group_id = str(created["GroupId"])
         await ctx.record("security_group", group_id, shared=True)
         rules = [
@@ -210,9 +223,8 @@ async def ensure_security_group(ctx: RunContext, ssh_cidr: str) -> str:
             (443, "0.0.0.0/0", "HTTPS"),
             (22, ssh_cidr, "SSH from the operator"),
         ]
-        await ctx.aws.call(
-            "ec2",
-            "authorize_security_group_ingress",
+        await ctx.aws.run(
+            (await ctx.aws.ec2()).authorize_security_group_ingress,
             GroupId=group_id,
             IpPermissions=[
                 {
@@ -232,7 +244,7 @@ async def ensure_security_group(ctx: RunContext, ssh_cidr: str) -> str:
     return group_id
 
 
-async def reconcile_ssh_rule(ctx: RunContext, group: dict[str, Any], wanted: str) -> None:
+async def reconcile_ssh_rule(ctx: RunContext, group: SecurityGroupTypeDef, wanted: str) -> None:
     """SSH stays open to exactly the operator's CIDR: a changed operator_cidr (or public
     address) replaces the old rule on the next deploy."""
     ssh = [
@@ -243,9 +255,8 @@ async def reconcile_ssh_rule(ctx: RunContext, group: dict[str, Any], wanted: str
     present = {r["CidrIp"] for p in ssh for r in p.get("IpRanges", [])}
     stale = sorted(present - {wanted})
     if stale:
-        await ctx.aws.call(
-            "ec2",
-            "revoke_security_group_ingress",
+        await ctx.aws.run(
+            (await ctx.aws.ec2()).revoke_security_group_ingress,
             GroupId=group["GroupId"],
             IpPermissions=[
                 {
@@ -257,9 +268,8 @@ async def reconcile_ssh_rule(ctx: RunContext, group: dict[str, Any], wanted: str
             ],
         )
     if wanted not in present:
-        await ctx.aws.call(
-            "ec2",
-            "authorize_security_group_ingress",
+        await ctx.aws.run(
+            (await ctx.aws.ec2()).authorize_security_group_ingress,
             GroupId=group["GroupId"],
             IpPermissions=[
                 {
@@ -278,12 +288,11 @@ async def reconcile_ssh_rule(ctx: RunContext, group: dict[str, Any], wanted: str
         )
 
 
-async def find_instances(ctx: RunContext) -> list[dict[str, Any]]:
+async def find_instances(ctx: RunContext) -> list[InstanceTypeDef]:
     """Live instances tagged for this deployment (how a resumed run finds an earlier launch)."""
-    reservations = await ctx.aws.paginate(
-        "ec2",
-        "describe_instances",
-        "Reservations",
+    ec2 = await ctx.aws.ec2()
+    pages = await ctx.aws.pages(
+        ec2.describe_instances,
         Filters=[
             {"Name": "tag:toast:deployment", "Values": [ctx.deployment.name]},
             {"Name": "tag:toast:profile", "Values": [ctx.profile_name]},
@@ -293,7 +302,7 @@ async def find_instances(ctx: RunContext) -> list[dict[str, Any]]:
             },
         ],
     )
-    return [i for r in reservations for i in r["Instances"]]
+    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
 
 
 async def launch(ctx: RunContext) -> LaunchOutput:
@@ -307,9 +316,9 @@ async def launch(ctx: RunContext) -> LaunchOutput:
         )
         return LaunchOutput(instance_id=instance_id, adopted=True)
     profile: Profile = ctx.target.profile
-    ami = (await ctx.aws.call("ssm", "get_parameter", Name=profile.ami_parameter))["Parameter"][
-        "Value"
-    ]
+    ami = (await ctx.aws.run((await ctx.aws.ssm()).get_parameter, Name=profile.ami_parameter))[
+        "Parameter"
+    ]["Value"]
     shared_out = ctx.output("shared", SharedOutput)
     tags = toast_tags(
         ctx,
@@ -329,19 +338,19 @@ async def launch(ctx: RunContext) -> LaunchOutput:
         instance_tag=f"toast-{ctx.deployment.name}",
         fail_stage=fail_stage,
     )
-    params = dict(
-        ImageId=ami,
-        InstanceType=ctx.deployment.instance_type,
-        MinCount=1,
-        MaxCount=1,
-        KeyName=shared_out.key_name,
-        **_network(ctx, shared_out.security_group),
-        IamInstanceProfile={"Name": shared_out.instance_profile},
-        UserData=userdata,
+    params: RunInstancesRequestTypeDef = {
+        "ImageId": ami,
+        # The deployment's type was checked against EC2's names when it was created.
+        "InstanceType": ctx.deployment.instance_type,  # type: ignore[typeddict-item]
+        "MinCount": 1,
+        "MaxCount": 1,
+        "KeyName": shared_out.key_name,
+        "IamInstanceProfile": {"Name": shared_out.instance_profile},
+        "UserData": userdata,
         # Derived from our run, so a retried call within this run cannot launch twice.
-        ClientToken=f"toast-{ctx.deployment.id}-run-{ctx.run.id}",
-        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
-        BlockDeviceMappings=[
+        "ClientToken": f"toast-{ctx.deployment.id}-run-{ctx.run.id}",
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        "BlockDeviceMappings": [
             {
                 "DeviceName": "/dev/xvda",
                 "Ebs": {
@@ -352,15 +361,17 @@ async def launch(ctx: RunContext) -> LaunchOutput:
                 },
             }
         ],
-        TagSpecifications=[
+        "TagSpecifications": [
             {"ResourceType": "instance", "Tags": tags},
             {"ResourceType": "volume", "Tags": tags},
         ],
-    )
+    }
+    _place(ctx, shared_out.security_group, params)
+    ec2 = await ctx.aws.ec2()
 
-    async def run_instances() -> dict[str, Any] | None:
+    async def run_instances() -> ReservationResponseTypeDef | None:
         try:
-            return dict(await ctx.aws.call("ec2", "run_instances", **params))
+            return await ctx.aws.run(ec2.run_instances, **params)
         except AwsError as exc:
             # A new instance profile takes seconds to become usable (IAM is eventually
             # consistent); anything else is a real failure.
@@ -392,17 +403,18 @@ async def launch(ctx: RunContext) -> LaunchOutput:
     return LaunchOutput(instance_id=instance_id, adopted=False)
 
 
-def _network(ctx: RunContext, group_id: str) -> dict[str, Any]:
+def _place(ctx: RunContext, group_id: str, params: RunInstancesRequestTypeDef) -> None:
     """The subnet chosen by the check step; a subnet that does not hand out public IPs by
     itself is asked for one (the instance must be reachable for HTTPS and SSH)."""
     check = ctx.output_if("check", CheckOutput)
     subnet = check.subnet_id if check is not None else None
     if not subnet:
-        return {"SecurityGroupIds": [group_id]}
-    if check is None or check.public_ips:
-        return {"SubnetId": subnet, "SecurityGroupIds": [group_id]}
-    return {
-        "NetworkInterfaces": [
+        params["SecurityGroupIds"] = [group_id]
+    elif check is None or check.public_ips:
+        params["SubnetId"] = subnet
+        params["SecurityGroupIds"] = [group_id]
+    else:
+        params["NetworkInterfaces"] = [
             {
                 "DeviceIndex": 0,
                 "SubnetId": subnet,
@@ -410,7 +422,6 @@ def _network(ctx: RunContext, group_id: str) -> dict[str, Any]:
                 "AssociatePublicIpAddress": True,
             }
         ]
-    }
 
 
 async def address(ctx: RunContext) -> AddressOutput:
@@ -418,9 +429,11 @@ async def address(ctx: RunContext) -> AddressOutput:
     instance_id = ctx.output("launch", LaunchOutput).instance_id
     last = ["pending"]
 
-    async def running() -> dict[str, Any] | None:
+    async def running() -> InstanceTypeDef | None:
         try:
-            found = await ctx.aws.call("ec2", "describe_instances", InstanceIds=[instance_id])
+            found = await ctx.aws.run(
+                (await ctx.aws.ec2()).describe_instances, InstanceIds=[instance_id]
+            )
         except AwsError as exc:
             # EC2 is eventually consistent: a new instance may be unknown for a few seconds.
             if exc.code == "InvalidInstanceID.NotFound":
@@ -435,7 +448,7 @@ async def address(ctx: RunContext) -> AddressOutput:
                 hint="see the EC2 console for the state reason",
             )
         if last[0] == "running" and instance.get("PublicIpAddress"):
-            return dict(instance)
+            return instance
         return None
 
     instance = await ctx.wait(
@@ -458,15 +471,14 @@ async def ensure_instance_role(ctx: RunContext) -> str:
     """The deployment's role with its inline policy, and an instance profile holding it.
     Every part is recorded in the ledger as it is created; a resumed run finds them."""
     name = role_name(ctx.deployment.name)
-    tags = [
+    tags: list[IamTagTypeDef] = [
         {"Key": "toast:managed-by", "Value": "toast"},
         {"Key": "toast:installation", "Value": installation_id()},
         {"Key": "toast:deployment", "Value": ctx.deployment.name},
     ]
     try:
-        await ctx.aws.call(
-            "iam",
-            "create_role",
+        await ctx.aws.run(
+            (await ctx.aws.iam()).create_role,
             RoleName=name,
             AssumeRolePolicyDocument=json.dumps(ASSUME_ROLE),
             Description=f"Toast: ships the logs of {ctx.deployment.name}, nothing else",
@@ -476,23 +488,26 @@ async def ensure_instance_role(ctx: RunContext) -> str:
         if exc.code != "EntityAlreadyExists":
             raise
     await ctx.record("iam_role", name, region="global")
-    account = (await ctx.aws.call("sts", "get_caller_identity"))["Account"]
-    await ctx.aws.call(
-        "iam",
-        "put_role_policy",
+    account = (await ctx.aws.run((await ctx.aws.sts()).get_caller_identity))["Account"]
+    await ctx.aws.run(
+        (await ctx.aws.iam()).put_role_policy,
         RoleName=name,
         PolicyName=POLICY_NAME,
         PolicyDocument=json.dumps(logs_policy(ctx.region, account, ctx.deployment.name)),
     )
     try:
-        await ctx.aws.call("iam", "create_instance_profile", InstanceProfileName=name, Tags=tags)
+        await ctx.aws.run(
+            (await ctx.aws.iam()).create_instance_profile, InstanceProfileName=name, Tags=tags
+        )
     except AwsError as exc:
         if exc.code != "EntityAlreadyExists":
             raise
     await ctx.record("instance_profile", name, region="global")
-    found = await ctx.aws.call("iam", "get_instance_profile", InstanceProfileName=name)
+    found = await ctx.aws.run((await ctx.aws.iam()).get_instance_profile, InstanceProfileName=name)
     if name not in [r["RoleName"] for r in found["InstanceProfile"].get("Roles", [])]:
-        await ctx.aws.call(
-            "iam", "add_role_to_instance_profile", InstanceProfileName=name, RoleName=name
+        await ctx.aws.run(
+            (await ctx.aws.iam()).add_role_to_instance_profile,
+            InstanceProfileName=name,
+            RoleName=name,
         )
     return name

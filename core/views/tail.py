@@ -15,10 +15,14 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.cloud.aws import Aws, AwsError
 from core.cloud.log_groups import LOG_SOURCES, log_group
 from core.runs.redact import Redactor
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs.type_defs import FilterLogEventsRequestTypeDef
 
 THROTTLED = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequests"}
 
@@ -131,14 +135,19 @@ class LogTail:
         in timestamp order."""
         fresh: list[LogLine] = []
         token: str | None = None
-        params: dict[str, object] = {"logGroupName": self.group, "startTime": self.window_start()}
+        logs = await self.aws.logs()
+        params: FilterLogEventsRequestTypeDef = {
+            "logGroupName": self.group,
+            "startTime": self.window_start(),
+        }
         if self.page_limit:
             params["limit"] = self.page_limit
         while True:
-            call = dict(params, nextToken=token) if token else params
+            if token:
+                params["nextToken"] = token
             self.stats.api_calls += 1
             try:
-                page = await self.aws.call("logs", "filter_log_events", **call)
+                page = await self.aws.run(logs.filter_log_events, **params)
             except AwsError as exc:
                 if exc.code == "ResourceNotFoundException":
                     return fresh  # the group does not exist yet: nothing shipped so far
