@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -21,8 +22,9 @@ from cli.common import (
 from cli.output import EXIT_FAILED, EXIT_USAGE, emit_json, fail
 from core.host.operator_address import OperatorAddressError, operator_cidr
 from core.profile.targets import TargetError, resolve_target
-from core.repo.detect import DetectionError, resolve
+from core.repo.detect import BuildPlan, DetectionError, resolve
 from core.repo.heads import RepoCheckError
+from core.repo.plan_file import render_plan_file
 from core.repo.plans import apply_plan, cannot_deploy, describe_plan, detect_repo
 from core.repo.spec import DeploySpec, SpecError, parse_env, validate
 from core.runs.access import ReadOnlyError
@@ -69,14 +71,26 @@ async def _plan_of(target: Any, repo: str, branch: str, root: str) -> Any:
     "--root", "root_dir", default="", help="The app's directory in a monorepo (e.g. apps/web)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Print the plan as a toast.toml and offer to write it to ./toast.toml.",
+)
+@click.option("--yes", is_flag=True, help="With --write: write without asking.")
 @click.pass_obj
-def detect(obj: Any, repo: str, branch: str, root_dir: str, as_json: bool) -> None:
+def detect(
+    obj: Any, repo: str, branch: str, root_dir: str, as_json: bool, write: bool, yes: bool
+) -> None:
     """Show the build plan Toast reads from REPO, and where each value came from.
 
     Reads only a few files at the branch head (GitHub's contents API for owner/name, a
     shallow fetch for a git URL). Exits 1 when a value cannot be detected, naming the flag
-    `toast deploy` needs for it."""
+    `toast deploy` needs for it. With --write, the plan becomes a toast.toml to commit at
+    the app's root, so every deploy builds it the same way."""
     plan = _read_plan(_target(obj), repo, branch, root_dir)
+    if write:
+        _write_plan_file(repo, plan, yes)
+        return
     try:
         chosen = resolve(plan, {})
         problem = None
@@ -92,6 +106,23 @@ def detect(obj: Any, repo: str, branch: str, root_dir: str, as_json: bool) -> No
             click.echo(line)
     if problem is not None:
         fail(f"{problem.field}: {problem}", EXIT_FAILED)
+
+
+def _write_plan_file(repo: str, plan: BuildPlan, yes: bool) -> None:
+    try:
+        chosen = resolve(plan, {})
+    except DetectionError as exc:
+        fail(cannot_deploy(repo, exc) + "; set it in toast.toml by hand", EXIT_FAILED)
+    values = {name: item.value for name, item in chosen.items()}
+    text = render_plan_file(values)
+    click.echo(text, nl=False)
+    path = Path("toast.toml")
+    question = f"{'Replace' if path.exists() else 'Write'} {path.resolve()}?"
+    if not yes and not click.confirm(question, default=False, err=True):
+        click.echo("not written", err=True)
+        return
+    path.write_text(text)
+    click.echo(f"wrote {path.resolve()}; commit it at the app's root", err=True)
 
 
 @click.command()
@@ -129,7 +160,12 @@ def detect(obj: Any, repo: str, branch: str, root_dir: str, as_json: bool) -> No
     default=None,
     help="Node apps: the command that serves on $PORT. Default: detected.",
 )
-@click.option("--port", default=3000, show_default=True, help="Node apps: base port ($PORT).")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Node apps: base port ($PORT). Default: toast.toml's port, else 3000.",
+)
 @click.option(
     "--env",
     "env_pairs",
@@ -146,7 +182,11 @@ def detect(obj: Any, repo: str, branch: str, root_dir: str, as_json: bool) -> No
     "from your environment (repeatable).",
 )
 @click.option("--instance-type", default=None, help="EC2 instance type (default: the profile's).")
-@click.option("--health-path", default="/", show_default=True)
+@click.option(
+    "--health-path",
+    default=None,
+    help="The path the health check asks for. Default: toast.toml's health_path, else /.",
+)
 @click.option("--wait", is_flag=True, help="Follow the deploy until it ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_obj
@@ -162,11 +202,11 @@ def deploy(
     build_cmd: str | None,
     output_dir: str | None,
     start_cmd: str | None,
-    port: int,
+    port: int | None,
     env_pairs: tuple[str, ...],
     secret_pairs: tuple[str, ...],
     instance_type: str | None,
-    health_path: str,
+    health_path: str | None,
     wait: bool,
     as_json: bool,
 ) -> None:
@@ -184,6 +224,8 @@ def deploy(
         "build_cmd": build_cmd,
         "output_dir": output_dir,
         "start_cmd": start_cmd,
+        "port": str(port) if port is not None else None,
+        "health_path": health_path,
     }
 
     def refuse(exc: SpecError) -> None:
@@ -197,10 +239,10 @@ def deploy(
             repo=repo,
             subdomain=subdomain,
             branch=branch,
-            port=port,
+            port=port if port is not None else DeploySpec.port,
             env=tuple(env),
             instance_type=instance_type or profile.instance_type,
-            health_path=health_path,
+            health_path=health_path if health_path is not None else DeploySpec.health_path,
         )
         # Everything that does not depend on the repository is checked before reading it.
         provisional = dataclasses.replace(

@@ -18,10 +18,6 @@ from core.sandbox.controller import SandboxInfo
 
 from .conftest import PROJECT_ROOT, run_toast
 
-#: The static sample names no framework (its build is a plain script), so a deploy says
-#: how it builds, as a user would for such a repo.
-STATIC_FLAGS = ("--build-type", "static", "--output-dir", "dist")
-
 ENGINE_ENV = {
     "TOAST_ENGINE_IDLE_EXIT": "3",
     "TOAST_HEALTH_TIMEOUT": "30",
@@ -47,10 +43,6 @@ def deploy(
         "--wait",
         "--json",
     ]
-    if sample == "node-server":
-        args += ["--build-type", "node"]
-    elif sample == "static-site":
-        args += list(STATIC_FLAGS)
     result = toast(*args, *extra, env=env)
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))

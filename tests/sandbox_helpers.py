@@ -203,3 +203,14 @@ def record_sets(aws: Clients, sandbox: SandboxInfo) -> dict[tuple[str, str], lis
         (r["Name"], r["Type"]): [v["Value"] for v in r.get("ResourceRecords", [])]
         for r in sets["ResourceRecordSets"]
     }
+
+
+def planless_repo(layout: Any) -> str:
+    """A repository like the static sample but without its toast.toml: a plain build script,
+    no framework Toast knows, so nothing says how to serve it."""
+    from core.sandbox import githost
+
+    name = "someone/plain-script"
+    files = {k: v for k, v in githost.STATIC_SITE_FILES.items() if k != "toast.toml"}
+    githost.create_repo(layout, name, files)
+    return name

@@ -15,7 +15,7 @@ from core.sandbox.controller import SandboxInfo
 from core.steps.https import DUPLICATE_WINDOW, next_allowed
 from storage import Queries, open_database
 
-from .deploy_helpers import STATIC_FLAGS, deploy, show, toast
+from .deploy_helpers import deploy, show, toast
 
 
 def test_the_limit_is_five_per_seven_days_and_says_when_it_lifts() -> None:
@@ -90,7 +90,6 @@ def test_a_sixth_certificate_in_a_week_is_refused_before_certbot_runs(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
-        *STATIC_FLAGS,
         "--subdomain",
         "limited",
         "--wait",

@@ -18,7 +18,6 @@ from core.runs.graphs import DEPLOY
 from core.sandbox.controller import Sandbox, SandboxInfo, githost
 
 from .deploy_helpers import (
-    STATIC_FLAGS,
     Hammer,
     deploy,
     engine_log,
@@ -52,9 +51,12 @@ def records(aws: Clients, sandbox: SandboxInfo) -> list[str]:
 def test_both_sample_apps_deploy_and_serve_https_trusting_only_the_sandbox_ca(
     sandbox: SandboxInfo, aws: Clients
 ) -> None:
+    # By name alone, no build flags: the way a newcomer's first deploy goes.
     site = deploy("static-site", "site")
     api = deploy("node-server", "api")
     assert site["state"] == "live" and api["state"] == "live"
+    assert show("site")["plan"]["output_dir"]["source"] == "toast.toml: output_dir"
+    assert show("api")["plan"]["build_type"]["source"] == "package.json: scripts.start"
     assert show("site")["state"] == "live" and show("api")["url"] == "https://api.sandbox.test/"
     assert "Hello from the Toast static sample" in https_get(sandbox, "site.sandbox.test").text
     assert "Hello from the Toast node sample" in https_get(sandbox, "api.sandbox.test").text
@@ -212,7 +214,6 @@ def test_sigkill_at_every_step_boundary_still_launches_exactly_one_instance(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
-        *STATIC_FLAGS,
         "--subdomain",
         "tough",
         env={"TOAST_ENGINE_AUTOSTART": "0"},
@@ -281,7 +282,6 @@ def test_hard_errors_fail_clearly_and_leave_nothing_orphaned(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
-        *STATIC_FLAGS,
         "--subdomain",
         "doomed",
         "--wait",

@@ -3,15 +3,15 @@ layouts scaffolders this machine cannot run would make."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from core.repo.detect import BuildPlan, DetectionError, RepoFiles, detect, resolve
+from core.repo.detect import BuildPlan, DetectionError, detect, resolve
 from core.repo.files import read_repo_files
 
 from .helpers.scaffolds import SCAFFOLDS, scaffold_repo
+from .helpers.trees import files, pkg
 
 NO_GITHUB = "http://127.0.0.1:9"
 
@@ -81,27 +81,6 @@ async def test_scaffolds_are_detected_from_git_with_their_sources(
     assert resolve(plan, {})  # complete: deployable with no flags
     # Every value says where it came from.
     assert all(v.source for v in values.values())
-
-
-def files(tree: dict[str, str | None], **kw: str) -> RepoFiles:
-    """A snapshot from {path: text}; None marks a file that exists but is not read."""
-    names: dict[str, set[str]] = {"": set()}
-    for path in tree:
-        directory, _, name = path.rpartition("/")
-        names.setdefault(directory, set()).add(name)
-        while directory:
-            parent, _, child = directory.rpartition("/")
-            names.setdefault(parent, set()).add(child)
-            directory = parent
-    return RepoFiles(
-        names={k: frozenset(v) for k, v in names.items()},
-        texts={k: v for k, v in tree.items() if v is not None},
-        **kw,
-    )
-
-
-def pkg(**fields: object) -> str:
-    return json.dumps({"name": "app", **fields})
 
 
 def plan_of(tree: dict[str, str | None], root: str = "") -> BuildPlan:

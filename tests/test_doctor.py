@@ -14,7 +14,7 @@ from core.profile.config import sandbox_profile
 from core.profile.targets import resolve_target
 from core.sandbox.controller import SandboxInfo
 
-from .deploy_helpers import STATIC_FLAGS, toast
+from .deploy_helpers import toast
 from .sandbox_helpers import new_key
 
 Clients = Callable[[str], Any]
@@ -80,7 +80,6 @@ def test_no_public_subnet_stops_the_deploy_before_anything_is_created(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
-        *STATIC_FLAGS,
         "--subdomain",
         "nowhere",
         "--wait",

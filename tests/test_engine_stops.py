@@ -16,7 +16,7 @@ from typing import Any
 from core.runs.waiting import poll_sync
 from core.sandbox.controller import SandboxInfo
 
-from .deploy_helpers import STATIC_FLAGS, https_get, show, start_engine, toast
+from .deploy_helpers import https_get, show, start_engine, toast
 from .sandbox_helpers import live_instances, record_sets
 
 Clients = Callable[[str], Any]
@@ -27,7 +27,6 @@ def queue(name: str) -> None:
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
-        *STATIC_FLAGS,
         "--subdomain",
         name,
         env={"TOAST_ENGINE_AUTOSTART": "0"},
@@ -110,7 +109,6 @@ def test_an_unexpected_exception_fails_the_run_cleanly_with_nothing_orphaned(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
-        *STATIC_FLAGS,
         "--subdomain",
         "oops",
         "--wait",

@@ -33,7 +33,7 @@ from core.repo.github import GitHub, GitHubError
 from core.sandbox.controller import Sandbox, SandboxInfo
 
 from .conftest import PROJECT_ROOT
-from .deploy_helpers import STATIC_FLAGS, https_get, toast
+from .deploy_helpers import https_get, toast
 
 
 class _GitHubLike(BaseHTTPRequestHandler):
@@ -348,8 +348,6 @@ def test_a_renamed_repository_still_deploys_by_its_old_name(
     old, new = "toast-samples/static-site", "toast-samples/renamed-site"
     layout.bare_repo(old).rename(layout.bare_repo(new))
     layout.renames_file.write_text(json.dumps({old: new}))
-    deployed = toast(
-        "--sandbox", "deploy", old, *STATIC_FLAGS, "--subdomain", "moved", "--wait", "--json"
-    )
+    deployed = toast("--sandbox", "deploy", old, "--subdomain", "moved", "--wait", "--json")
     assert deployed.returncode == 0, deployed.stderr
     assert "Hello from the Toast static sample" in https_get(sandbox, "moved.sandbox.test").text

@@ -19,7 +19,7 @@ from core.profile.installation import installation_id
 from core.sandbox.controller import SandboxInfo
 
 from .conftest import PROJECT_ROOT
-from .deploy_helpers import ENGINE_ENV, STATIC_FLAGS, deploy, https_get, show, toast
+from .deploy_helpers import ENGINE_ENV, deploy, https_get, show, toast
 from .sandbox_helpers import live_instances, record_sets, upsert_a, upsert_record, zone_id
 
 Clients = Callable[[str], Any]
@@ -121,7 +121,6 @@ def test_a_foreign_record_refuses_the_deploy_before_anything_is_created(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
-        *STATIC_FLAGS,
         "--subdomain",
         "www",
         "--wait",
@@ -151,7 +150,6 @@ def test_a_foreign_ownership_txt_refuses_the_deploy_and_survives_destroy(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
-        *STATIC_FLAGS,
         "--subdomain",
         "mail",
         "--wait",
@@ -240,7 +238,6 @@ def test_two_first_deploys_at_once_share_one_key_pair_with_an_intact_key_file(
                 "--sandbox",
                 "deploy",
                 "toast-samples/static-site",
-                *STATIC_FLAGS,
                 "--subdomain",
                 name,
                 "--wait",
@@ -324,7 +321,6 @@ def test_a_run_uses_the_settings_it_was_queued_with_not_the_engines(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
-        *STATIC_FLAGS,
         "--subdomain",
         "leaky",
         "--wait",

@@ -12,6 +12,7 @@ from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import https_get, show, toast
 from .helpers.scaffolds import SCAFFOLDS, push_change, scaffold_repo
+from .sandbox_helpers import planless_repo
 
 Clients = Callable[[str], Any]
 
@@ -52,7 +53,7 @@ def test_toast_detect_reads_github_and_git_urls_and_names_sources(
     assert re.search(r"install\s+npm ci\s+\(package-lock.json\)", human.stdout)
     assert re.search(r"start\s+npm run start\s+\(package.json: scripts.start\)", human.stdout)
     # A repo that names no framework: exit 1, the flags to pass.
-    unknown = toast("--sandbox", "detect", "toast-samples/static-site")
+    unknown = toast("--sandbox", "detect", planless_repo(session_sandbox.layout))
     assert unknown.returncode == 1
     assert "--build-type" in unknown.stderr and "--output-dir" in unknown.stderr
 
@@ -60,9 +61,10 @@ def test_toast_detect_reads_github_and_git_urls_and_names_sources(
 def test_undetectable_and_unsatisfiable_repos_fail_before_anything_is_launched(
     sandbox: SandboxInfo, session_sandbox: Any, aws: Clients
 ) -> None:
-    undetectable = toast("--sandbox", "deploy", "toast-samples/static-site", "--subdomain", "u")
+    planless = planless_repo(session_sandbox.layout)
+    undetectable = toast("--sandbox", "deploy", planless, "--subdomain", "u")
     assert undetectable.returncode == 2
-    assert "cannot deploy toast-samples/static-site: build_type:" in undetectable.stderr
+    assert f"cannot deploy {planless}: build_type:" in undetectable.stderr
     assert "--build-type" in undetectable.stderr
     url, bare = scaffold_url(session_sandbox, "vite-vue")
     package = json.loads((SCAFFOLDS / "vite-vue" / "package.json").read_text())

@@ -10,7 +10,7 @@ from typing import Any
 from core.runs.waiting import poll_sync
 from core.sandbox.controller import Sandbox, SandboxInfo
 
-from .deploy_helpers import STATIC_FLAGS, toast
+from .deploy_helpers import toast
 
 Clients = Callable[[str], Any]
 CANARY = "zz-canary-8842"
@@ -53,7 +53,6 @@ def test_a_secret_echoed_by_the_build_is_redacted_everywhere(
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
-        *STATIC_FLAGS,
         "--subdomain",
         "hush",
         "--secret",

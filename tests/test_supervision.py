@@ -20,7 +20,7 @@ from core.host.layout import AppPaths
 from core.host.profiles import ec2_host_profile
 from core.sandbox.controller import SandboxInfo
 
-from .deploy_helpers import STATIC_FLAGS, deploy, https_get, show, toast
+from .deploy_helpers import deploy, https_get, show, toast
 from .helpers.waiting import wait_for
 
 EC2 = ec2_host_profile()
@@ -141,7 +141,6 @@ def test_host_preparation_runs_the_real_userdata_and_a_failing_stage_is_reported
         "--sandbox",
         "deploy",
         "toast-samples/static-site",
-        *STATIC_FLAGS,
         "--subdomain",
         "broken-boot",
         "--wait",

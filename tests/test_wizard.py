@@ -19,6 +19,7 @@ from tui.screens.wizard import DeployWizard
 
 from .deploy_helpers import ENGINE_ENV, https_get, show, toast
 from .helpers.waiting import settled, until
+from .sandbox_helpers import planless_repo
 
 
 async def test_the_wizard_detects_validates_resumes_and_deploys(
@@ -92,23 +93,56 @@ async def test_the_wizard_detects_validates_resumes_and_deploys(
     assert https_get(sandbox, "wiz.sandbox.test", "/env/GREETING").text == "hello from the wizard"
 
 
+async def test_the_static_sample_deploys_from_the_wizard_with_no_field_edited(
+    sandbox: SandboxInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newcomer's first deploy: pick the sample, type a subdomain, ctrl+s. Its plan
+    comes from the toast.toml the sample carries."""
+    for key, value in ENGINE_ENV.items():
+        monkeypatch.setenv(key, value)
+    app = ToastApp(sandbox_profile(), paths.database_path(), start_sandbox=False)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await settled(app)
+        await pilot.press("n")
+        wizard = app.screen
+        assert isinstance(wizard, DeployWizard)
+        await pilot.press(*"toast-samples/static-site")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: wizard.value("build_type") == "static", "the sample's plan")
+        assert "from toast.toml: output_dir" in str(wizard.query_one("#output_dir-source").render())
+        wizard.query_one("#subdomain").value = "first"  # type: ignore[attr-defined]
+        await until(
+            pilot,
+            lambda: "Ready: ctrl+s deploys" in str(wizard.query_one("#review").render()),
+            "the review to be ready",
+        )
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, DeploymentScreen), "the detail screen")
+        await until(pilot, lambda: show("first")["state"] in ("live", "failed"), "the deploy", 180)
+    deployed = show("first")
+    assert deployed["state"] == "live", deployed["last_run"]
+    assert deployed["plan"]["build_type"]["source"] == "toast.toml: build_type"
+    assert "Hello from the Toast static sample" in https_get(sandbox, "first.sandbox.test").text
+
+
 async def test_the_wizard_and_toast_deploy_build_the_same_spec_and_refuse_alike(
-    sandbox: SandboxInfo,
+    sandbox: SandboxInfo, session_sandbox: Any
 ) -> None:
     """One function builds the spec for both: a repository whose plan misses a value is
     refused in the same words, and a field the user cleared is not refilled behind their
     back."""
-    cli = toast("--sandbox", "deploy", "toast-samples/static-site", "--subdomain", "same")
+    planless = planless_repo(session_sandbox.layout)
+    cli = toast("--sandbox", "deploy", planless, "--subdomain", "same")
     assert cli.returncode == 2, cli.stdout
     said = cli.stderr.strip().removeprefix("toast: error: ")
-    assert said.startswith("cannot deploy toast-samples/static-site: build_type:")
+    assert said.startswith(f"cannot deploy {planless}: build_type:")
 
     app = ToastApp(sandbox_profile(), paths.database_path(), start_sandbox=False)
     async with app.run_test(size=(160, 60)) as pilot:
         await pilot.press("n")
         wizard = app.screen
         assert isinstance(wizard, DeployWizard)
-        wizard.query_one("#repo").value = "toast-samples/static-site"  # type: ignore[attr-defined]
+        wizard.query_one("#repo").value = planless  # type: ignore[attr-defined]
         await pilot.press("ctrl+r")
         await until(pilot, lambda: wizard.plan is not None, "the plan to be read")
         wizard.query_one("#subdomain").value = "same"  # type: ignore[attr-defined]

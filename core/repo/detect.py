@@ -21,12 +21,14 @@ from typing import Any
 from semantic_version import NpmSpec, Version
 
 from core.repo.node_versions import AL2023_NODE, DEFAULT_NODE
+from core.repo.plan_file import PLAN_FILE, PlanFileError, parse_plan_file
 from core.repo.spec import MAX_ROOT_DEPTH, has_control
 
 #: Files the detector may read, relative to a directory it looks in.
 CONFIG_STEMS = ("next.config", "astro.config", "svelte.config", "nuxt.config", "vite.config")
 CONFIG_EXTS = (".js", ".mjs", ".cjs", ".ts", ".mts")
 READ_NAMES = (
+    PLAN_FILE,
     "package.json",
     ".nvmrc",
     ".node-version",
@@ -93,7 +95,11 @@ FIELDS = {
     "output_dir": "--output-dir",
     "start_cmd": "--start",
     "node_version": "--node",
+    "port": "--port",
+    "health_path": "--health-path",
 }
+#: Fields whose values are commands and paths of the build (port and health path are not).
+BUILD_FIELDS = tuple(name for name in FIELDS if name not in ("port", "health_path"))
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,9 @@ class BuildPlan:
     warnings: tuple[str, ...] = field(default=())
     problems: Mapping[str, str] = field(default_factory=dict)
     commit: str | None = None
+    #: From toast.toml only (detection has no opinion on them).
+    port: Sourced | None = None
+    health_path: Sourced | None = None
 
     def values(self) -> dict[str, Sourced]:
         shown = {
@@ -131,6 +140,8 @@ class BuildPlan:
             "node_version": self.node_version,
             "output_dir": self.output_dir,
             "start_cmd": self.start_cmd,
+            "port": self.port,
+            "health_path": self.health_path,
         }
         return {k: v for k, v in shown.items() if v is not None}
 
@@ -242,12 +253,36 @@ def detect(files: RepoFiles, root_dir: str = "") -> BuildPlan:
         except DetectionError as exc:
             problems[exc.field] = str(exc)
     build = run("build")
+    declared = plan_file_values(files, root_dir)
+    if "build_type" in declared:
+        if build_type is None or build_type.value != declared["build_type"].value:
+            output = start = None  # detected for the other build type
+        build_type = declared["build_type"]
+        problems.pop("build_type", None)
+    if declared and "install_cmd" in declared:
+        install = declared["install_cmd"]
+    build = declared.get("build_cmd", build)
     if build is None and (build_type is None or build_type.value == "static"):
-        problems["build_cmd"] = f"{pkg_path} has no 'build' script; add one or pass --build"
+        problems["build_cmd"] = (
+            f"{pkg_path} has no 'build' script; add one, set build in {PLAN_FILE} or pass --build"
+        )
     if build_type is not None and build_type.value == "node" and start is None:
-        start = run("start")
+        start = declared.get("start_cmd") or run("start")
         if start is None:
-            problems["start_cmd"] = f"{pkg_path} has no 'start' script; add one or pass --start"
+            problems["start_cmd"] = (
+                f"{pkg_path} has no 'start' script; add one, set start in {PLAN_FILE} "
+                "or pass --start"
+            )
+    output = declared.get("output_dir", output)
+    start = declared.get("start_cmd", start)
+    if build_type is not None and build_type.value == "static" and output is None:
+        problems["output_dir"] = (
+            f"Toast cannot tell which directory the build writes; set output_dir in "
+            f"{PLAN_FILE} or pass --output-dir"
+        )
+    if "node_version" in declared:
+        node = declared["node_version"]
+        problems.pop("node_version", None)
     scripts_run = [s for s in _INSTALL_SCRIPTS if s in scripts]
     reuse = lockfile is not None and not scripts_run and install_dir == root_dir
     return BuildPlan(
@@ -266,7 +301,46 @@ def detect(files: RepoFiles, root_dir: str = "") -> BuildPlan:
         warnings=tuple(warnings),
         problems=problems,
         commit=files.commit,
+        port=declared.get("port"),
+        health_path=declared.get("health_path"),
     )
+
+
+def plan_file_at(files: RepoFiles, directory: str) -> dict[str, str] | None:
+    """The values of `directory`'s toast.toml (None when it has none); DetectionError
+    naming the file, the key and the rule when it cannot be used."""
+    path = _join(directory, PLAN_FILE)
+    text = files.text(path)
+    if text is None:
+        return None
+    try:
+        return parse_plan_file(text)
+    except PlanFileError as exc:
+        raise DetectionError(path, str(exc)) from exc
+
+
+def plan_file_values(files: RepoFiles, root_dir: str) -> dict[str, Sourced]:
+    """What toast.toml sets for the app at `root_dir`: the app's own file, else the
+    repository root's when its `root` names this app. Node values become a line."""
+    path = _join(root_dir, PLAN_FILE)
+    values = plan_file_at(files, root_dir)
+    if values is None and root_dir:
+        outer = plan_file_at(files, "")
+        if outer is not None and normalise_root(outer.get("root_dir", "")) == root_dir:
+            path, values = PLAN_FILE, outer
+    if values is None:
+        return {}
+    key_of = {"install_cmd": "install", "build_cmd": "build", "start_cmd": "start"}
+    key_of |= {"node_version": "node", "root_dir": "root"}
+    found = {
+        name: Sourced(value, f"{path}: {key_of.get(name, name)}")
+        for name, value in values.items()
+        if name != "root_dir"
+    }
+    if "node_version" in found:
+        where = found["node_version"].source
+        found["node_version"] = Sourced(_line_for(values["node_version"], where), where)
+    return found
 
 
 def normalise_root(root_dir: str) -> str:

@@ -17,6 +17,7 @@ from core.repo.detect import (
     Sourced,
     detect,
     normalise_root,
+    plan_file_at,
     resolve,
 )
 from core.repo.files import read_repo_files
@@ -34,6 +35,18 @@ async def detect_repo(target: Target, repo: str, branch: str, root_dir: str = ""
         github_api=target.github_api,
         github_token=target.github_token,
     )
+    if not root_dir:
+        # The repository root's toast.toml may say where the app is (a monorepo's app).
+        pointed = normalise_root((plan_file_at(files, "") or {}).get("root_dir", ""))
+        if pointed:
+            root_dir = pointed
+            files = await read_repo_files(
+                repo,
+                branch,
+                root_dir,
+                github_api=target.github_api,
+                github_token=target.github_token,
+            )
     return detect(files, root_dir)
 
 
@@ -66,6 +79,8 @@ def apply_plan(
         build_cmd=values.get("build_cmd", ""),
         output_dir=values.get("output_dir", spec.output_dir),
         start_cmd=values.get("start_cmd", spec.start_cmd),
+        port=int(values["port"]) if "port" in values else spec.port,
+        health_path=values.get("health_path", spec.health_path),
         root_dir=plan.root_dir,
         install_dir=plan.install_dir,
         plan=plan_record(plan, chosen),
@@ -106,6 +121,10 @@ def redetected_columns(
         "install_dir": plan.install_dir,
         "plan_json": json.dumps(plan_record(plan, chosen)),
     }
+    if "port" in chosen:
+        columns["port"] = int(chosen["port"].value)
+    if "health_path" in chosen:
+        columns["health_path"] = chosen["health_path"].value
     if columns["build_type"] == "static":
         columns["start_cmd"] = None
     else:
@@ -126,6 +145,8 @@ def describe_plan(chosen: Mapping[str, Sourced], plan: BuildPlan) -> list[str]:
         "output_dir": "output dir",
         "start_cmd": "start",
         "node_version": "node",
+        "port": "port",
+        "health_path": "health path",
     }
     for name, label in labels.items():
         if name in chosen:

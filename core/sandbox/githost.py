@@ -36,6 +36,9 @@ STATIC_SITE_FILES = {
     )
     + "\n",
     "message.txt": "Hello from the Toast static sample\n",
+    # Its build is a plain script, not a framework Toast knows: the repository says how it
+    # is served, as a user's would.
+    "toast.toml": 'build_type = "static"\noutput_dir = "dist"\n',
     "build.js": """const fs = require("fs");
 const message = fs.readFileSync("message.txt", "utf8").trim();
 fs.mkdirSync("dist", { recursive: true });
@@ -147,7 +150,18 @@ def commit_files(
 
 def seed_samples(layout: Layout) -> None:
     for name, files in SAMPLES.items():
-        create_repo(layout, f"{SAMPLES_OWNER}/{name}", files)
+        full_name = f"{SAMPLES_OWNER}/{name}"
+        if not layout.bare_repo(full_name).exists():
+            create_repo(layout, full_name, files)
+            continue
+        # A sandbox made by an older Toast gets the plan files its samples now carry.
+        missing = {
+            rel: text
+            for rel, text in files.items()
+            if rel == "toast.toml" and tree_entry(layout, full_name, "main", rel) is None
+        }
+        if missing:
+            commit_files(layout, full_name, missing, "Add toast.toml (Toast's build plan)")
 
 
 def list_repos(layout: Layout) -> list[str]:
