@@ -10,13 +10,14 @@ from typing import Any
 
 import click
 
-from cli.common import describe, with_queries
+from cli.common import describe, open_queries, with_queries
 from cli.output import EXIT_USAGE, emit_json, fail
 from core.cloud.aws import Aws, AwsError
 from core.profile import paths
 from core.profile.config import choose_profile, load_config
 from core.profile.targets import TargetError, resolve_target
 from core.runs.redact import Redactor
+from core.views.kept_output import KeptOutput, kept_build_output
 from core.views.read_models import LIST_COLUMNS, list_table
 from core.views.read_models import list_deployments as read_list
 from core.views.tail import LogLine, parse_since, tails_for
@@ -88,6 +89,10 @@ def logs(name: str, sources: tuple[str, ...], follow: bool, since: str, as_json:
             fail(f"no deployment named {name!r}; see `toast ls`")
         return str(d.profile)
 
+    async def kept(queries: Queries) -> KeptOutput | None:
+        d = await queries.get_deployment(name)
+        return await kept_build_output(queries, d) if d is not None else None
+
     profile = choose_profile(
         load_config(paths.config_path()), requested=with_queries(deployment_profile), sandbox=False
     )
@@ -111,6 +116,25 @@ def logs(name: str, sources: tuple[str, ...], follow: bool, since: str, as_json:
         first = await asyncio.gather(*(t.poll_once() for t in tails))
         for line in sorted((ln for batch in first for ln in batch), key=lambda ln: ln.timestamp):
             emit(line)
+        build = next((t for t in tails if t.source == "build"), None)
+        if build is not None and build.group_missing:
+            # A failed first deploy was rolled back with its log groups: the engine's own
+            # record of the build is what is left, and it is said where it comes from.
+            async with open_queries() as queries:
+                found = await kept(queries)
+            if found is None:
+                fail(
+                    f"no build output for {name}: its log group {build.group} does not exist "
+                    "and no run recorded build output (the build has not started yet?)"
+                )
+            click.echo(
+                f"{build.group} is gone (a failed first deploy is rolled back with its logs); "
+                f"the build output of {found.run_kind} run {found.run_id} ({found.run_state}) "
+                "as Toast recorded it:",
+                err=True,
+            )
+            for at, message in found.lines:
+                emit(LogLine(int(at * 1000), "build", message, "", "toast"))
         if not follow:
             return
         queue: asyncio.Queue[list[LogLine]] = asyncio.Queue()

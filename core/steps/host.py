@@ -34,6 +34,7 @@ from core.profile.installation import TAG, installation_id
 from core.repo.github import GitHub, GitHubError, token_for
 from core.repo.heads import is_git_url
 from core.runs.context import RunContext
+from core.runs.excerpt import failure_excerpt
 from core.runs.failures import StepFailed
 from core.steps.outputs import BuildOutput, LaunchOutput, SshOutput
 from storage.records import Release
@@ -314,11 +315,11 @@ async def _run_logged(
         check=False,
     )
     if result.status != 0:
-        tail = " | ".join(line for line in result.output[-8:] if line.strip())
+        excerpt = " | ".join(failure_excerpt(result.output))
         raise StepFailed(
             f"{label} failed: `{command}` exited with {result.status}"
-            + (f"; last output: {tail}" if tail else ""),
-            hint=f"the whole output is in `toast logs {ctx.deployment.name} --source build`",
+            + (f"; the output says: {excerpt}" if excerpt else ""),
+            hint=f"the whole output: `toast logs {ctx.deployment.name} --source build`",
         )
 
 

@@ -117,6 +117,8 @@ class LogTail:
         self.backoff_initial = backoff_initial
         self.state = TailState.CONNECTING
         self.stats = TailStats()
+        #: The log group did not exist at the last poll (not made yet, or deleted).
+        self.group_missing = False
         self._last_event_at = time.monotonic()
 
     def _set_state(self, state: TailState) -> None:
@@ -150,8 +152,10 @@ class LogTail:
                 page = await self.aws.run(logs.filter_log_events, **params)
             except AwsError as exc:
                 if exc.code == "ResourceNotFoundException":
+                    self.group_missing = True
                     return fresh  # the group does not exist yet: nothing shipped so far
                 raise
+            self.group_missing = False
             for event in page.get("events", []):
                 if not self.seen.add(event["eventId"]):
                     self.stats.duplicates_dropped += 1
