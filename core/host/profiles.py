@@ -62,6 +62,10 @@ class HostProfile:
     #: shared by many deployments (the sandbox) the first of a block of ports kept for this
     #: host's apps alone, two per deployment, so no other sandbox's app can answer for ours.
     app_port_block: int | None = None
+    #: argv prefix that runs a command on this machine as the host's login user, when the
+    #: host is this machine (the sandbox) and can clone a file:// repository; None when the
+    #: host is an instance elsewhere, which can never read a path on the operator's machine.
+    local_reader: tuple[str, ...] | None = None
     app_port_slots: int = 100
 
     def app_port(self, base: int, deployment_id: int) -> int:

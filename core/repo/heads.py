@@ -33,11 +33,37 @@ def is_git_url(repo: str) -> bool:
     return "://" in repo or repo.startswith("git@")
 
 
+def is_local_repo(repo: str) -> bool:
+    """A repository on this machine's disk (only a host that is this machine can clone it)."""
+    return repo.startswith("file://")
+
+
+def local_repo_refusal(repo: str, local_reader: tuple[str, ...] | None) -> RepoCheckError | None:
+    """Why a file:// repository cannot be deployed to this host, or None when it can be
+    tried: an instance elsewhere never sees a path on the operator's machine."""
+    if not is_local_repo(repo) or local_reader is not None:
+        return None
+    return RepoCheckError(
+        f"{repo} is a path on this machine, and the instance cannot read a path on this "
+        "machine (it clones the repository itself)",
+        hint="push it to a git host (GitHub, or any URL the instance can reach) and deploy "
+        "that URL",
+    )
+
+
 async def branch_head(
-    repo: str, branch: str, *, github_api: str, github_token: str | None, timeout: float = 30
+    repo: str,
+    branch: str,
+    *,
+    github_api: str,
+    github_token: str | None,
+    timeout: float = 30,
+    as_user: tuple[str, ...] = (),
 ) -> BranchHead:
+    """The branch head; `as_user` runs git as another user (the sandbox host's login, to
+    learn whether it can read a file:// repository before anything is launched)."""
     if is_git_url(repo):
-        return await _ls_remote(repo, branch, timeout=timeout)
+        return await _ls_remote(repo, branch, timeout=timeout, as_user=as_user)
 
     async with GitHub(github_api, github_token) as github:
         return await github_branch_head(github, repo, branch)
@@ -72,11 +98,14 @@ async def github_branch_head(github: GitHub, repo: str, branch: str) -> BranchHe
     return BranchHead(sha, subject, found.clone_url)
 
 
-async def _ls_remote(url: str, branch: str, *, timeout: float) -> BranchHead:
+async def _ls_remote(
+    url: str, branch: str, *, timeout: float, as_user: tuple[str, ...] = ()
+) -> BranchHead:
     # No credentials here: a URL that needs them must carry its own (ssh keys, a helper).
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false"}
     try:
         process = await asyncio.create_subprocess_exec(
+            *as_user,
             "git",
             "ls-remote",
             "--heads",

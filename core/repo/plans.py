@@ -21,6 +21,7 @@ from core.repo.detect import (
     resolve,
 )
 from core.repo.files import read_repo_files
+from core.repo.heads import local_repo_refusal
 from core.repo.spec import DeploySpec
 
 
@@ -28,6 +29,9 @@ async def detect_repo(target: Target, repo: str, branch: str, root_dir: str = ""
     """The plan of `repo`@`branch` (RepoCheckError when it cannot be read, DetectionError
     for a bad root dir, before anything is read)."""
     root_dir = normalise_root(root_dir)
+    refusal = local_repo_refusal(repo, target.host.local_reader)
+    if refusal is not None:
+        raise refusal
     files = await read_repo_files(
         repo,
         branch,

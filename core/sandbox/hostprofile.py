@@ -49,5 +49,6 @@ def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
         ready_marker_template=str(layout.instances / "{instance_id}" / "ready"),
         sudo=sudo,
         app_user="toast-app" if as_root() else None,
+        local_reader=("sudo", "-n", "-H", "-u", login_user(), "--") if as_root() else (),
         ca_bundle_file=next((path for path in DEBIAN_CA_BUNDLES if os.path.exists(path)), None),
     )
