@@ -259,8 +259,13 @@ async def test_waits_poll_with_backoff_and_report_progress() -> None:
 
 
 def test_build_commands_use_toasts_tools_and_caches_and_copy_never_link() -> None:
-    env = build_env(EC2)
+    env = build_env(EC2, "npm ci")
     assert env["TOAST_PATH_PREFIX"] == "/opt/toast/tools/bin"
+    # npm warns "Unknown env config" for every npm_config_ key it does not know: Toast
+    # sets pnpm's store that way only where pnpm installs.
+    assert not any(k.startswith("npm_config_") and "store" in k for k in env)
+    pnpm = build_env(EC2, "pnpm install --frozen-lockfile")
+    assert pnpm["npm_config_store_dir"] == "/opt/toast/cache/pnpm-store"
     assert env["npm_config_cache"] == "/opt/toast/cache/npm"
     assert env["NODE_EXTRA_CA_CERTS"] == "/etc/pki/tls/certs/ca-bundle.crt"
     enable = enable_package_managers(EC2)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.runs.excerpt import failure_excerpt
+from core.runs.excerpt import failure_excerpt, known_cause
 from core.sandbox import githost
 from core.sandbox.controller import SandboxInfo
 
@@ -72,3 +72,19 @@ def test_a_failed_first_build_names_its_cause_and_its_output_survives_the_rollba
     assert "is gone" in logs.stderr and "as Toast recorded it" in logs.stderr
     assert "Error: Failed to fetch font `Inter`" in logs.stdout
     assert "retry summary line 20" in logs.stdout
+
+
+def test_a_corepack_signature_failure_is_one_sentence_with_what_to_do() -> None:
+    output = [
+        "/usr/lib/node_modules/corepack/dist/lib/corepack.cjs:21535",
+        "  if (key == null || signature == null) throw new Error(`Cannot find matching keyid: "
+        "${JSON.stringify({ signatures, keys })}`);",
+        "Error: Cannot find matching keyid: "
+        '{"signatures":[{"sig":"MEYC","keyid":"SHA256:DhQ8"}],"keys":[]}',
+        "    at verifySignature (/usr/lib/node_modules/corepack/dist/lib/corepack.cjs:21535:47)",
+        "Node.js v20.20.2",
+    ]
+    cause = known_cause(output)
+    assert cause is not None
+    assert "corepack could not verify" in cause and "COREPACK_INTEGRITY_KEYS=0" in cause
+    assert known_cause(["Error: Cannot find module 'x'"]) is None

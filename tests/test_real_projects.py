@@ -96,6 +96,8 @@ def test_a_create_vite_react_app_deploys_with_no_flags_and_rebuilds_without_rein
     assert "react.transitional.element" in script.text or "react.element" in script.text
     first = build_step("vite")
     assert "installed in" in first["detail"]
+    build_log = (session_sandbox.layout.host_logs / "vite" / "build.log").read_text()
+    assert "Unknown env config" not in build_log  # npm's warning for a config Toast set
     # The plan is kept with the deployment, each value with its source.
     assert show("vite")["plan"]["install_cmd"] == {"value": "npm ci", "source": "package-lock.json"}
 
@@ -186,3 +188,4 @@ def test_pnpm_and_yarn_projects_build_through_corepack(
         version = pinned["packageManager"].split("@")[1].split("+")[0]
         log = (session_sandbox.layout.host_logs / name / "build.log").read_text()
         assert version in log, log[-2000:]
+        assert "Unknown env config" not in log  # no warning of Toast's own making

@@ -20,13 +20,17 @@ def cache_dir(host: HostProfile) -> str:
     return posixpath.join(host.root, "cache")
 
 
-def build_env(host: HostProfile) -> dict[str, str]:
+def build_env(host: HostProfile, install_cmd: str) -> dict[str, str]:
     """Environment for every install, build and app command: Toast's tools first on PATH
     (the runner prepends TOAST_PATH_PREFIX), and caches that outlive releases, so a rebuild
     with an unchanged lockfile downloads nothing."""
     cache = cache_dir(host)
     trust = {"NODE_EXTRA_CA_CERTS": host.ca_bundle_file} if host.ca_bundle_file else {}
+    # pnpm reads its store from npm_config_store_dir, which npm itself warns
+    # about in every build ("Unknown env config"): set only where pnpm installs.
+    pnpm = {"npm_config_store_dir": posixpath.join(cache, "pnpm-store")}
     return {
+        **(pnpm if install_cmd.split(maxsplit=1)[:1] == ["pnpm"] else {}),
         **trust,
         "TOAST_PATH_PREFIX": tools_bin(host),
         "COREPACK_HOME": posixpath.join(cache, "corepack"),
@@ -35,7 +39,6 @@ def build_env(host: HostProfile) -> dict[str, str]:
         "COREPACK_DEFAULT_TO_LATEST": "0",
         "npm_config_cache": posixpath.join(cache, "npm"),
         "npm_config_update_notifier": "false",
-        "npm_config_store_dir": posixpath.join(cache, "pnpm-store"),
         "pnpm_config_store_dir": posixpath.join(cache, "pnpm-store"),
         "YARN_CACHE_FOLDER": posixpath.join(cache, "yarn"),
         "BUN_INSTALL_CACHE_DIR": posixpath.join(cache, "bun"),

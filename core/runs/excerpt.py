@@ -33,3 +33,23 @@ def failure_excerpt(lines: Sequence[str], *, named: int = 5, last: int = 2) -> l
 
 def _cut(line: str) -> str:
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
+
+
+#: Failures whose output is a stack trace, said in one sentence with what to do.
+KNOWN_CAUSES = (
+    (
+        re.compile(r"Cannot find matching keyid|Signature does not match"),
+        "corepack could not verify the signature of the package manager it downloaded (the "
+        "npm registry it used serves no signatures or keys corepack knows); set "
+        "COREPACK_INTEGRITY_KEYS=0 with --env to skip that check, or pin packageManager in "
+        "package.json to a version with its hash (`corepack use pnpm@<version>` writes one)",
+    ),
+)
+
+
+def known_cause(lines: Sequence[str]) -> str | None:
+    """One sentence for a failure Toast recognises, or None."""
+    for pattern, sentence in KNOWN_CAUSES:
+        if any(pattern.search(line) for line in lines):
+            return sentence
+    return None

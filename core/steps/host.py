@@ -34,7 +34,7 @@ from core.profile.installation import TAG, installation_id
 from core.repo.github import GitHub, GitHubError, token_for
 from core.repo.heads import is_git_url
 from core.runs.context import RunContext
-from core.runs.excerpt import failure_excerpt
+from core.runs.excerpt import failure_excerpt, known_cause
 from core.runs.failures import StepFailed
 from core.steps.outputs import BuildOutput, LaunchOutput, SshOutput
 from storage.records import Release
@@ -295,7 +295,7 @@ async def _install_and_build(
 async def _run_logged(
     ctx: RunContext, remote: Remote, label: str, command: str, cwd: str, *, production: bool
 ) -> None:
-    env = {**build_env(ctx.host), "CI": "true"}
+    env = {**build_env(ctx.host, ctx.deployment.install_cmd), "CI": "true"}
     if production:
         env["NODE_ENV"] = "production"
     ctx.say(f"$ {command}", step="build")
@@ -315,10 +315,11 @@ async def _run_logged(
         check=False,
     )
     if result.status != 0:
+        cause = known_cause(result.output)
         excerpt = " | ".join(failure_excerpt(result.output))
+        said = f"; {cause}" if cause else (f"; the output says: {excerpt}" if excerpt else "")
         raise StepFailed(
-            f"{label} failed: `{command}` exited with {result.status}"
-            + (f"; the output says: {excerpt}" if excerpt else ""),
+            f"{label} failed: `{command}` exited with {result.status}{said}",
             hint=f"the whole output: `toast logs {ctx.deployment.name} --source build`",
         )
 

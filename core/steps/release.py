@@ -153,7 +153,7 @@ async def start_app(ctx: RunContext, remote: Remote, release: Release, port: int
             cwd=cwd,
             start_cmd=start_cmd,
             port=port,
-            env=build_env(ctx.host),
+            env=build_env(ctx.host, ctx.deployment.install_cmd),
             redact=redact,
         )
         await remote.write_file(staged, text.encode(), mode=0o644)
@@ -165,7 +165,7 @@ async def start_app(ctx: RunContext, remote: Remote, release: Release, port: int
             start_cmd,
             port,
             redact=redact,
-            extra_env={**build_env(ctx.host), "TOAST_RESTART": "1"},
+            extra_env={**build_env(ctx.host, ctx.deployment.install_cmd), "TOAST_RESTART": "1"},
         ),
         what=f"start {start_cmd}",
     )
