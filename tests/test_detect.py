@@ -45,6 +45,18 @@ EXPECTED = {
         "output_dir": ("build", None),
         "install_cmd": ("npm ci", "package-lock.json"),
     },
+    # sv 0.17: the adapter is configured in vite.config.ts; there is no svelte.config.js.
+    "sveltekit-static": {
+        "framework": ("sveltekit", "package.json: devDependencies.@sveltejs/kit"),
+        "build_type": ("static", "vite.config.ts: adapter-static"),
+        "output_dir": ("build", "vite.config.ts: adapter-static pages"),
+        "install_cmd": ("npm ci", "package-lock.json"),
+    },
+    "sveltekit-node": {
+        "framework": ("sveltekit", None),
+        "build_type": ("node", "vite.config.ts: adapter-node"),
+        "start_cmd": ("node build", "vite.config.ts: adapter-node"),
+    },
     "pnpm-vite": {
         "framework": ("vite", None),
         "package_manager": ("pnpm", "pnpm-lock.yaml"),
@@ -110,7 +122,24 @@ def test_framework_layouts_that_scaffolders_here_cannot_make() -> None:
     assert node_kit.start_cmd.value == "node build"  # type: ignore[union-attr]
     auto_kit = plan_of({**kit, "svelte.config.js": "import a from '@sveltejs/adapter-auto';"})
     assert auto_kit.build_type is None
-    assert "adapter-auto" in auto_kit.problems["build_type"]
+    assert "svelte.config.js configures neither" in auto_kit.problems["build_type"]
+    # Named only files that exist: a vite.config.ts with adapter-auto, no svelte.config.
+    auto_vite = plan_of({**kit, "vite.config.ts": "import a from '@sveltejs/adapter-auto';"})
+    assert auto_vite.problems["build_type"].startswith("vite.config.ts configures neither")
+    assert "svelte.config" not in auto_vite.problems["build_type"]
+    # No config names an adapter, but exactly one is installed: that one.
+    installed = plan_of(
+        {
+            "package.json": pkg(
+                devDependencies={"@sveltejs/kit": "^2", "@sveltejs/adapter-node": "^5"},
+                scripts={"build": "vite build"},
+            ),
+            "vite.config.ts": "export default defineConfig({ plugins: [sveltekit()] })",
+        }
+    )
+    assert installed.start_cmd is not None and installed.start_cmd.value == "node build"
+    assert installed.build_type is not None
+    assert installed.build_type.source == "package.json: devDependencies.@sveltejs/adapter-node"
     nuxt = {"package.json": pkg(dependencies={"nuxt": "^3"}, scripts={"build": "nuxt build"})}
     assert plan_of(nuxt).start_cmd.value == "node .output/server/index.mjs"  # type: ignore[union-attr]
     nuxt_static = plan_of(

@@ -88,3 +88,5 @@ def test_a_corepack_signature_failure_is_one_sentence_with_what_to_do() -> None:
     assert cause is not None
     assert "corepack could not verify" in cause and "COREPACK_INTEGRITY_KEYS=0" in cause
     assert known_cause(["Error: Cannot find module 'x'"]) is None
+    kit = known_cause(["error during build:", "Error: Encountered dynamic routes"])
+    assert kit is not None and "export const prerender = true;" in kit

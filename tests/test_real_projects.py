@@ -189,3 +189,23 @@ def test_pnpm_and_yarn_projects_build_through_corepack(
         log = (session_sandbox.layout.host_logs / name / "build.log").read_text()
         assert version in log, log[-2000:]
         assert "Unknown env config" not in log  # no warning of Toast's own making
+
+
+def test_sveltekit_apps_from_the_current_sv_create_deploy_by_url_alone(
+    sandbox: SandboxInfo, session_sandbox: Any
+) -> None:
+    """sv 0.17 writes no svelte.config.js: the adapter is read from vite.config.ts."""
+    for scaffold, name, build_type in (
+        ("sveltekit-static", "kitstatic", "static"),
+        ("sveltekit-node", "kitnode", "node"),
+    ):
+        url, _ = scaffold_url(session_sandbox, scaffold)
+        deployed = deploy_plain(url, name)
+        assert deployed["state"] == "live", deployed
+        details = show(name)
+        assert details["plan"]["build_type"] == {
+            "value": build_type,
+            "source": f"vite.config.ts: adapter-{build_type}",
+        }
+        page = https_get(sandbox, f"{name}.sandbox.test")
+        assert page.status_code == 200 and "Welcome to SvelteKit" in page.text, page.text[:500]

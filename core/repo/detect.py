@@ -447,32 +447,7 @@ def _framework(
             Sourced("node .output/server/index.mjs", "Nuxt's server build (.output/server)"),
         )
     if "@sveltejs/kit" in deps:
-        src = dep_source("@sveltejs/kit")
-        config = _config(files, root_dir, "svelte.config")
-        text = config[1] if config else ""
-        where = config[0] if config else _join(root_dir, "svelte.config.js")
-        if "@sveltejs/adapter-static" in text:
-            out = re.search(r"""pages\s*:\s*['"]([^'"]+)['"]""", text)
-            return (
-                Sourced("sveltekit", src),
-                Sourced("static", f"{where}: adapter-static"),
-                Sourced(out.group(1) if out else "build", f"{where}: adapter-static pages"),
-                None,
-            )
-        if "@sveltejs/adapter-node" in text:
-            out = re.search(r"""out\s*:\s*['"]([^'"]+)['"]""", text)
-            return (
-                Sourced("sveltekit", src),
-                Sourced("node", f"{where}: adapter-node"),
-                None,
-                Sourced(f"node {out.group(1) if out else 'build'}", f"{where}: adapter-node"),
-            )
-        raise DetectionError(
-            "build_type",
-            f"{where} does not use adapter-static or adapter-node (adapter-auto picks nothing "
-            "for a plain server); switch to one of them, or pass --build-type with "
-            "--output-dir or --start",
-        )
+        return _sveltekit(files, root_dir, deps, dep_source)
     if "astro" in deps:
         src = dep_source("astro")
         config = _config(files, root_dir, "astro.config")
@@ -537,6 +512,59 @@ def _framework(
         f"{_join(root_dir, 'package.json')} names no framework Toast knows (Next.js, Nuxt, "
         "SvelteKit, Astro, Vite, Create React App) and has no start script; pass "
         "--build-type static with --build and --output-dir, or --build-type node with --start",
+    )
+
+
+def _sveltekit(
+    files: RepoFiles, root_dir: str, deps: dict[str, Any], dep_source: Any
+) -> tuple[Sourced, Sourced, Sourced | None, Sourced | None]:
+    """SvelteKit's adapter decides the build type. It is configured in svelte.config.*, or
+    (sv 0.17 and later) inside `sveltekit({ adapter })` in vite.config.*; failing both, the
+    one adapter package installed names it."""
+    framework = Sourced("sveltekit", dep_source("@sveltejs/kit"))
+    configs = [
+        found
+        for found in (
+            _config(files, root_dir, "svelte.config"),
+            _config(files, root_dir, "vite.config"),
+        )
+        if found is not None
+    ]
+    where, text = next(
+        ((path, body) for path, body in configs if "@sveltejs/adapter-" in body),
+        (None, ""),
+    )
+    installed = [name for name in ("static", "node") if f"@sveltejs/adapter-{name}" in deps]
+    if where is None and len(installed) == 1:
+        adapter = installed[0]
+        source = dep_source(f"@sveltejs/adapter-{adapter}")
+    elif where is not None and "@sveltejs/adapter-static" in text:
+        adapter, source = "static", f"{where}: adapter-static"
+    elif where is not None and "@sveltejs/adapter-node" in text:
+        adapter, source = "node", f"{where}: adapter-node"
+    else:
+        named = where or " and ".join(path for path, _ in configs) or None
+        said = f"{named} configures neither" if named else "no config file names"
+        raise DetectionError(
+            "build_type",
+            f"{said} adapter-static nor adapter-node (adapter-auto picks nothing for a plain "
+            "server); install and configure one of them (`npx sv add sveltekit-adapter`), "
+            "or pass --build-type with --output-dir or --start",
+        )
+    if adapter == "static":
+        out = re.search(r"""pages\s*:\s*['"]([^'"]+)['"]""", text)
+        return (
+            framework,
+            Sourced("static", source),
+            Sourced(out.group(1) if out else "build", f"{source} pages"),
+            None,
+        )
+    out = re.search(r"""out\s*:\s*['"]([^'"]+)['"]""", text)
+    return (
+        framework,
+        Sourced("node", source),
+        None,
+        Sourced(f"node {out.group(1) if out else 'build'}", source),
     )
 
 

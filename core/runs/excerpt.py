@@ -44,6 +44,12 @@ KNOWN_CAUSES = (
         "COREPACK_INTEGRITY_KEYS=0 with --env to skip that check, or pin packageManager in "
         "package.json to a version with its hash (`corepack use pnpm@<version>` writes one)",
     ),
+    (
+        re.compile(r"Encountered dynamic routes"),
+        "SvelteKit's adapter-static found routes it cannot prerender (a new sv project has "
+        "none marked); add `export const prerender = true;` to src/routes/+layout.ts, or "
+        "switch to adapter-node to serve them",
+    ),
 )
 
 
