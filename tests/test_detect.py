@@ -10,7 +10,7 @@ import pytest
 from core.repo.detect import BuildPlan, DetectionError, detect, resolve
 from core.repo.files import read_repo_files
 
-from .helpers.scaffolds import SCAFFOLDS, scaffold_repo
+from .helpers.scaffolds import SCAFFOLDS, push_change, scaffold_repo
 from .helpers.trees import files, pkg
 
 NO_GITHUB = "http://127.0.0.1:9"
@@ -274,3 +274,40 @@ async def test_a_subdirectory_app_is_read_through_git(tmp_path: Path) -> None:
     assert plan.framework.value == "vite-vue"  # type: ignore[union-attr]
     assert plan.install_dir == "apps/site"
     assert plan.install_cmd.source == "apps/site/package-lock.json"
+
+
+def test_a_workspace_root_that_is_not_an_app_names_the_apps_it_holds() -> None:
+    library = pkg(name="@acme/ui", main="index.js")
+    tree = {
+        "package.json": pkg(private=True),
+        "pnpm-lock.yaml": None,
+        "pnpm-workspace.yaml": "packages:\n  - 'apps/*'\n  - 'packages/*'\n  - '!**/test'\n",
+        "apps/web/package.json": pkg(
+            dependencies={"next": "16"}, scripts={"build": "next build", "start": "next start"}
+        ),
+        "apps/docs/package.json": pkg(
+            devDependencies={"vite": "^7"}, scripts={"build": "vite build"}
+        ),
+        "packages/ui/package.json": library,
+    }
+    plan = plan_of(tree)
+    assert plan.workspace_apps == ("apps/docs", "apps/web")  # not the library
+    said = plan.problems["build_type"]
+    assert said.startswith("this is a pnpm workspace (pnpm-workspace.yaml), not an app")
+    assert "--root apps/docs or --root apps/web" in said
+    npm = plan_of(
+        {
+            "package.json": pkg(workspaces={"packages": ["apps/*"]}),
+            "apps/site/package.json": pkg(scripts={"start": "node server.js"}),
+        }
+    )
+    assert "this is an npm workspace" in npm.problems["build_type"]
+    assert npm.workspace_apps == ("apps/site",)
+
+
+async def test_a_workspace_is_read_through_git_with_its_members(tmp_path: Path) -> None:
+    bare = tmp_path / "mono.git"
+    url = scaffold_repo("vite-vue", bare, subdir="apps/web")
+    push_change(bare, "pnpm-workspace.yaml", "packages:\n  - apps/*\n", "workspace")
+    read = await read_repo_files(url, "main", "", github_api=NO_GITHUB, github_token=None)
+    assert detect(read).workspace_apps == ("apps/web",)

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from core.sandbox import githost
 from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import https_get, show, toast
@@ -167,6 +168,13 @@ def test_an_app_in_a_subdirectory_deploys_with_root(
     url = scaffold_repo("vite-vue", bare, subdir="apps/site")
     refused = toast("--sandbox", "detect", url)
     assert refused.returncode == 1 and "--root" in refused.stderr
+    # As a pnpm workspace, the refusal names the app to deploy.
+    push_change(bare, "package.json", '{"name": "mono", "private": true}', "workspace root")
+    push_change(bare, "pnpm-workspace.yaml", "packages:\n  - 'apps/*'\n", "pnpm workspace")
+    workspace = toast("--sandbox", "deploy", url, "--subdomain", "mono")
+    assert workspace.returncode == 2
+    assert "this is a pnpm workspace (pnpm-workspace.yaml), not an app" in workspace.stderr
+    assert "deploy one of its apps with --root apps/site" in workspace.stderr
     deployed = deploy_plain(url, "mono", "--root", "apps/site")
     assert deployed["state"] == "live"
     page = https_get(sandbox, "mono.sandbox.test")
@@ -209,3 +217,29 @@ def test_sveltekit_apps_from_the_current_sv_create_deploy_by_url_alone(
         }
         page = https_get(sandbox, f"{name}.sandbox.test")
         assert page.status_code == 200 and "Welcome to SvelteKit" in page.text, page.text[:500]
+
+
+def test_a_workspace_on_github_is_refused_naming_its_apps(
+    sandbox: SandboxInfo, session_sandbox: Any
+) -> None:
+    """Through the contents API: the members are listed and read, the library left out."""
+    githost.create_repo(
+        session_sandbox.layout,
+        "someone/workspace",
+        {
+            "package.json": json.dumps({"name": "ws", "private": True}),
+            "pnpm-workspace.yaml": "packages:\n  - 'apps/*'\n  - 'packages/*'\n",
+            "apps/web/package.json": json.dumps(
+                {
+                    "name": "web",
+                    "devDependencies": {"vite": "^7"},
+                    "scripts": {"build": "vite build"},
+                }
+            ),
+            "packages/ui/package.json": json.dumps({"name": "ui", "main": "index.js"}),
+        },
+    )
+    refused = toast("--sandbox", "detect", "someone/workspace")
+    assert refused.returncode == 1
+    assert "deploy one of its apps with --root apps/web," in refused.stderr
+    assert "packages/ui" not in refused.stderr

@@ -4,6 +4,7 @@ deploy from it goes live with the environment given."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from textual import events
 
 from core.profile import paths
 from core.profile.config import sandbox_profile
+from core.sandbox import githost
 from core.sandbox.controller import SandboxInfo
 from tui.app import ToastApp
 from tui.screens.deployment import DeploymentScreen
@@ -187,3 +189,34 @@ async def test_the_name_check_asks_once_typing_pauses(
         await until(pilot, lambda: "my-blog" in asked, "the name check")
         await settled(app)
     assert asked == ["my-blog"]
+
+
+async def test_a_workspace_repository_offers_its_apps_as_the_root_dir(
+    sandbox: SandboxInfo, session_sandbox: Any
+) -> None:
+    githost.create_repo(
+        session_sandbox.layout,
+        "someone/monorepo",
+        {
+            "package.json": json.dumps({"name": "mono", "private": True}),
+            "pnpm-workspace.yaml": "packages:\n  - 'apps/*'\n",
+            "apps/site/package.json": json.dumps(
+                {"name": "site", "devDependencies": {"vite": "^7"}, "scripts": {"build": "b"}}
+            ),
+        },
+    )
+    app = ToastApp(sandbox_profile(), paths.database_path(), start_sandbox=False)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await pilot.press("n")
+        wizard = app.screen
+        assert isinstance(wizard, DeployWizard)
+        wizard.query_one("#repo").value = "someone/monorepo"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+r")
+        error = wizard.query_one("#wizard-error")
+        await until(pilot, lambda: "--root apps/site" in str(error.render()), "the refusal")
+        offered = wizard.query_one("#root_dir-source")
+        assert "apps: apps/site" in str(offered.render())
+        wizard.query_one("#root_dir").value = "apps/site"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: wizard.value("build_type") == "static", "the app's plan")
+        assert wizard.value("output_dir") == "dist"

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from semantic_version import NpmSpec, Version
 
 from core.repo.node_versions import AL2023_NODE, DEFAULT_NODE
@@ -129,6 +130,8 @@ class BuildPlan:
     #: From toast.toml only (detection has no opinion on them).
     port: Sourced | None = None
     health_path: Sourced | None = None
+    #: At a workspace's root that is not an app itself: its apps Toast can deploy (--root).
+    workspace_apps: tuple[str, ...] = ()
 
     def values(self) -> dict[str, Sourced]:
         shown = {
@@ -155,6 +158,7 @@ class BuildPlan:
             "warnings": list(self.warnings),
             "problems": dict(self.problems),
             "commit": self.commit,
+            "workspace_apps": list(self.workspace_apps),
         }
 
 
@@ -252,6 +256,12 @@ def detect(files: RepoFiles, root_dir: str = "") -> BuildPlan:
             )
         except DetectionError as exc:
             problems[exc.field] = str(exc)
+    apps: tuple[str, ...] = ()
+    if not root_dir and build_type is None and "build_type" in problems:
+        workspace = workspace_of(files)
+        if workspace is not None:
+            apps = deployable_apps(files, workspace)
+            problems["build_type"] = workspace_refusal(workspace, apps)
     build = run("build")
     declared = plan_file_values(files, root_dir)
     if "build_type" in declared:
@@ -303,6 +313,97 @@ def detect(files: RepoFiles, root_dir: str = "") -> BuildPlan:
         commit=files.commit,
         port=declared.get("port"),
         health_path=declared.get("health_path"),
+        workspace_apps=apps,
+    )
+
+
+#: A workspace's member apps read when its root is not an app (each costs a request).
+MAX_WORKSPACE_APPS = 24
+
+
+@dataclass(frozen=True)
+class Workspace:
+    kind: str  # "pnpm", "npm" or "yarn"
+    source: str  # the file that declares it
+    patterns: tuple[str, ...]
+
+    def bases(self) -> list[str]:
+        """The directories whose entries may be members ("apps" for "apps/*")."""
+        out = []
+        for pattern in self.patterns:
+            base, _, last = pattern.rstrip("/").rpartition("/")
+            if last == "*" and base and "*" not in base:
+                out.append(base)
+        return list(dict.fromkeys(out))
+
+    def members(self, listed: Mapping[str, frozenset[str]]) -> list[str]:
+        """Member directories: `base/*` entries as listed, and exact paths as written."""
+        found: list[str] = []
+        for pattern in self.patterns:
+            clean = pattern.rstrip("/")
+            base, _, last = clean.rpartition("/")
+            if last == "*" and base in listed:
+                found += [f"{base}/{name}" for name in sorted(listed[base])]
+            elif "*" not in clean and clean:
+                found.append(clean)
+        return list(dict.fromkeys(found))[:MAX_WORKSPACE_APPS]
+
+
+def workspace_of(files: RepoFiles) -> Workspace | None:
+    """The workspace the repository root declares (pnpm-workspace.yaml, or package.json's
+    `workspaces` for npm and yarn), or None."""
+    text = files.text("pnpm-workspace.yaml")
+    if text is not None:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            data = None
+        listed = data.get("packages") if isinstance(data, dict) else None
+        patterns = [p for p in listed or [] if isinstance(p, str) and not p.startswith("!")]
+        return Workspace("pnpm", "pnpm-workspace.yaml", tuple(patterns))
+    try:
+        package = json.loads(files.text("package.json") or "{}")
+    except ValueError:
+        return None
+    declared = package.get("workspaces") if isinstance(package, dict) else None
+    if isinstance(declared, dict):
+        declared = declared.get("packages")
+    if not isinstance(declared, list):
+        return None
+    kind = "yarn" if files.has("yarn.lock") else "npm"
+    patterns = [p for p in declared if isinstance(p, str) and not p.startswith("!")]
+    return Workspace(kind, "package.json: workspaces", tuple(patterns))
+
+
+def deployable_apps(files: RepoFiles, workspace: Workspace) -> tuple[str, ...]:
+    """The members whose own plan has a build type (libraries and tools are left out)."""
+    apps = []
+    for member in workspace.members(files.names):
+        if not files.has(_join(member, "package.json")):
+            continue
+        try:
+            plan = detect(files, member)
+        except DetectionError:
+            continue
+        if plan.build_type is not None:
+            apps.append(member)
+    return tuple(apps)
+
+
+def workspace_refusal(workspace: Workspace, apps: tuple[str, ...]) -> str:
+    article = "an" if workspace.kind == "npm" else "a"
+    if not apps:
+        return (
+            f"this is {article} {workspace.kind} workspace ({workspace.source}) and none of its "
+            "members is an app Toast can tell how to build; pass --root with the app's "
+            "directory, and --build-type with --output-dir or --start"
+        )
+    choices = " or ".join(f"--root {app}" for app in apps[:4])
+    more = f" (and {len(apps) - 4} more)" if len(apps) > 4 else ""
+    return (
+        f"this is {article} {workspace.kind} workspace ({workspace.source}), not an app; "
+        f"deploy one of its apps with {choices}{more}, or set root in a toast.toml at the "
+        "repository root"
     )
 
 

@@ -7,8 +7,9 @@ import asyncio
 import base64
 import os
 import tempfile
+from collections.abc import Awaitable, Callable
 
-from core.repo.detect import RepoFiles, files_to_read, normalise_root, search_dirs
+from core.repo.detect import RepoFiles, files_to_read, normalise_root, search_dirs, workspace_of
 from core.repo.github import GitHub, GitHubError, token_for
 from core.repo.heads import (
     RepoCheckError,
@@ -68,6 +69,15 @@ async def _from_github(
             paths = list(files_to_read(names))
             read = await asyncio.gather(*(github.file_text(repo, p, head.sha) for p in paths))
             texts = {p: text for p, text in zip(paths, read, strict=True) if text is not None}
+            if not root_dir:
+
+                async def ls(directory: str) -> list[str]:
+                    return await github.list_dir(repo, directory, head.sha)
+
+                async def cat(path: str) -> str | None:
+                    return await github.file_text(repo, path, head.sha)
+
+                await _read_workspace(names, texts, ls, cat)
         except GitHubError as exc:
             raise RepoCheckError(
                 f"cannot read {repo}@{head.sha[:12]} to detect its build: {exc}",
@@ -144,16 +154,58 @@ async def _from_git(
                 )
                 listed = out.decode().splitlines() if status == 0 else []
                 names[directory] = frozenset(listed)
-            texts = {}
-            for path in files_to_read(names):
+            texts: dict[str, str] = {}
+
+            async def ls(directory: str) -> list[str]:
+                spec = f"{sha}:{directory}" if directory else f"{sha}:"
+                status, out, _ = await _git(
+                    "ls-tree", "--name-only", spec, cwd=work, env=env, timeout=timeout
+                )
+                return out.decode().splitlines() if status == 0 else []
+
+            async def cat(path: str) -> str | None:
                 status, out, _ = await _git(
                     "cat-file", "blob", f"{sha}:{path}", cwd=work, env=env, timeout=timeout
                 )
                 if status == 0 and len(out) <= MAX_FILE:
-                    texts[path] = out.decode("utf-8", errors="replace")
+                    return out.decode("utf-8", errors="replace")
+                return None
+
+            for path in files_to_read(names):
+                text = await cat(path)
+                if text is not None:
+                    texts[path] = text
+            if not root_dir:
+                await _read_workspace(names, texts, ls, cat)
         except TimeoutError as exc:
             raise RepoCheckError(
                 f"reading {url}@{branch} took more than {timeout:.0f} s",
                 hint="check the URL and your network",
             ) from exc
     return RepoFiles(names=names, texts=texts, commit=sha)
+
+
+async def _read_workspace(
+    names: dict[str, frozenset[str]],
+    texts: dict[str, str],
+    ls: Callable[[str], Awaitable[list[str]]],
+    cat: Callable[[str], Awaitable[str | None]],
+) -> None:
+    """At a workspace's root, its members' files too, so a root that is not an app can be
+    refused with the apps it holds (`--root apps/web`). Adds to `names` and `texts`."""
+    workspace = workspace_of(RepoFiles(names=names, texts=texts))
+    if workspace is None:
+        return
+    bases = workspace.bases()
+    for base, listed in zip(bases, await asyncio.gather(*(ls(b) for b in bases)), strict=True):
+        names[base] = frozenset(listed)
+    members = workspace.members(names)
+    for member, listed in zip(
+        members, await asyncio.gather(*(ls(m) for m in members)), strict=True
+    ):
+        names[member] = frozenset(listed)
+    member_names = {m: names[m] for m in members}
+    paths = files_to_read(member_names)
+    for path, text in zip(paths, await asyncio.gather(*(cat(p) for p in paths)), strict=True):
+        if text is not None:
+            texts[path] = text

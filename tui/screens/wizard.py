@@ -358,6 +358,12 @@ class DeployWizard(ToastNode, Screen[None]):
             found = values.get(name)
             self.set_value(name, found.value if found else "", found.source if found else "")
         self.plan = plan
+        if plan.workspace_apps:
+            # A workspace's root is not an app: its apps are the root dir's completions.
+            self.query_one("#root_dir", Input).suggester = SuggestFromList(plan.workspace_apps)
+            self.query_one("#root_dir-source", Label).update(
+                f"apps: {', '.join(plan.workspace_apps[:6])} (type one, then ctrl+r)"
+            )
         missing = "; ".join(plan.problems.values())
         error.update(
             (f"framework: {plan.framework.value}. " if plan.framework else "")
