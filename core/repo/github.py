@@ -70,9 +70,18 @@ class GitHub:
         await self.client.aclose()
 
     async def _get(self, what: str, url: str, **params: str | int) -> httpx.Response:
+        resend = True
         while True:
             try:
                 response = await self.client.get(url, params=params)
+            except httpx.RemoteProtocolError as exc:
+                # A kept-alive connection the server closed just as it was reused (GitHub
+                # and proxies close idle ones): a GET is safe to send again, once, and the
+                # pool opens a new connection for it.
+                if resend:
+                    resend = False
+                    continue
+                raise GitHubError(what, None, _describe(exc)) from exc
             except httpx.HTTPError as exc:
                 raise GitHubError(what, None, _describe(exc)) from exc
             wait = rate_limit_wait(response, time.time())

@@ -340,8 +340,7 @@ async def launch(ctx: RunContext) -> LaunchOutput:
     )
     params: RunInstancesRequestTypeDef = {
         "ImageId": ami,
-        # The deployment's type was checked against EC2's names when it was created.
-        "InstanceType": ctx.deployment.instance_type,  # type: ignore[typeddict-item]
+        "InstanceType": ctx.deployment.instance_type,  # type: ignore[typeddict-item]  # checked against EC2's names at deploy
         "MinCount": 1,
         "MaxCount": 1,
         "KeyName": shared_out.key_name,
