@@ -9,11 +9,12 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from core.runs.waiting import WaitTimeout
-from core.sandbox.controller import SandboxInfo
+from core.sandbox.controller import Sandbox, SandboxInfo
 
 from .conftest import PROJECT_ROOT
 from .deploy_helpers import ENGINE_ENV, https_get, show
@@ -152,3 +153,40 @@ def test_a_first_time_user_deploys_a_sample_and_destroys_it(
     t.wait_for("No deployments yet")
     t.keys("q")
     wait_for(lambda: True if not t.alive() else None, "q to quit the console", 20)
+
+
+def test_the_first_minute_repos_fill_in_by_themselves_while_the_sandbox_starts(
+    tmp_path: Path,
+) -> None:
+    """A fresh data dir and no sandbox yet: `scripts/run` starts it. `2` pressed at once
+    says the local cloud is starting, then shows the samples with no other key."""
+    assert shutil.which("tmux"), "scripts/lib.sh installs tmux"
+    box_dir = tmp_path / "fresh-sandbox"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        ENGINE_ENV,
+        TERM="xterm-256color",
+        TOAST_SANDBOX_DIR=str(box_dir),
+        TOAST_DATA_DIR=str(tmp_path / "fresh-data"),
+        TOAST_CONFIG=str(tmp_path / "fresh-config" / "config.toml"),
+    )
+    term = Terminal(f"toast-first-{os.getpid()}")
+    subprocess.run(
+        [
+            *("tmux", "-L", term.socket, "-f", "/dev/null", "new-session", "-d", "-s", "walk"),
+            *("-x", "120", "-y", "40", f"cd {PROJECT_ROOT} && scripts/run"),
+        ],
+        env=env,
+        check=True,
+    )
+    try:
+        term.wait_for("Press 2 to pick one of your repositories", timeout=120)
+        term.keys("2")  # at once: the sandbox is still starting
+        term.wait_for("Repositories —")
+        # The screen fills in by itself once the local cloud is up: no other key is pressed.
+        term.wait_for("toast-samples/static-site", timeout=180)
+        term.wait_for("2 repositories")
+        assert "toast-samples/node-server" in term.screen()
+    finally:
+        subprocess.run(["tmux", "-L", term.socket, "kill-server"], check=False)
+        Sandbox(box_dir).down()

@@ -59,6 +59,9 @@ class ToastApp(App[None]):
 
     #: What the sandbox is doing, shown in the banner ("" when not in the sandbox).
     sandbox_detail: reactive[str] = reactive("")
+    #: "starting", "running" or "failed" while this console brings the sandbox up ("" when
+    #: it does not): screens that need it wait for "running" and then fill in by themselves.
+    sandbox_state: reactive[str] = reactive("")
 
     def __init__(
         self,
@@ -101,6 +104,7 @@ class ToastApp(App[None]):
         # a few hundred milliseconds, which the first rows would otherwise wait behind.
         self.set_timer(WARM_AFTER_S, self.warm_imports)
         if self.profile.is_sandbox and self.start_sandbox:
+            self.sandbox_state = "starting"  # before any screen asks (the worker starts later)
             self.call_after_refresh(self.bring_up_sandbox)
 
     async def database(self) -> Database:
@@ -139,6 +143,7 @@ class ToastApp(App[None]):
     @on(SandboxState)
     def sandbox_changed(self, message: SandboxState) -> None:
         self.sandbox_detail = message.detail
+        self.sandbox_state = message.state
 
     # -- the action table: every key, palette entry and `:` word ends here -----------------
 
@@ -324,7 +329,10 @@ class ToastApp(App[None]):
         self.mutate_reactive(ToastApp.sandbox_detail)  # the banners redraw
         self.notify(f"new deploys use profile {profile.name}")
         if profile.is_sandbox and self.start_sandbox:
+            self.sandbox_state = "starting"
             self.bring_up_sandbox()
+        else:
+            self.sandbox_state = ""
 
     def start_wizard(self, repo: str | None, branch: str | None) -> None:
         if self.read_only:  # whichever path led here: a read-only console never deploys

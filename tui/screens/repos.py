@@ -56,6 +56,10 @@ class ReposScreen(ToastNode, Screen[None]):
         self.search_text = ""
         self.loading = False
         self.saved_age: str | None = None
+        #: The last listing failed (the sandbox was not up, the network was down): it is
+        #: tried again when the screen is shown again, and when the sandbox comes up.
+        self.failed_last = False
+        self.waiting_for_sandbox = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -75,7 +79,34 @@ class ReposScreen(ToastNode, Screen[None]):
     def on_mount(self) -> None:
         self.title = "Repositories"
         self.table.focus()  # keys work at once; / searches
-        self.load(reload=False)
+        self.watch(self.app, "sandbox_state", self.sandbox_state_changed, init=False)
+        self.load_when_ready(reload=False)
+
+    def on_screen_resume(self) -> None:
+        if self.failed_last and not self.loading:
+            self.load_when_ready(reload=True)
+
+    def load_when_ready(self, *, reload: bool) -> None:
+        """List now, or, while this console is still starting the sandbox, say so and list
+        once it is up (no key needed)."""
+        if self.toast.sandbox_state == "starting":
+            self.waiting_for_sandbox = True
+            self.query_one("#repos-status", Static).update(
+                "starting the local cloud... its repositories appear here once it is up"
+            )
+            return
+        self.waiting_for_sandbox = False
+        self.load(reload=reload)
+
+    def sandbox_state_changed(self, state: str) -> None:
+        if state == "running" and (self.waiting_for_sandbox or self.failed_last):
+            self.load_when_ready(reload=True)
+        elif state == "failed" and self.waiting_for_sandbox:
+            self.waiting_for_sandbox = False
+            self.failed_last = True
+            self.query_one("#repos-status", Static).update(
+                f"{self.toast.sandbox_detail}; r tries again"
+            )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "search" and isinstance(self.focused, Input):
@@ -115,6 +146,7 @@ class ReposScreen(ToastNode, Screen[None]):
 
     @on(ReposPage)
     def page_arrived(self, message: ReposPage) -> None:
+        self.failed_last = False
         if message.saved_age is not None:
             self.saved_age = message.saved_age
         if message.replace is not None:
@@ -135,7 +167,8 @@ class ReposScreen(ToastNode, Screen[None]):
 
     @on(ReposFailed)
     def failed(self, message: ReposFailed) -> None:
-        self.query_one("#repos-status", Static).update(message.error)
+        self.failed_last = True
+        self.query_one("#repos-status", Static).update(f"{message.error} · r tries again")
 
     def _show(self) -> None:
         wanted = self.search_text
@@ -206,4 +239,4 @@ class ReposScreen(ToastNode, Screen[None]):
         self.table.action_move(delta)
 
     def action_reload(self) -> None:
-        self.load(reload=True)
+        self.load_when_ready(reload=True)
