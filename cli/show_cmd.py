@@ -39,7 +39,9 @@ def show(name: str, as_json: bool) -> None:
         if key != "build_type" and item["value"]:
             click.echo(f"    {key:<13} {item['value']}  ({item['source']})")
     click.echo(f"  instance  {info['instance'] or '-'}  {info['ip'] or ''}")
-    click.echo(f"  release   {(info['current_release'] or '-')[:12]}")
+    live = next((r for r in info["releases"] if r["live"]), None)
+    built_with = f"  built with Node {live['node']}" if live and live.get("node") else ""
+    click.echo(f"  release   {(info['current_release'] or '-')[:12]}{built_with}")
     if info["certificate_expires_at"]:
         days = (info["certificate_expires_at"] - time.time()) / 86400
         warning = f"  (expires in {max(days, 0):.0f} days: renewal is overdue)" if days < 14 else ""

@@ -54,6 +54,7 @@ def start_node_app(
     port: int,
     redact: list[str] | tuple[str, ...] = (),
     extra_env: dict[str, str] | None = None,
+    node: str = "node",
 ) -> str:
     """Start the app in `cwd`, detached in a session of its own; prints the session's id
     (its process group, which stop_node_app signals)."""
@@ -64,7 +65,7 @@ def start_node_app(
         "NODE_ENV=production",
     )
     app: Argv = (
-        "node",
+        node,
         paths.runner,
         app_env(paths),
         paths.app_log,

@@ -143,6 +143,7 @@ def run_in_release(
     log: str,
     redact: list[str] | tuple[str, ...] = (),
     extra_env: dict[str, str] | None = None,
+    node: str = "node",
 ) -> str:
     """Run a validated single command (install or build) in `cwd` through the runner, which
     keeps the values of the `redact` env names out of its output and the log."""
@@ -151,7 +152,7 @@ def run_in_release(
     return render(
         (
             *prefix,
-            "node",
+            node,
             paths.runner,
             env_file or "-",
             log,

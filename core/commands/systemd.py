@@ -43,6 +43,7 @@ def render_unit(
     port: int,
     env: dict[str, str],
     redact: list[str] | tuple[str, ...] = (),
+    node: str = "node",
 ) -> str:
     """The unit: the runner (which reads the 0600 env file and filters secrets out of the
     app log) runs the start command. No secret is in the unit: only PORT, NODE_ENV and the
@@ -50,7 +51,7 @@ def render_unit(
     environment = {**env, "PORT": str(port), "NODE_ENV": "production"}
     exec_start = [
         "/usr/bin/env",
-        "node",
+        node,
         paths.runner,
         paths.app_env_file if paths.host.app_user else paths.env_file,
         paths.app_log,

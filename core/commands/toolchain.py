@@ -20,7 +20,18 @@ def cache_dir(host: HostProfile) -> str:
     return posixpath.join(host.root, "cache")
 
 
-def build_env(host: HostProfile, install_cmd: str) -> dict[str, str]:
+def node_bin(host: HostProfile, line: str) -> str | None:
+    """Where the plan's Node line is, when the host keeps lines side by side."""
+    return host.node_dir.format(line=line) if host.node_dir else None
+
+
+def node_exe(host: HostProfile, line: str) -> str:
+    """The node that runs Toast's runner and the app: the plan's line."""
+    found = node_bin(host, line)
+    return posixpath.join(found, "node") if found else "node"
+
+
+def build_env(host: HostProfile, install_cmd: str, node_line: str) -> dict[str, str]:
     """Environment for every install, build and app command: Toast's tools first on PATH
     (the runner prepends TOAST_PATH_PREFIX), and caches that outlive releases, so a rebuild
     with an unchanged lockfile downloads nothing."""
@@ -32,7 +43,7 @@ def build_env(host: HostProfile, install_cmd: str) -> dict[str, str]:
     return {
         **(pnpm if install_cmd.split(maxsplit=1)[:1] == ["pnpm"] else {}),
         **trust,
-        "TOAST_PATH_PREFIX": tools_bin(host),
+        "TOAST_PATH_PREFIX": ":".join(p for p in (node_bin(host, node_line), tools_bin(host)) if p),
         "COREPACK_HOME": posixpath.join(cache, "corepack"),
         "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0",
         # Without a packageManager field, the version corepack itself pins, not "latest".
@@ -82,12 +93,12 @@ def ensure_bun(host: HostProfile) -> str:
     return f"test -x {q(posixpath.join(bin_dir, 'bun'))} || {install}"
 
 
-def deps_fingerprint(install_dir: str, lockfile: str) -> str:
+def deps_fingerprint(install_dir: str, lockfile: str, node: str = "node") -> str:
     """Print a hash of what decides node_modules: the Node version, the lockfile and the
     package.json of the directory the install runs in."""
     q = shlex.quote
     package_json = posixpath.join(install_dir, "package.json")
-    return f"{{ node --version && cat -- {q(lockfile)} {q(package_json)}; }} | sha256sum"
+    return f"{{ {q(node)} --version && cat -- {q(lockfile)} {q(package_json)}; }} | sha256sum"
 
 
 def reuse_node_modules(previous_dir: str, install_dir: str, *, link: bool) -> str:

@@ -66,6 +66,10 @@ class HostProfile:
     #: host is this machine (the sandbox) and can clone a file:// repository; None when the
     #: host is an instance elsewhere, which can never read a path on the operator's machine.
     local_reader: tuple[str, ...] | None = None
+    #: The bin directory of Node.js line `{line}` where the host keeps lines side by side
+    #: (the sandbox: one machine for every instance, each with its plan's line); None when
+    #: `node` on PATH is the line UserData chose for this instance (EC2's alternatives).
+    node_dir: str | None = None
     app_port_slots: int = 100
 
     def app_port(self, base: int, deployment_id: int) -> int:

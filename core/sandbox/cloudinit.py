@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -26,15 +28,18 @@ from core.host.profiles import HostProfile
 SHIMS = {
     "dnf": """#!/bin/sh
 # Toast sandbox: the instance host is this machine, so dnf checks that what it would
-# install is here, and fails as dnf does when it is not.
+# install is here, and fails as dnf does when it is not. A Node line (nodejs22) is
+# installed as on EC2, side by side with the others (core/sandbox/node_lines.py).
 [ "$1" = install ] || exit 0
 shift
 status=0
 for pkg in "$@"; do
   case "$pkg" in
     -*) continue ;;
-    nodejs*-npm) bin=npm ;;
-    nodejs*) bin=node ;;
+    nodejs*-npm) echo "sandbox: $pkg comes with ${pkg%-npm}"; continue ;;
+    nodejs[0-9]*)
+      PYTHONPATH=@PROJECT@ @PYTHON@ -m core.sandbox.node_lines "${pkg#nodejs}" || status=1
+      continue ;;
     nginx) bin=nginx ;;
     amazon-cloudwatch-agent | cronie) echo "sandbox: $pkg is the sandbox's own"; continue ;;
     *) bin="$pkg" ;;
@@ -53,17 +58,23 @@ exit $status
 echo "sandbox: systemctl $*: run by toast sandbox"
 """,
     "alternatives": """#!/bin/sh
-# Toast sandbox: this machine's node is the one on PATH.
-echo "sandbox: alternatives $*: using $(command -v node)"
+# Toast sandbox: every instance shares this machine, so lines are not switched; each
+# deployment's commands run with its own line (the host profile's node_dir).
+echo "sandbox: alternatives $*: each deployment runs its own line"
 """,
 }
 
 
 def write_shims(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
+    project = Path(__file__).resolve().parents[2]
     for name, text in SHIMS.items():
         path = directory / name
-        path.write_text(text)
+        path.write_text(
+            text.replace("@PROJECT@", shlex.quote(str(project))).replace(
+                "@PYTHON@", shlex.quote(sys.executable)
+            )
+        )
         path.chmod(0o755)
 
 

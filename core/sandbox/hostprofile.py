@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from core.host.profiles import HostProfile
+from core.sandbox import node_lines
 from core.sandbox.hostuser import as_root, login_user
 from core.sandbox.layout import APP_SLOTS, Layout, Ports
 
@@ -50,5 +51,6 @@ def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
         sudo=sudo,
         app_user="toast-app" if as_root() else None,
         local_reader=("sudo", "-n", "-H", "-u", login_user(), "--") if as_root() else (),
+        node_dir=node_lines.bin_template(),
         ca_bundle_file=next((path for path in DEBIAN_CA_BUNDLES if os.path.exists(path)), None),
     )

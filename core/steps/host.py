@@ -27,6 +27,7 @@ from core.commands.toolchain import (
     deps_fingerprint,
     enable_package_managers,
     ensure_bun,
+    node_exe,
     reuse_node_modules,
 )
 from core.host.ssh import Remote
@@ -270,6 +271,15 @@ async def _install_and_build(
     started = time.monotonic()
     key = await _deps_key(ctx, remote, release)
     kept = {"deps_key": key} if key else {}
+    # Which Node builds (and will run) this release: the plan names a line, this is the
+    # exact version the host has for it.
+    version = await remote.run(
+        render((node_exe(ctx.host, d.node_version), "--version")),
+        what=f"find Node {d.node_version} on the host",
+    )
+    if version.output:
+        kept["node"] = version.output[-1].strip()
+        ctx.say(f"Node {kept['node']} (line {d.node_version})", step="build")
     reused = await _reuse_deps(ctx, remote, install_cwd, key)
     if reused is None:
         await _run_logged(ctx, remote, "install", d.install_cmd, install_cwd, production=False)
@@ -295,7 +305,10 @@ async def _install_and_build(
 async def _run_logged(
     ctx: RunContext, remote: Remote, label: str, command: str, cwd: str, *, production: bool
 ) -> None:
-    env = {**build_env(ctx.host, ctx.deployment.install_cmd), "CI": "true"}
+    env = {
+        **build_env(ctx.host, ctx.deployment.install_cmd, ctx.deployment.node_version),
+        "CI": "true",
+    }
     if production:
         env["NODE_ENV"] = "production"
     ctx.say(f"$ {command}", step="build")
@@ -308,6 +321,7 @@ async def _run_logged(
             log=ctx.app.build_log,
             redact=secret_names(ctx),
             extra_env=env,
+            node=node_exe(ctx.host, ctx.deployment.node_version),
         ),
         what=f"{label} ({command})",
         on_line=lambda line: ctx.say(line, step="build", level="output"),
@@ -334,7 +348,11 @@ async def _deps_key(ctx: RunContext, remote: Remote, release: str) -> str | None
     if not detected.get("reuse_node_modules") or not lockfile:
         return None
     result = await remote.run(
-        deps_fingerprint(posixpath.join(release, d.install_dir), posixpath.join(release, lockfile)),
+        deps_fingerprint(
+            posixpath.join(release, d.install_dir),
+            posixpath.join(release, lockfile),
+            node_exe(ctx.host, d.node_version),
+        ),
         what="hash the lockfile",
         check=False,
     )

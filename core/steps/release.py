@@ -14,7 +14,7 @@ from core.commands.nginx import nginx_site
 from core.commands.node import local_http_ok, prepare_app_files, start_node_app, stop_app
 from core.commands.releases import prune_releases, switch_current
 from core.commands.systemd import install_unit, render_unit, unit_name
-from core.commands.toolchain import build_env
+from core.commands.toolchain import build_env, node_exe
 from core.host.ssh import Remote, RunResult
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
@@ -153,8 +153,9 @@ async def start_app(ctx: RunContext, remote: Remote, release: Release, port: int
             cwd=cwd,
             start_cmd=start_cmd,
             port=port,
-            env=build_env(ctx.host, ctx.deployment.install_cmd),
+            env=build_env(ctx.host, ctx.deployment.install_cmd, ctx.deployment.node_version),
             redact=redact,
+            node=node_exe(ctx.host, ctx.deployment.node_version),
         )
         await remote.write_file(staged, text.encode(), mode=0o644)
         return await remote.run(install_unit(ctx.host, staged, unit), what=f"start {unit}")
@@ -165,7 +166,11 @@ async def start_app(ctx: RunContext, remote: Remote, release: Release, port: int
             start_cmd,
             port,
             redact=redact,
-            extra_env={**build_env(ctx.host, ctx.deployment.install_cmd), "TOAST_RESTART": "1"},
+            extra_env={
+                **build_env(ctx.host, ctx.deployment.install_cmd, ctx.deployment.node_version),
+                "TOAST_RESTART": "1",
+            },
+            node=node_exe(ctx.host, ctx.deployment.node_version),
         ),
         what=f"start {start_cmd}",
     )

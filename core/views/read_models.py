@@ -125,7 +125,12 @@ async def describe(queries: Queries, name: str) -> dict[str, Any]:
         "ip": instance.attributes.get("public_ip") if instance else None,
         "current_release": current.sha if current else None,
         "releases": [
-            {"sha": r.sha, "built_at": r.built_at, "live": r.id == d.current_release_id}
+            {
+                "sha": r.sha,
+                "built_at": r.built_at,
+                "live": r.id == d.current_release_id,
+                "node": r.attributes.get("node"),
+            }
             for r in releases
         ],
         "certificate_expires_at": d.cert_expires_at,
