@@ -22,6 +22,7 @@ from core.commands.toolchain import (
     deps_fingerprint,
     enable_package_managers,
     ensure_bun,
+    node_exe,
     reuse_node_modules,
 )
 from core.host.layout import AppPaths
@@ -259,13 +260,21 @@ async def test_waits_poll_with_backoff_and_report_progress() -> None:
 
 
 def test_build_commands_use_toasts_tools_and_caches_and_copy_never_link() -> None:
-    env = build_env(EC2, "npm ci")
+    env = build_env(EC2, "npm ci", "24")
     assert env["TOAST_PATH_PREFIX"] == "/opt/toast/tools/bin"
     # npm warns "Unknown env config" for every npm_config_ key it does not know: Toast
     # sets pnpm's store that way only where pnpm installs.
     assert not any(k.startswith("npm_config_") and "store" in k for k in env)
-    pnpm = build_env(EC2, "pnpm install --frozen-lockfile")
+    pnpm = build_env(EC2, "pnpm install --frozen-lockfile", "24")
     assert pnpm["npm_config_store_dir"] == "/opt/toast/cache/pnpm-store"
+    # EC2: `node` on PATH is the instance's line (alternatives). A host keeping lines side
+    # by side (the sandbox) runs each deployment's commands, and its runner, with its line.
+    assert node_exe(EC2, "22") == "node"
+    side_by_side = dataclasses.replace(EC2, node_dir="/var/cache/toast/node/{line}/bin")
+    assert build_env(side_by_side, "npm ci", "22")["TOAST_PATH_PREFIX"] == (
+        "/var/cache/toast/node/22/bin:/opt/toast/tools/bin"
+    )
+    assert node_exe(side_by_side, "22") == "/var/cache/toast/node/22/bin/node"
     assert env["npm_config_cache"] == "/opt/toast/cache/npm"
     assert env["NODE_EXTRA_CA_CERTS"] == "/etc/pki/tls/certs/ca-bundle.crt"
     enable = enable_package_managers(EC2)

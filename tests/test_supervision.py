@@ -40,7 +40,7 @@ def test_the_ec2_unit_restarts_always_and_passes_systemd_analyze_verify(tmp_path
         cwd="/opt/toast/apps/blog/releases/abc-r2",
         start_cmd="npm run start -- --title 'a b % $HOME'",
         port=3000,
-        env=build_env(EC2, "npm ci"),
+        env=build_env(EC2, "npm ci", "24"),
         redact=["API_KEY"],
     )
     assert "Restart=always" in text
