@@ -193,10 +193,6 @@ def test_time_to_queue_a_deploy_against_toast_ls(sandbox: SandboxInfo) -> None:
                 "toast-samples/static-site",
                 "--subdomain",
                 f"queue-{i}",
-                "--build-type",
-                "static",
-                "--output-dir",
-                "dist",
             )
         )
         destroy.append(timed("destroy", f"queue-{i}", "--yes"))
