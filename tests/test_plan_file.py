@@ -145,3 +145,15 @@ def test_toast_detect_write_round_trips_through_a_deploy_plan(
     assert plan["output_dir"] == {"value": "dist", "source": "toast.toml: output_dir"}
     assert plan["build_type"] == {"value": "static", "source": "toast.toml: build_type"}
     assert plan["install_cmd"] == {"value": "npm ci", "source": "toast.toml: install"}
+
+
+def test_a_bad_plan_file_refuses_the_deploy_before_anything_is_created(
+    sandbox: SandboxInfo, tmp_path: Path
+) -> None:
+    bare = tmp_path / "bad.git"
+    url = scaffold_repo("vite-vue", bare)
+    push_change(bare, "toast.toml", 'build_type = "static"\noutputdir = "dist"\n', "typo")
+    refused = run_toast("--sandbox", "deploy", url, "--subdomain", "typo")
+    assert refused.returncode == 2
+    assert "toast.toml: unknown key 'outputdir' (known keys: build_type," in refused.stderr
+    assert json.loads(run_toast("ls", "--all", "--json").stdout) == []
