@@ -188,6 +188,32 @@ MIGRATIONS: list[list[str]] = [
         """,
         "CREATE INDEX certificate_requests_by_name ON certificate_requests(fqdn, ca, requested_at)",
     ],
+    # 7: redeploy on push (`toast serve`). Every webhook delivery is kept once (a redelivery
+    # of the same id is answered and ignored) with what became of it; the poller remembers
+    # each deployment's branch head and its ETag for conditional requests.
+    [
+        """
+        CREATE TABLE webhook_deliveries (
+            delivery_id TEXT PRIMARY KEY,
+            deployment_id INTEGER REFERENCES deployments(id),
+            event TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            remote TEXT,
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id)
+        )
+        """,
+        "CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries(received_at)",
+        """
+        CREATE TABLE branch_heads (
+            deployment_id INTEGER PRIMARY KEY REFERENCES deployments(id),
+            sha TEXT,
+            etag TEXT,
+            checked_at REAL NOT NULL
+        )
+        """,
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

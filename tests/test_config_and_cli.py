@@ -22,7 +22,15 @@ hosted_zone_id = "Z0123456789ABCDEFGHIJ"
 instance_type = "t3.small"
 key_pair = "toast"
 operator_cidr = "203.0.113.7/32"
-notify_webhook = "env:TOAST_SLACK_URL"
+notify = ["env:TOAST_SLACK_URL", "jsons://hooks.example.com/toast"]
+webhook_url = "https://toast.example.com/hooks"
+
+[serve]
+webhook_listen = "127.0.0.1:9000"
+poll_interval = 30
+
+[sandbox]
+webhook_url = "http://127.0.0.1:9000"
 """
 
 
@@ -37,7 +45,11 @@ def test_a_valid_config_gives_its_profiles(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, GOOD))
     profile = choose_profile(config, requested=None, sandbox=False, environ={})
     assert profile.name == "work" and profile.region == "eu-west-1"
-    assert choose_profile(config, requested=None, sandbox=True, environ={}).is_sandbox
+    assert profile.notify == ("env:TOAST_SLACK_URL", "jsons://hooks.example.com/toast")
+    assert profile.webhook_url == "https://toast.example.com/hooks"
+    assert (config.serve.webhook_listen, config.serve.poll_interval) == ("127.0.0.1:9000", 30)
+    sandbox = choose_profile(config, requested=None, sandbox=True, environ={})
+    assert sandbox.is_sandbox and sandbox.webhook_url == "http://127.0.0.1:9000"
     assert choose_profile(config, requested="sandbox", sandbox=False, environ={}).is_sandbox
 
 
@@ -73,10 +85,23 @@ def test_a_valid_config_gives_its_profiles(tmp_path: Path) -> None:
             "names no profile",
         ),
         (
-            "[profiles.w]\nbase_domain = 'a.com'\nnotify_webhook = 'http://x'",
+            "[profiles.w]\nbase_domain = 'a.com'\nnotify_webhook = 'https://x'",
             "profiles.w.notify_webhook",
-            "https",
+            "replaced by notify",
         ),
+        (
+            "[profiles.w]\nbase_domain = 'a.com'\nnotify = ['hooks.slack.com/T0/SECRET']",
+            "profiles.w.notify[0]",
+            "Apprise URL",
+        ),
+        (
+            "[profiles.w]\nbase_domain = 'a.com'\nwebhook_url = 'toast.example.com'",
+            "profiles.w.webhook_url",
+            "http(s)://",
+        ),
+        ("[serve]\nwebhook_listen = 'everywhere'", "serve.webhook_listen", "HOST:PORT"),
+        ("[serve]\npoll_interval = 1", "serve.poll_interval", "10 or more"),
+        ("[sandbox]\nbase_domain = 'a.com'", "sandbox.base_domain", "unknown key"),
     ],
 )
 def test_each_bad_field_is_named_with_its_rule(

@@ -6,12 +6,13 @@ standard credential chain does the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
 import tomllib
 import unicodedata
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,13 @@ class Profile:
     subnet_id: str | None = None
     #: Where Toast asks for your public address when operator_cidr is not set.
     checkip_url: str = "https://checkip.amazonaws.com"
-    #: Where failures are announced: an https URL, or env:NAME to read it from the environment.
-    notify_webhook: str | None = None
+    #: Where `toast serve` (and the engine) announce deploys: Apprise URLs (slack://,
+    #: discord://, ntfys://, mailtos://, jsons://, ...), or env:NAME to read one from the
+    #: environment. They carry secrets: never logged or shown unredacted.
+    notify: tuple[str, ...] = ()
+    #: The public base URL at which GitHub reaches `toast serve`'s webhook receiver (behind
+    #: your TLS proxy); unset: pushes are found by polling.
+    webhook_url: str | None = None
     #: Custom AWS endpoint (the sandbox sets this; leave unset for real AWS).
     endpoint_url: str | None = None
     #: Old releases kept on the instance after a successful switch (the live one and the
@@ -92,15 +98,31 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """[serve] in config.toml: `toast serve`'s defaults (its flags win)."""
+
+    webhook_listen: str = "127.0.0.1:8787"
+    poll_interval: float = 60.0
+    poll: bool = True
+
+
+#: What [sandbox] may set on the built-in sandbox profile.
+SANDBOX_KEYS = ("webhook_url", "notify")
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     profiles: dict[str, Profile]
     default_profile: str | None
     console: ConsoleSettings = ConsoleSettings()
+    serve: ServeSettings = ServeSettings()
+    #: [sandbox]: push and notification settings for the built-in sandbox profile.
+    sandbox: dict[str, Any] = field(default_factory=dict)
 
     def profile(self, name: str) -> Profile:
         if name == SANDBOX_PROFILE:
-            return sandbox_profile()
+            return dataclasses.replace(sandbox_profile(), **self.sandbox)
         try:
             return self.profiles[name]
         except KeyError:
@@ -136,12 +158,16 @@ def load_config(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, None, f"cannot be read ({exc})") from exc
 
-    unknown = set(raw) - {"default_profile", "profiles", "console"}
+    unknown = set(raw) - {"default_profile", "profiles", "console", "serve", "sandbox"}
     if unknown:
         raise ConfigError(
-            path, sorted(unknown)[0], "unknown key (expected default_profile, profiles, console)"
+            path,
+            sorted(unknown)[0],
+            "unknown key (expected default_profile, profiles, console, serve, sandbox)",
         )
     console = _parse_console(path, raw.get("console", {}))
+    serve = _parse_serve(path, raw.get("serve", {}))
+    sandbox = _parse_sandbox(path, raw.get("sandbox", {}))
     tables = raw.get("profiles", {})
     if not isinstance(tables, dict):
         raise ConfigError(path, "profiles", "must be a table of [profiles.NAME] tables")
@@ -153,7 +179,88 @@ def load_config(path: Path) -> Config:
             raise ConfigError(path, "default_profile", "must be a string")
         if default not in profiles and default != SANDBOX_PROFILE:
             raise ConfigError(path, "default_profile", f"names no profile ({default!r})")
-    return Config(path=path, profiles=profiles, default_profile=default, console=console)
+    return Config(
+        path=path,
+        profiles=profiles,
+        default_profile=default,
+        console=console,
+        serve=serve,
+        sandbox=sandbox,
+    )
+
+
+def _parse_serve(path: Path, table: Any) -> ServeSettings:
+    if not isinstance(table, dict):
+        raise ConfigError(path, "serve", "must be a table ([serve])")
+    unknown = set(table) - {f.name for f in fields(ServeSettings)}
+    if unknown:
+        raise ConfigError(
+            path,
+            f"serve.{sorted(unknown)[0]}",
+            "unknown key (expected webhook_listen, poll_interval, poll)",
+        )
+    listen = table.get("webhook_listen", ServeSettings.webhook_listen)
+    if not isinstance(listen, str) or parse_listen(listen) is None:
+        raise ConfigError(path, "serve.webhook_listen", f"must be HOST:PORT (got {listen!r})")
+    interval = table.get("poll_interval", ServeSettings.poll_interval)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 10:
+        raise ConfigError(
+            path,
+            "serve.poll_interval",
+            f"must be a number of seconds, 10 or more (got {interval!r})",
+        )
+    poll = table.get("poll", True)
+    if not isinstance(poll, bool):
+        raise ConfigError(path, "serve.poll", f"must be true or false (got {poll!r})")
+    return ServeSettings(webhook_listen=listen, poll_interval=float(interval), poll=poll)
+
+
+def _parse_sandbox(path: Path, table: Any) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(path, "sandbox", "must be a table ([sandbox])")
+    unknown = set(table) - set(SANDBOX_KEYS)
+    if unknown:
+        raise ConfigError(
+            path, f"sandbox.{sorted(unknown)[0]}", "unknown key (expected webhook_url, notify)"
+        )
+    return _push_settings(path, "sandbox", table)
+
+
+def _push_settings(path: Path, prefix: str, table: dict[str, Any]) -> dict[str, Any]:
+    """webhook_url and notify, checked; returned as Profile fields."""
+    out: dict[str, Any] = {}
+    if "webhook_url" in table:
+        url = table["webhook_url"]
+        if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+            raise ConfigError(
+                path,
+                f"{prefix}.webhook_url",
+                f"must be the http(s):// URL GitHub reaches toast serve at (got {url!r})",
+            )
+        out["webhook_url"] = url
+    if "notify" in table:
+        urls = table["notify"]
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise ConfigError(path, f"{prefix}.notify", "must be a list of notification URLs")
+        for index, url in enumerate(urls):
+            if not _is_notify_url(url):
+                # Never echo the value: a notification URL carries its secret.
+                raise ConfigError(
+                    path,
+                    f"{prefix}.notify[{index}]",
+                    "must be an Apprise URL (scheme://..., e.g. slack://, ntfys://, jsons://) "
+                    "or env:NAME",
+                )
+        out["notify"] = tuple(urls)
+    return out
+
+
+def parse_listen(value: str) -> tuple[str, int] | None:
+    """HOST:PORT (an IPv6 host in brackets), or None."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        return None
+    return host.strip("[]"), int(port)
 
 
 def _parse_console(path: Path, table: Any) -> ConsoleSettings:
@@ -176,6 +283,12 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
         raise ConfigError(path, prefix, "'sandbox' is built in and cannot be redefined")
     if not _PROFILE_NAME.fullmatch(name):
         raise ConfigError(path, prefix, "profile names use letters, digits, '-' and '_'")
+    if "notify_webhook" in table:
+        raise ConfigError(
+            path,
+            f"{prefix}.notify_webhook",
+            "was replaced by notify = [URL, ...] (Apprise URLs: slack://, jsons://, ...)",
+        )
     for key in table:
         if key not in _PROFILE_KEYS:
             raise ConfigError(
@@ -186,6 +299,8 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
         raise ConfigError(
             path, f"{prefix}.keep_releases", f"must be a whole number from 1 to 100 (got {keep!r})"
         )
+    pushes = _push_settings(path, prefix, table)
+    table = {k: v for k, v in table.items() if k not in ("webhook_url", "notify")}
     for key, value in table.items():
         if key == "keep_releases":
             continue
@@ -235,11 +350,6 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
         "must be a CIDR block such as 203.0.113.7/32",
     )
     check(
-        "notify_webhook",
-        _is_webhook(table.get("notify_webhook", "")),
-        "must be an https:// URL or env:NAME",
-    )
-    check(
         "acme",
         table.get("acme") in ("production", "staging"),
         'must be "production" or "staging"',
@@ -268,7 +378,7 @@ def _parse_profile(path: Path, name: str, table: Any) -> Profile:
         is_domain(table["base_domain"]),
         "must be a DNS name such as apps.example.com (lower case letters, digits, '-' and dots)",
     )
-    return Profile(name=name, **table)
+    return Profile(name=name, **table, **pushes)
 
 
 def is_domain(value: str) -> bool:
@@ -290,10 +400,10 @@ def _is_cidr(value: str) -> bool:
     return True
 
 
-def _is_webhook(value: str) -> bool:
+def _is_notify_url(value: str) -> bool:
     if value.startswith("env:"):
         return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value[4:]))
-    return value.startswith("https://") and len(value) > len("https://")
+    return bool(re.fullmatch(r"[a-z][a-z0-9+.-]*://\S+", value))
 
 
 def aws_credentials_configured(environ: dict[str, str] | None = None) -> bool:
@@ -329,14 +439,14 @@ def choose_profile(
     or the sandbox when nothing is configured and no AWS credentials exist."""
     env = os.environ if environ is None else environ
     if sandbox:
-        return sandbox_profile()
+        return config.profile(SANDBOX_PROFILE)
     name = requested or env.get("TOAST_PROFILE") or config.default_profile
     if name:
         return config.profile(name)
     if len(config.profiles) == 1:
         return next(iter(config.profiles.values()))
     if not config.profiles and not aws_credentials_configured(dict(env)):
-        return sandbox_profile()
+        return config.profile(SANDBOX_PROFILE)
     if not config.profiles:
         raise ConfigError(
             config.path,

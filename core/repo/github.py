@@ -120,6 +120,68 @@ class GitHub:
         except WaitTimeout as exc:  # pragma: no cover - the clock went backwards
             raise GitHubError(what, 403, str(exc)) from exc
 
+    async def _send(
+        self, what: str, method: str, url: str, body: dict[str, object] | None = None
+    ) -> httpx.Response:
+        """A write (create or delete a hook): sent once, never resent on a dropped
+        connection (it may have been done), and a rate limit fails it with the time."""
+        try:
+            response = await self.client.request(method, url, json=body)
+        except httpx.HTTPError as exc:
+            raise GitHubError(what, None, _describe(exc)) from exc
+        if response.status_code >= 400:
+            raise GitHubError(what, response.status_code, _error_message(response))
+        return response
+
+    async def create_hook(self, full_name: str, url: str, secret: str) -> int:
+        """A repository webhook for pushes and pull requests, JSON, signed with `secret`."""
+        body: dict[str, object] = {
+            "name": "web",
+            "active": True,
+            "events": ["push", "pull_request"],
+            "config": {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"},
+        }
+        response = await self._send(
+            f"create a webhook on {full_name}", "POST", f"/repos/{full_name}/hooks", body
+        )
+        return int(response.json()["id"])
+
+    async def delete_hook(self, full_name: str, hook_id: int) -> None:
+        """Delete a webhook Toast made; one already gone is not an error."""
+        try:
+            await self._send(
+                f"delete webhook {hook_id} of {full_name}",
+                "DELETE",
+                f"/repos/{full_name}/hooks/{hook_id}",
+            )
+        except GitHubError as exc:
+            if exc.status != 404:
+                raise
+
+    async def head_sha(
+        self, full_name: str, branch: str, etag: str | None
+    ) -> tuple[str | None, str | None]:
+        """The branch head's sha by a conditional request (`application/vnd.github.sha`, with
+        If-None-Match): (None, etag) when nothing changed, a 304 that costs no rate limit."""
+        headers = {"Accept": "application/vnd.github.sha"}
+        if etag:
+            headers["If-None-Match"] = etag
+        what = f"head of {full_name}@{branch}"
+        try:
+            response = await self.client.get(
+                f"/repos/{full_name}/commits/{quote(branch, safe='')}", headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise GitHubError(what, None, _describe(exc)) from exc
+        if response.status_code == 304:
+            return None, etag
+        wait = rate_limit_wait(response, time.time())
+        if wait is not None:
+            raise GitHubError(what, response.status_code, f"rate limited for {wait:.0f} s")
+        if response.status_code >= 400:
+            raise GitHubError(what, response.status_code, _error_message(response))
+        return response.text.strip(), response.headers.get("etag")
+
     async def repo(self, full_name: str) -> Repo:
         data = (await self._get(f"repo {full_name}", f"/repos/{full_name}")).json()
         return Repo(

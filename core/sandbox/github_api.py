@@ -30,6 +30,8 @@ class GitHubStandIn(ThreadingHTTPServer):
         self.token = token
         self.remaining = RATE_LIMIT
         self.lock = threading.Lock()
+        #: Branch-head reads by answer ("200", "304"): tests see what a poller costs.
+        self.head_reads: dict[str, int] = {"200": 0, "304": 0}
         super().__init__(("127.0.0.1", port), _Handler)
 
 
@@ -45,10 +47,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
+    def _send(
+        self,
+        status: int,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        raw: bytes | None = None,
+    ) -> None:
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        if raw is None:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        else:
+            self.send_header("Content-Type", "application/vnd.github.sha; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         with self.server.lock:
             remaining = self.server.remaining
@@ -91,6 +103,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str) -> None:
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if url.path == "/_toast/head-reads" and method == "GET":
+            with self.server.lock:  # the sandbox's own: what a poller has cost so far
+                self._send(200, dict(self.server.head_reads))
+            return
         if not self._authorized():
             return
         moved = self._renamed(url.path)
@@ -185,6 +201,20 @@ class _Handler(BaseHTTPRequestHandler):
         head = githost.head_commit(self.server.layout, full, ref)
         if head is None:
             self._error(422, f"No commit found for SHA: {ref}")
+            return
+        if "application/vnd.github.sha" in self.headers.get("Accept", ""):
+            # As GitHub: the sha alone, an ETag, and 304 for If-None-Match (free of the
+            # rate limit, so the request _authorized counted is given back).
+            etag = f'"{head.sha}"'
+            if self.headers.get("If-None-Match") == etag:
+                with self.server.lock:
+                    self.server.remaining += 1
+                    self.server.head_reads["304"] += 1
+                self._send(304, headers={"ETag": etag}, raw=b"")
+                return
+            with self.server.lock:
+                self.server.head_reads["200"] += 1
+            self._send(200, headers={"ETag": etag}, raw=head.sha.encode())
             return
         person = {"name": head.author_name, "email": head.author_email, "date": head.timestamp}
         self._send(

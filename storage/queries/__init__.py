@@ -8,13 +8,20 @@ from storage.queries.audit import AuditQueries
 from storage.queries.deployments import DeploymentQueries
 from storage.queries.jobs import JobQueries
 from storage.queries.ledger import LedgerQueries
+from storage.queries.pushes import PushQueries
 from storage.queries.releases import ReleaseQueries
 from storage.queries.runs import RunQueries
 from storage.queries.shared import unfinished_jobs
 
 
 class Queries(
-    DeploymentQueries, RunQueries, ReleaseQueries, LedgerQueries, JobQueries, AuditQueries
+    DeploymentQueries,
+    RunQueries,
+    ReleaseQueries,
+    LedgerQueries,
+    JobQueries,
+    AuditQueries,
+    PushQueries,
 ):
     """Typed access to the state database."""
 
