@@ -18,6 +18,7 @@ from cli import (
     engine_cmd,
     gc_cmd,
     lifecycle_cmd,
+    serve_cmd,
     show_cmd,
 )
 from cli.output import EXIT_USAGE, fail
@@ -82,7 +83,7 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
             paths.ensure_data_dir()
     except OSError as exc:
         fail(f"cannot use the data directory {paths.data_dir()}: {exc}", EXIT_USAGE)
-    if ctx.invoked_subcommand not in ("engine", "sandbox"):
+    if ctx.invoked_subcommand not in ("engine", "sandbox", "serve"):
         # Runs an engine left behind (it was stopped or died) go on without being asked for.
 
         resume_unfinished(paths.database_path())
@@ -106,6 +107,7 @@ def _register_subcommands() -> None:
         *gc_cmd.COMMANDS,
         *engine_cmd.COMMANDS,
         *activity_cmd.COMMANDS,
+        *serve_cmd.COMMANDS,
     ):
         cli.add_command(command)
 

@@ -100,7 +100,7 @@ def test_a_valid_config_gives_its_profiles(tmp_path: Path) -> None:
             "http(s)://",
         ),
         ("[serve]\nwebhook_listen = 'everywhere'", "serve.webhook_listen", "HOST:PORT"),
-        ("[serve]\npoll_interval = 1", "serve.poll_interval", "10 or more"),
+        ("[serve]\npoll_interval = 0.5", "serve.poll_interval", "1 or more"),
         ("[sandbox]\nbase_domain = 'a.com'", "sandbox.base_domain", "unknown key"),
     ],
 )

@@ -203,11 +203,11 @@ def _parse_serve(path: Path, table: Any) -> ServeSettings:
     if not isinstance(listen, str) or parse_listen(listen) is None:
         raise ConfigError(path, "serve.webhook_listen", f"must be HOST:PORT (got {listen!r})")
     interval = table.get("poll_interval", ServeSettings.poll_interval)
-    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 10:
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 1:
         raise ConfigError(
             path,
             "serve.poll_interval",
-            f"must be a number of seconds, 10 or more (got {interval!r})",
+            f"must be a number of seconds, 1 or more (got {interval!r})",
         )
     poll = table.get("poll", True)
     if not isinstance(poll, bool):

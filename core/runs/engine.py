@@ -38,12 +38,15 @@ from core.runs.states import (
     RunKind,
     RunState,
 )
+from core.serve.notify import Notifier, resolve_urls
 from storage import Queries, StorageError, open_database
-from storage.records import Job, Run
+from storage.records import Deployment, Job, Run
 
 LEASE_S = float(os.environ.get("TOAST_LEASE_S", "30"))
 #: Attempts a job may make without a step succeeding before its run is failed.
 MAX_ATTEMPTS = int(os.environ.get("TOAST_MAX_ATTEMPTS", "3"))
+#: How long an exiting engine gives messages still being sent.
+NOTIFY_DRAIN_S = 10.0
 
 
 def owner_id() -> str:
@@ -64,6 +67,9 @@ class Engine:
         self.say = say or (lambda _m: None)
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.stopping = asyncio.Event()
+        #: Each run's end is announced to its profile's notification URLs (Apprise), in
+        #: the background: a slow or failing notifier never holds a run.
+        self.notifier = Notifier(self.say)
         #: Faults of the engine's own environment (an engine started by hand, in tests).
         self.faults = Faults.from_env()
 
@@ -108,6 +114,7 @@ class Engine:
             for task in self.tasks.values():
                 task.cancel()
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            await self.notifier.drain(timeout=NOTIFY_DRAIN_S)
             await db.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -161,6 +168,26 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
         await queries.finish_job(job.run_id, self.owner)
+        try:
+            await self._announce(queries, job.run_id)
+        except Exception as exc:  # a message is never worth a run
+            self.say(f"notify: run {job.run_id} not announced: {type(exc).__name__}: {exc}")
+
+    async def _announce(self, queries: Queries, run_id: int) -> None:
+        run = await queries.get_run(run_id)
+        if run is None or run.state not in (RunState.SUCCEEDED, RunState.FAILED):
+            return
+        deployment = await queries.get_deployment_by_id(run.deployment_id)
+        if deployment is None:
+            return
+        try:
+            profile = load_config(paths.config_path()).profile(deployment.profile)
+        except ConfigError:
+            return
+        urls = resolve_urls(profile, self.say)
+        if urls:
+            title, body = run_message(run, deployment)
+            self.notifier.announce(urls, title, body)
 
     async def _heartbeat(
         self, queries: Queries, run_id: int, work: asyncio.Task[None], lost: asyncio.Event
@@ -181,6 +208,23 @@ class Engine:
                 lost.set()
                 work.cancel()
                 return
+
+
+def run_message(run: Run, deployment: Deployment) -> tuple[str, str]:
+    """A run's end in words for a chat message: what, where, which commit, how long; a
+    failure's first line."""
+    took = ""
+    if run.started_at and run.ended_at:
+        took = f" in {run.ended_at - run.started_at:.0f} s"
+    commit = f" {run.commit_sha[:12]}" if run.commit_sha else ""
+    subject = f" ({run.commit_message.splitlines()[0][:80]})" if run.commit_message else ""
+    if run.state == RunState.SUCCEEDED:
+        title = f"{deployment.name}: {run.kind} succeeded"
+        if run.kind == RunKind.DESTROY:
+            return title, f"{deployment.name} is destroyed; nothing of it is left{took}."
+        return title, f"https://{deployment.fqdn}/ serves{commit}{subject}{took}."
+    first = (run.error or "no error recorded").splitlines()[0]
+    return f"{deployment.name}: {run.kind} failed", f"{first}{took}."
 
 
 async def run_job(

@@ -56,6 +56,44 @@ def hold_engine_lock() -> int | None:
     return fd
 
 
+def serve_lock_path() -> Path:
+    return paths.data_dir() / "serve.lock"
+
+
+def hold_serve_lock() -> int | None:
+    """Take the `toast serve` lock (one per data directory) and write our PID in it; None
+    when another process holds it."""
+    path = serve_lock_path()
+    paths.private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def serve_pid() -> int | None:
+    """The PID of the `toast serve` running for this data directory, or None."""
+    path = serve_lock_path()
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def engine_running() -> bool:
     fd = hold_engine_lock()
     if fd is None:

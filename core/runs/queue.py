@@ -8,6 +8,7 @@ import getpass
 import json
 import os
 import secrets
+from enum import StrEnum
 from pathlib import Path
 
 from core.profile import paths
@@ -127,9 +128,11 @@ async def queue_run(
     actor: Actor | str,
     sha: str | None = None,
     force: bool = False,
+    behind_active: bool = False,
 ) -> tuple[Deployment, Run]:
     """Queue a run of `kind` for deployment `name`; its trigger is the interface the actor
-    uses (a person at the console or the CLI; `toast serve` for a push)."""
+    uses (a person at the console or the CLI; `toast serve` for a push). `behind_active`:
+    a redeploy may wait behind a first deploy still running (a push made meanwhile)."""
     who = as_actor(actor)
     await require_write(queries, who, kind, name)
     by = str(who)
@@ -138,7 +141,8 @@ async def queue_run(
         raise OperationError(f"no deployment named {name!r}; see `toast ls`")
     if deployment.state == "destroyed":
         raise OperationError(f"{name} was destroyed; deploy it again with `toast deploy`")
-    if kind in ("redeploy", "rollback") and deployment.current_release_id is None:
+    waits = behind_active and await queries.active_run(deployment.id) is not None
+    if kind in ("redeploy", "rollback") and deployment.current_release_id is None and not waits:
         raise OperationError(
             f"{name} has no live release yet; wait for its deploy or run `toast deploy` again"
         )
@@ -182,3 +186,33 @@ async def head_is_live(queries: Queries, d: Deployment) -> str | None:
     except (RepoCheckError, TargetError, ConfigError, OSError, ValueError):
         return None
     return str(release.sha) if head.sha == release.sha else None
+
+
+class PushOutcome(StrEnum):
+    QUEUED = "queued"  # a new redeploy, behind any run in progress
+    COALESCED = "coalesced"  # joined the redeploy already waiting: latest wins
+    LIVE = "live"  # that commit is already served and nothing is in progress
+
+
+async def queue_push(
+    queries: Queries, name: str, sha: str, *, actor: Actor
+) -> tuple[Run | None, PushOutcome]:
+    """A pushed commit to deploy. While a run of the deployment is queued or running,
+    pushes coalesce: the one redeploy still waiting is pointed at the newest commit, so
+    after the run in progress exactly one redeploy follows, of the latest push."""
+    await require_write(queries, actor, "redeploy", name)
+    deployment = await queries.get_deployment(name)
+    if deployment is None:
+        raise OperationError(f"no deployment named {name!r}")
+    waiting = await queries.waiting_redeploy(deployment.id)
+    if waiting is not None and await queries.retarget_run(waiting.id, sha, str(actor)):
+        return waiting, PushOutcome.COALESCED
+    active = await queries.active_run(deployment.id)
+    if active is not None and active.commit_sha == sha:
+        return active, PushOutcome.COALESCED  # the run in progress builds that very commit
+    if await queries.active_run(deployment.id) is None and deployment.current_release_id:
+        release = await queries.get_release(deployment.current_release_id)
+        if release is not None and release.sha == sha:
+            return None, PushOutcome.LIVE
+    _, run = await queue_run(queries, name, "redeploy", actor=actor, sha=sha, behind_active=True)
+    return run, PushOutcome.QUEUED

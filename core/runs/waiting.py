@@ -20,7 +20,8 @@ class WaitTimeout(Exception):
         super().__init__(f"timed out after {waited_s:.1f} s waiting for {what}{detail}")
 
 
-def _delays(initial: float, maximum: float, factor: float) -> Iterator[float]:
+def backoff_delays(*, initial: float, maximum: float, factor: float = 2.0) -> Iterator[float]:
+    """Delays that grow by `factor` up to `maximum` (retries, and the polls below)."""
     delay = initial
     while True:
         yield delay
@@ -38,7 +39,7 @@ def poll_sync(
 ) -> T:
     """Call `check` until it returns something other than None; blocking variant."""
     start = time.monotonic()
-    for delay in _delays(initial, maximum, factor):
+    for delay in backoff_delays(initial=initial, maximum=maximum, factor=factor):
         result = check()
         if result is not None:
             return result
@@ -64,7 +65,7 @@ async def poll(
     `progress` is called with the seconds waited so far after every unsuccessful try.
     """
     start = time.monotonic()
-    for delay in _delays(initial, maximum, factor):
+    for delay in backoff_delays(initial=initial, maximum=maximum, factor=factor):
         result = await check()
         if result is not None:
             return result

@@ -9,9 +9,11 @@ from core.commands import render
 from core.commands.certbot import certbot_delete
 from core.commands.node import stop_app
 from core.host.ssh import RemoteError, SshError
+from core.repo.github import GitHub, GitHubError
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
 from core.runs.waiting import WaitTimeout, poll
+from core.serve import hook_secrets
 from core.steps.outputs import HostCleanupOutput, TeardownOutput
 from core.steps.web import reload
 from storage.records import Resource
@@ -90,8 +92,11 @@ async def release_resources(ctx: RunContext) -> TeardownOutput:
     deleted, failed = [], []
     for resource in resources:
         try:
-            await delete_resource(ctx.aws, resource, say=lambda m: ctx.say(m, step="teardown"))
-        except (AwsError, StepFailed) as exc:
+            if resource.kind == "github_webhook":
+                await _delete_webhook(ctx, resource)
+            else:
+                await delete_resource(ctx.aws, resource, say=lambda m: ctx.say(m, step="teardown"))
+        except (AwsError, StepFailed, GitHubError) as exc:
             failed.append(f"{resource.kind} {resource.resource_id}: {exc}")
             continue
         await ctx.queries.mark_resource_deleted(
@@ -113,6 +118,16 @@ async def release_resources(ctx: RunContext) -> TeardownOutput:
             f"left on the host (it was unreachable or refused): {'; '.join(on_host)}"
         )
     return TeardownOutput(deleted=deleted, kept_shared=left, detail=detail)
+
+
+async def _delete_webhook(ctx: RunContext, resource: Resource) -> None:
+    """The repository webhook `toast serve` made for this deployment, and its secret."""
+    async with GitHub(ctx.target.github_api, ctx.target.github_token) as github:
+        await github.delete_hook(
+            str(resource.attributes["repo"]), int(resource.attributes["hook_id"])
+        )
+    hook_secrets.drop(ctx.deployment.name)
+    ctx.say(f"deleted webhook {resource.resource_id}", step="teardown")
 
 
 async def delete_unused_shared(ctx: RunContext) -> list[str]:

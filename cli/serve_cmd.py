@@ -1,0 +1,99 @@
+"""`toast serve` (the long-lived process a team runs) and `toast notify test`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import click
+
+from cli.output import EXIT_USAGE, fail
+from core.profile import paths
+from core.profile.config import ConfigError, load_config, parse_listen
+from core.serve.notify import Notifier, masked, resolve_urls
+from core.serve.server import Serve, ServeError, ServeOptions
+
+
+def _say(message: str) -> None:
+    # Flushed line by line: the log is read (journalctl, a terminal) while it runs.
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+@click.command()
+@click.option(
+    "--webhook-listen",
+    metavar="HOST:PORT",
+    default=None,
+    help="Where GitHub's webhooks are received (behind your TLS proxy). "
+    "Default: [serve] webhook_listen, else 127.0.0.1:8787.",
+)
+@click.option("--no-webhooks", is_flag=True, help="Receive no webhooks (polling only).")
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=1),
+    default=None,
+    metavar="SECONDS",
+    help="How often branch heads are read. Default: [serve] poll_interval, else 60.",
+)
+@click.option("--no-poll", is_flag=True, help="No polling (only the catch-up at start).")
+def serve(
+    webhook_listen: str | None, no_webhooks: bool, poll_interval: float | None, no_poll: bool
+) -> None:
+    """Run Toast for a team: the engine, the webhook receiver and the poller in one
+    process, one per data directory. Pushes to a deployment's branch redeploy it (latest
+    wins); run ends are announced to each profile's `notify` URLs. SIGTERM or Ctrl+C stops
+    it cleanly; runs in progress resume under the next `toast serve` or `toast engine`."""
+    try:
+        config = load_config(paths.config_path())
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    listen_text = webhook_listen or config.serve.webhook_listen
+    listen = parse_listen(listen_text)
+    if listen is None:
+        fail(f"--webhook-listen: must be HOST:PORT (got {listen_text!r})", EXIT_USAGE)
+    options = ServeOptions(
+        webhook_listen=None if no_webhooks else listen,
+        poll=config.serve.poll and not no_poll,
+        poll_interval=poll_interval or config.serve.poll_interval,
+    )
+    _say(f"toast serve for {paths.data_dir()}")
+    runner = Serve(paths.database_path(), config, options, _say)
+    try:
+        asyncio.run(runner.run())
+    except ServeError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+@click.group()
+def notify() -> None:
+    """Notifications (each profile's `notify` URLs, sent through Apprise)."""
+
+
+@notify.command("test")
+@click.pass_obj
+def notify_test(obj: Any) -> None:
+    """Send a test message to the profile's notification URLs."""
+    profile = obj.profile()
+    urls = resolve_urls(profile, lambda m: click.echo(m, err=True))
+    if not urls:
+        fail(
+            f'profile {profile.name} has no notification URLs: add notify = ["slack://..."] '
+            "to its table in config.toml",
+            EXIT_USAGE,
+        )
+
+    async def send() -> bool:
+        sent = Notifier(lambda m: click.echo(m, err=True), attempts=1).announce(
+            urls, f"Toast: test from profile {profile.name}", "Notifications reach you."
+        )
+        return bool(sent is not None and await sent)
+
+    if not asyncio.run(send()):
+        fail(f"the test message did not reach {masked(urls)}")
+    click.echo(f"sent to {masked(urls)}")
+
+
+COMMANDS = [serve, notify]
