@@ -57,7 +57,7 @@ def serve(
         poll=config.serve.poll and not no_poll,
         poll_interval=poll_interval or config.serve.poll_interval,
     )
-    _say(f"toast serve for {paths.data_dir()}")
+    _say(f"toast serve for {paths.data_dir()} (state: {paths.database_path()})")
     runner = Serve(paths.database_path(), config, options, _say)
     try:
         asyncio.run(runner.run())

@@ -52,7 +52,7 @@ def show(name: str, as_json: bool) -> None:
         )
     last = info["last_run"]
     if last:
-        click.echo(f"  last run  {last['id']} {last['kind']} {last['state']}")
+        click.echo(f"  last run  {last['id']} {last['kind']} {last['state']} ({last['trigger']})")
         for step in last["steps"]:
             click.echo(
                 f"    {step['state']:<10} {step['name']:<13} "

@@ -93,8 +93,15 @@ async def _begin_immediate(conn: aiosqlite.Connection) -> None:
 
 def _private(db_path: Path) -> None:
     """The database holds env values, repository URLs, the audit trail and build output:
-    0600 from its first byte. SQLite gives its -wal and -shm files the database's mode."""
-    os.close(os.open(db_path, os.O_RDWR | os.O_CREAT, 0o600))
+    0600 from its first byte. SQLite gives its -wal and -shm files the database's mode.
+
+    The file is opened here only to create it: closing any descriptor of a database file
+    drops every POSIX lock this process holds on it, so a second connection in one
+    process (`toast serve`: the engine and the webhook receiver) must never do that to
+    the first one's locks (SQLite's WAL index would then be rebuilt under it)."""
+    if not db_path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(db_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     for path in (
         db_path,
         db_path.with_name(db_path.name + "-wal"),

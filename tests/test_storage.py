@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import signal
 import sqlite3
@@ -260,3 +261,45 @@ async def test_a_reused_name_lists_its_destroyed_predecessor_with_a_real_url(
         assert {r[2] for r in rows.values()} == {"https://c1.sandbox.test/"}
     finally:
         await db.close()
+
+
+def _elsewhere(path: Path, code: str) -> str:
+    """Run `code` (with `db`, a connection to `path`) in another process, as a CLI command."""
+    prelude = "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); "
+    return subprocess.run(
+        [sys.executable, "-c", prelude + code, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+
+
+async def test_a_second_connection_in_one_process_keeps_the_first_ones_writes_visible(
+    tmp_path: Path,
+) -> None:
+    """`toast serve` holds two connections (engine, receiver). Opening the second must not
+    drop the first one's POSIX locks (closing any descriptor of the file does): after
+    another process wrote, both connections' writes vanished from every other view."""
+    path = tmp_path / "toast.db"
+    first = await open_database(path)
+    await Queries(first).create_deployment(new_deployment("one"), actor="test")
+    second = await open_database(path)
+    try:
+        await Queries(second).create_deployment(new_deployment("two"), actor="test")
+        await asyncio.to_thread(
+            _elsewhere,
+            path,
+            "db.execute(\"UPDATE deployments SET branch = 'dev' WHERE name = 'one'\"); db.commit()",
+        )
+        await Queries(first).create_deployment(new_deployment("three"), actor="test")
+        await Queries(second).create_deployment(new_deployment("four"), actor="test")
+        seen = await asyncio.to_thread(
+            _elsewhere,
+            path,
+            "print(sorted(r[0] for r in db.execute('SELECT name FROM deployments')))",
+        )
+        assert seen.strip() == "['four', 'one', 'three', 'two']"
+    finally:
+        await second.close()
+        await first.close()

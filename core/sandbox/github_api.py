@@ -105,7 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if url.path == "/_toast/head-reads" and method == "GET":
             with self.server.lock:  # the sandbox's own: what a poller has cost so far
-                self._send(200, dict(self.server.head_reads))
+                counts = dict(self.server.head_reads)
+            self._send(200, counts)
             return
         if not self._authorized():
             return

@@ -143,6 +143,7 @@ async def describe(queries: Queries, name: str) -> dict[str, Any]:
         else {
             "id": last.id,
             "kind": last.kind,
+            "trigger": last.trigger,
             "state": last.state,
             "commit": last.commit_sha,
             "error": last.error,

@@ -1,0 +1,197 @@
+"""`toast serve` end to end on the sandbox: the real process, the GitHub stand-in over HTTP,
+the git host's post-receive hook delivering signed pushes, and HTTPS to the sites.
+
+A push redeploys through the webhook the deploy registered; without a webhook_url, the
+poller finds it with conditional reads; a push made while serve was down is deployed when
+it starts; destroy deletes the hook; a second serve refuses to start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from core.sandbox import githost
+from core.sandbox.controller import SandboxInfo
+
+from .conftest import PROJECT_ROOT
+from .deploy_helpers import ENGINE_ENV, deploy, https_get, show, toast
+from .helpers.waiting import wait_for
+
+SAMPLE = "toast-samples/static-site"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ServeProcess:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.proc = proc
+        self.log = log
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_line(self, text: str, timeout: float = 60) -> None:
+        wait_for(
+            lambda: True if text in self.text() else None,
+            f"toast serve to say {text!r}; its log:\n{self.text()[-3000:]}",
+            timeout,
+        )
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+
+@contextmanager
+def serving(tmp_path: Path, *args: str, name: str = "serve") -> Iterator[ServeProcess]:
+    log = tmp_path / f"{name}.log"
+    env = {**os.environ, **ENGINE_ENV}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "serve", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    running = ServeProcess(proc, log)
+    try:
+        running.wait_for_line("serving: engine running")
+        yield running
+    finally:
+        running.stop()
+
+
+def write_config(text: str) -> None:
+    path = Path(os.environ["TOAST_CONFIG"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def hooks(sandbox: SandboxInfo) -> list[dict[str, Any]]:
+    token = Path(sandbox.github_token_file).read_text().strip()
+    answer = httpx.get(
+        f"{sandbox.github_api}/repos/{SAMPLE}/hooks",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return list(answer.json())
+
+
+def push_greeting(session_sandbox: Any, text: str, message: str = "Change the greeting") -> str:
+    return githost.commit_files(
+        session_sandbox.layout, SAMPLE, {"message.txt": f"{text}\n"}, message
+    )
+
+
+def serves(sandbox: SandboxInfo, fqdn: str, text: str) -> bool | None:
+    try:
+        return True if text in https_get(sandbox, fqdn).text else None
+    except httpx.HTTPError:
+        return None
+
+
+def test_a_push_redeploys_through_the_webhook_and_destroy_deletes_the_hook(
+    sandbox: SandboxInfo, session_sandbox: Any, tmp_path: Path
+) -> None:
+    port = free_port()
+    write_config(f'[sandbox]\nwebhook_url = "http://127.0.0.1:{port}"\n')
+    with serving(tmp_path, "--webhook-listen", f"127.0.0.1:{port}", "--no-poll") as serve:
+        assert deploy("static-site", "pushed")["state"] == "live"
+        url = f"http://127.0.0.1:{port}/github/pushed"
+        wait_for(
+            lambda: True if [h for h in hooks(sandbox) if h["config"]["url"] == url] else None,
+            "the deploy's webhook on the stand-in",
+            30,
+        )
+        hook = next(h for h in hooks(sandbox) if h["config"]["url"] == url)
+        assert hook["events"] == ["push", "pull_request"]
+        assert hook["config"]["content_type"] == "json"
+        secret_file = Path(os.environ["TOAST_DATA_DIR"]) / "webhooks" / "pushed.secret"
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+
+        sha = push_greeting(session_sandbox, "Hello after a push")
+        wait_for(
+            lambda: serves(sandbox, "pushed.sandbox.test", "Hello after a push"),
+            "the pushed commit to be served",
+            180,
+        )
+        last = show("pushed")["last_run"]
+        assert (last["kind"], last["trigger"], last["commit"]) == ("redeploy", "webhook", sha)
+        serve.wait_for_line(f"push to main: {sha[:12]}")
+
+        skipped = push_greeting(session_sandbox, "Not deployed", "Docs [skip deploy]")
+        serve.wait_for_line(f"the head commit {skipped[:12]} says [skip deploy]")
+        assert show("pushed")["last_run"]["commit"] == sha  # nothing was queued for it
+
+        destroyed = toast("destroy", "pushed", "--yes", "--wait")
+        assert destroyed.returncode == 0, destroyed.stderr
+        assert [h for h in hooks(sandbox) if h["config"]["url"] == url] == []
+        assert not secret_file.exists()
+    assert serve.proc.returncode == 0
+
+
+def test_without_a_webhook_url_pushes_are_found_by_polling_with_conditional_reads(
+    sandbox: SandboxInfo, session_sandbox: Any, tmp_path: Path
+) -> None:
+    write_config("")
+    with serving(tmp_path, "--no-webhooks", "--poll-interval", "1"):
+        assert deploy("static-site", "polled")["state"] == "live"
+
+        def reads() -> dict[str, int]:
+            answer = httpx.get(f"{sandbox.github_api}/_toast/head-reads", timeout=10)
+            return dict(answer.json())
+
+        # Nothing changed: after the first read, each poll is a 304.
+        start = reads()
+        wait_for(
+            lambda: True if reads()["304"] >= start["304"] + 3 else None,
+            "three conditional reads answered 304",
+            30,
+        )
+        assert reads()["200"] <= start["200"] + 1  # only the first read of the new head
+        sha = push_greeting(session_sandbox, "Hello, polled")
+        wait_for(
+            lambda: serves(sandbox, "polled.sandbox.test", "Hello, polled"),
+            "the pushed commit to be found and served",
+            180,
+        )
+        last = show("polled")["last_run"]
+        assert (last["kind"], last["trigger"], last["commit"]) == ("redeploy", "poll", sha)
+
+    # Pushed while toast serve was down: deployed when it starts again (the catch-up).
+    later = push_greeting(session_sandbox, "Hello, while serve was down")
+    with serving(tmp_path, "--no-webhooks", "--no-poll", name="serve-again"):
+        wait_for(
+            lambda: serves(sandbox, "polled.sandbox.test", "Hello, while serve was down"),
+            "the push made while serve was down",
+            180,
+        )
+    assert show("polled")["last_run"]["commit"] == later
+
+
+def test_one_serve_per_data_directory(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    write_config("")
+    with serving(tmp_path, "--no-webhooks", "--no-poll") as first:
+        second = toast("serve", "--no-webhooks", "--no-poll", timeout=60)
+        assert second.returncode == 1
+        assert f"already running for this data directory (pid {first.proc.pid})" in (second.stderr)
+    assert first.proc.returncode == 0
+    assert "toast serve stopped" in first.text()
+    assert json.loads(toast("ls", "--json").stdout) == []
