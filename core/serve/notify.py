@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import apprise
 
@@ -47,6 +48,8 @@ class Notifier:
         self.timeout = timeout
         self.attempts = attempts
         self.pending: set[asyncio.Task[bool]] = set()
+        #: Its own threads: a hung receiver can hold these, never the ones AWS calls use.
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="toast-notify")
 
     def announce(self, urls: Sequence[str], title: str, body: str) -> asyncio.Task[bool] | None:
         """Send in the background; returns the task (tests and shutdown may wait on it)."""
@@ -61,8 +64,10 @@ class Notifier:
         delays = backoff_delays(initial=1.0, maximum=30.0)
         for attempt in range(1, self.attempts + 1):
             try:
+                loop = asyncio.get_running_loop()
                 sent = await asyncio.wait_for(
-                    asyncio.to_thread(_notify, urls, title, body), timeout=self.timeout
+                    loop.run_in_executor(self.executor, _notify, urls, title, body),
+                    timeout=self.timeout,
                 )
             except TimeoutError:
                 sent = False
