@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from core.sandbox.controller import SandboxInfo
 from .deploy_helpers import deploy, https_get, show, toast
 from .helpers.serve import free_port, serving, write_config
 from .helpers.waiting import wait_for
+from .sandbox_helpers import live_instances
 
 SAMPLE = "toast-samples/static-site"
 
@@ -136,3 +139,71 @@ def test_one_serve_per_data_directory(sandbox: SandboxInfo, tmp_path: Path) -> N
     assert first.proc.returncode == 0
     assert "toast serve stopped" in first.text()
     assert json.loads(toast("ls", "--json").stdout) == []
+
+
+SLOW_BUILD = """const fs = require("fs");
+console.log("waiting for the go-ahead");
+const deadline = Date.now() + 300000;
+const timer = setInterval(() => {
+  if (fs.existsSync(process.env.GO_FLAG)) {
+    clearInterval(timer);
+    fs.mkdirSync("dist", { recursive: true });
+    fs.writeFileSync("dist/index.html", "<h1>built after a restart</h1>\\n");
+    console.log("built");
+  } else if (Date.now() > deadline) {
+    console.error("Error: no go-ahead within 300 s");
+    process.exit(1);
+  }
+}, 100);
+"""
+
+
+def test_sigterm_mid_build_hands_the_run_back_and_the_next_serve_finishes_it(
+    sandbox: SandboxInfo, session_sandbox: Any, tmp_path: Path, aws: Any
+) -> None:
+    githost.create_repo(
+        session_sandbox.layout,
+        "someone/slow",
+        {
+            "package.json": json.dumps({"name": "slow", "scripts": {"build": "node build.js"}}),
+            "build.js": SLOW_BUILD,
+            "toast.toml": 'build_type = "static"\noutput_dir = "dist"\n',
+        },
+    )
+    # Where the host's login user (who builds) can see it.
+    flags = Path(tempfile.mkdtemp(prefix="toast-go-"))
+    flags.chmod(0o755)
+    flag = flags / "go"
+    write_config("")
+    try:
+        with serving(tmp_path, "--no-webhooks", "--no-poll") as first:
+            queued = toast(
+                "--sandbox",
+                "deploy",
+                "someone/slow",
+                "--subdomain",
+                "slow",
+                "--env",
+                f"GO_FLAG={flag}",
+            )
+            assert queued.returncode == 0, queued.stderr
+
+            def building() -> bool | None:
+                steps = {s["name"]: s["state"] for s in show("slow")["last_run"]["steps"]}
+                return True if steps.get("build") == "running" else None
+
+            wait_for(building, "the build to start", 120)
+            assert first.stop() == 0
+        assert "handed back" in first.text() and "toast serve stopped" in first.text()
+        assert show("slow")["last_run"]["state"] in ("queued", "running")
+        flag.write_text("go")
+        with serving(tmp_path, "--no-webhooks", "--no-poll", name="serve-again"):
+            wait_for(
+                lambda: True if show("slow")["state"] == "live" else None,
+                "the resumed run to go live",
+                180,
+            )
+        assert serves(sandbox, "slow.sandbox.test", "built after a restart")
+        assert len(live_instances(aws)) == 1
+    finally:
+        shutil.rmtree(flags, ignore_errors=True)
