@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from textual.color import Color
 from textual.pilot import Pilot
 
 from core.profile.config import Profile, sandbox_profile
+from core.runs.launcher import hold_serve_lock
 from storage import Queries, open_database
 from tui.app import ToastApp
 
@@ -85,6 +87,26 @@ async def test_banner_says_plainly_which_cloud(tmp_path: Path, sandboxed: bool) 
         assert banner.startswith("SANDBOX:")
     else:
         assert "SANDBOX" not in banner and "eu-west-1" in banner and "apps.example.com" in banner
+
+
+async def test_the_banner_says_whether_toast_serve_runs_for_this_data_directory(
+    tmp_path: Path,
+) -> None:
+    app = ToastApp(sandbox_profile(), tmp_path / "toast.db", start_sandbox=False)
+    async with app.run_test(size=(160, 30)) as pilot:
+        banner = app.screen.query_one("#banner")
+        await until(pilot, lambda: "serve: off" in str(banner.render()), "serve: off")
+        held = hold_serve_lock()  # as `toast serve` holds it
+        assert held is not None
+        try:
+            app._check_serve()  # the periodic check, without waiting for it
+            await until(
+                pilot,
+                lambda: f"serve: on (pid {os.getpid()})" in str(banner.render()),
+                "serve: on",
+            )
+        finally:
+            os.close(held)
 
 
 async def test_sandbox_profile_starts_the_sandbox_and_says_so(

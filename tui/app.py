@@ -17,7 +17,7 @@ from textual.screen import Screen
 from core.profile import paths
 from core.profile.config import Profile
 from core.runs.access import ReadOnlyError, actor
-from core.runs.launcher import ensure_engine
+from core.runs.launcher import ensure_engine, serve_pid
 from core.runs.queue import OperationError, head_is_live, queue_run
 from core.runs.states import Trigger
 from core.sandbox.controller import Sandbox, SandboxError
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 #: Seconds after start-up before boto3 is imported in the background.
 WARM_AFTER_S = 1.5
+#: How often the console looks for a `toast serve` of its data directory.
+SERVE_CHECK_S = 5.0
 
 
 class ToastApp(App[None]):
@@ -62,6 +64,8 @@ class ToastApp(App[None]):
     #: "starting", "running" or "failed" while this console brings the sandbox up ("" when
     #: it does not): screens that need it wait for "running" and then fill in by themselves.
     sandbox_state: reactive[str] = reactive("")
+    #: Whether a `toast serve` runs for this data directory (pushes redeploy only then).
+    serve_status: reactive[str] = reactive("")
 
     def __init__(
         self,
@@ -100,6 +104,8 @@ class ToastApp(App[None]):
     def on_mount(self) -> None:
         self.switch_mode("deployments")
         self.set_interval(1.0, self._watch_runs)
+        self._check_serve()
+        self.set_interval(SERVE_CHECK_S, self._check_serve)
         # Warm slow imports once the list is on screen: importing boto3 holds the GIL for
         # a few hundred milliseconds, which the first rows would otherwise wait behind.
         self.set_timer(WARM_AFTER_S, self.warm_imports)
@@ -139,6 +145,10 @@ class ToastApp(App[None]):
             self.post_message(SandboxState("failed", f"sandbox failed to start: {exc}"))
             return
         self.post_message(SandboxState("running", f"AWS at {info.aws_endpoint}"))
+
+    def _check_serve(self) -> None:
+        pid = serve_pid()  # a non-blocking lock probe: cheap enough for the event loop
+        self.serve_status = "serve: off" if pid is None else f"serve: on (pid {pid})"
 
     @on(SandboxState)
     def sandbox_changed(self, message: SandboxState) -> None:

@@ -15,15 +15,20 @@ class ProfileBanner(ToastNode, Static):
 
     def on_mount(self) -> None:
         self.watch(self.app, "sandbox_detail", self._render_banner)
+        self.watch(self.app, "serve_status", self._render_banner)
 
-    def _render_banner(self, detail: str) -> None:
+    def _render_banner(self, _changed: str = "") -> None:
         profile = self.toast.profile
+        serve = self.toast.serve_status
         if profile.is_sandbox:
             self.add_class("sandbox")
-            text = "SANDBOX: a local rehearsal cloud on 127.0.0.1; nothing here reaches AWS"
-            self.update(f"{text} · {detail}" if detail else text)
+            parts = ["SANDBOX: a local rehearsal cloud on 127.0.0.1; nothing here reaches AWS"]
+            parts += [p for p in (self.toast.sandbox_detail, serve) if p]
         else:
-            self.update(
-                f"AWS profile {profile.aws_profile or 'default'} · {profile.region} · "
-                f"*.{profile.base_domain}"
-            )
+            parts = [
+                f"AWS profile {profile.aws_profile or 'default'}",
+                profile.region,
+                f"*.{profile.base_domain}",
+            ]
+            parts += [serve] if serve else []
+        self.update(" · ".join(parts))
