@@ -38,7 +38,8 @@ def activity(run_id: int | None, limit: int, as_json: bool) -> None:
         click.echo("Nothing has happened yet.")
     for r in rows:
         run = f"  run {r['run_id']}" if r["run_id"] else ""
-        click.echo(f"{_when(r['at'])}  {r['actor']:<20} {r['action']:<20} {r['target']}{run}")
+        why = f"  ({r['detail']})" if r["via"] == "webhook" and r.get("detail") else ""
+        click.echo(f"{_when(r['at'])}  {r['actor']:<20} {r['action']:<20} {r['target']}{run}{why}")
 
 
 def _when(at: float) -> str:

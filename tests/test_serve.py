@@ -83,6 +83,9 @@ def test_a_push_redeploys_through_the_webhook_and_destroy_deletes_the_hook(
         skipped = push_greeting(session_sandbox, "Not deployed", "Docs [skip deploy]")
         serve.wait_for_line(f"the head commit {skipped[:12]} says [skip deploy]")
         assert show("pushed")["last_run"]["commit"] == sha  # nothing was queued for it
+        activity = toast("activity").stdout
+        assert f"the head commit {skipped[:12]} says [skip deploy]" in activity
+        assert "push: queued" in activity and "github (127.0.0.1)" in activity
 
         destroyed = toast("destroy", "pushed", "--yes", "--wait")
         assert destroyed.returncode == 0, destroyed.stderr

@@ -199,7 +199,23 @@ async def activity(queries: Queries, *, limit: int = 200) -> list[dict[str, Any]
         )
         actor = str(row["actor"])
         row["via"] = actor.rsplit("@", 1)[1] if "@" in actor else ""
-    return rows
+    # Every webhook delivery too, with what became of it and why (ignored pushes included).
+    names = {d.id: d.name for d in await queries.list_deployments(include_destroyed=True)}
+    for delivery in await queries.deliveries(limit=limit):
+        rows.append(
+            {
+                "id": f"delivery-{delivery.delivery_id}",
+                "at": delivery.received_at,
+                "actor": f"github ({delivery.remote or '?'})@webhook",
+                "action": f"{delivery.event}: {delivery.outcome}",
+                "target": names.get(delivery.deployment_id or 0, "?"),
+                "detail": delivery.reason,
+                "run_id": delivery.run_id,
+                "via": "webhook",
+            }
+        )
+    rows.sort(key=lambda row: row["at"], reverse=True)
+    return rows[:limit]
 
 
 async def run_calls(queries: Queries, run_id: int) -> list[dict[str, Any]]:
