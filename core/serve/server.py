@@ -137,12 +137,18 @@ class Serve:
             self.say("toast serve stopped")
 
     async def _keep_hooks(self, queries: Queries, keeper: HookKeeper, stop: asyncio.Event) -> None:
+        said: dict[int, str] = {}  # a failure is said once, not every few seconds
         while not stop.is_set():
             for deployment in await queries.list_deployments():
                 if deployment.state == DeploymentState.LIVE:
                     try:
                         await keeper.ensure(deployment)
                     except Exception as exc:
-                        self.say(f"webhook for {deployment.name}: {type(exc).__name__}: {exc}")
+                        problem = f"webhook for {deployment.name}: {type(exc).__name__}: {exc}"
+                        if said.get(deployment.id) != problem:
+                            said[deployment.id] = problem
+                            self.say(f"{problem}; trying again")
+                    else:
+                        said.pop(deployment.id, None)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=HOOK_CHECK_S)
