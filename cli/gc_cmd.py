@@ -11,6 +11,7 @@ from cli.output import emit_json, fail
 from core.cloud.aws import Aws
 from core.cloud.gc import collect_garbage, find_garbage
 from core.profile.targets import TargetError, resolve_target
+from core.serve.hooks import collect_hook_garbage, find_hook_garbage
 
 
 @click.command()
@@ -32,8 +33,10 @@ def gc(obj: Any, delete: bool, as_json: bool) -> None:
     async def work(queries: Any) -> dict[str, Any]:
         aws = await Aws.connect(target)
         findings = await find_garbage(aws, queries, target.profile)
+        hooks = await find_hook_garbage(queries, target.profile, target)
         done = await collect_garbage(aws, queries, target.profile, findings) if delete else []
-        return {"findings": [f.to_json() for f in findings], "done": done}
+        done += await collect_hook_garbage(queries, target, hooks) if delete else []
+        return {"findings": [f.to_json() for f in findings + hooks], "done": done}
 
     result = with_queries(work)
     if as_json:

@@ -210,3 +210,47 @@ def test_sigterm_mid_build_hands_the_run_back_and_the_next_serve_finishes_it(
         assert len(live_instances(aws)) == 1
     finally:
         shutil.rmtree(flags, ignore_errors=True)
+
+
+def test_gc_finds_webhooks_gone_and_webhooks_the_ledger_lost_and_leaves_others_alone(
+    sandbox: SandboxInfo, tmp_path: Path
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    write_config(f'[sandbox]\nwebhook_url = "{base}"\n')
+    with serving(tmp_path, "--webhook-listen", f"127.0.0.1:{port}", "--no-poll"):
+        assert deploy("static-site", "hooked")["state"] == "live"
+        wait_for(
+            lambda: (
+                True
+                if [h for h in hooks(sandbox) if h["config"]["url"].endswith("/hooked")]
+                else None
+            ),
+            "the deploy's webhook",
+            30,
+        )
+    token = Path(sandbox.github_token_file).read_text().strip()
+    api = httpx.Client(
+        base_url=sandbox.github_api, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    made = next(h for h in hooks(sandbox) if h["config"]["url"].endswith("/hooked"))
+    api.delete(f"/repos/{SAMPLE}/hooks/{made['id']}").raise_for_status()  # gone behind Toast
+
+    def hook(url: str) -> int:
+        body = {"name": "web", "events": ["push"], "config": {"url": url, "content_type": "json"}}
+        answer = api.post(f"/repos/{SAMPLE}/hooks", json=body)
+        answer.raise_for_status()
+        return int(answer.json()["id"])
+
+    lost = hook(f"{base}/github/hooked")  # Toast's URL, but no ledger entry
+    foreign = hook("https://ci.example.com/hook")  # someone else's: never touched
+    found = json.loads(toast("--sandbox", "gc", "--json").stdout)["findings"]
+    webhook_findings = {(f["problem"], f["id"]) for f in found if f["kind"] == "github_webhook"}
+    assert webhook_findings == {
+        ("stale", f"{SAMPLE}#{made['id']}"),
+        ("orphan", f"{SAMPLE}#{lost}"),
+    }
+    collected = toast("--sandbox", "gc", "--delete")
+    assert collected.returncode == 0, collected.stderr
+    left = {h["id"] for h in hooks(sandbox)}
+    assert lost not in left and foreign in left

@@ -146,6 +146,16 @@ class GitHub:
         )
         return int(response.json()["id"])
 
+    async def hooks(self, full_name: str) -> list[tuple[int, str]]:
+        """(id, url) of every webhook of the repository (needs the hook permission)."""
+        response = await self._get(f"webhooks of {full_name}", f"/repos/{full_name}/hooks")
+        data = response.json()
+        return [
+            (int(h["id"]), str((h.get("config") or {}).get("url", "")))
+            for h in data
+            if isinstance(h, dict) and "id" in h
+        ]
+
     async def delete_hook(self, full_name: str, hook_id: int) -> None:
         """Delete a webhook Toast made; one already gone is not an error."""
         try:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.profile.config import Config, ConfigError
-from core.profile.targets import TargetError, resolve_target
+from core.cloud.gc import Finding
+from core.profile.config import Config, ConfigError, Profile
+from core.profile.targets import Target, TargetError, resolve_target
 from core.repo.github import GitHub, GitHubError
 from core.repo.heads import is_git_url
 from core.serve import hook_secrets
@@ -89,3 +90,64 @@ class HookKeeper:
             attributes={"repo": deployment.repo, "hook_id": hook_id, "url": url},
         )
         self.say(f"webhook {hook_id} on {deployment.repo} -> {url} for {deployment.name}")
+
+
+async def find_hook_garbage(queries: Queries, profile: Profile, target: Target) -> list[Finding]:
+    """Webhooks against the ledger: a ledger entry whose hook is gone (stale), and a hook
+    pointing at this profile's receiver (`<webhook_url>/github/...`, a URL only Toast
+    makes) that no ledger entry holds (orphan). Other hooks are never reported."""
+    entries = [
+        r
+        for r in await queries.all_resources(profile=profile.name)
+        if r.deleted_at is None and r.kind == KIND
+    ]
+    held = {(str(r.attributes["repo"]), int(r.attributes["hook_id"])) for r in entries}
+    repos = {str(r.attributes["repo"]) for r in entries}
+    repos |= {
+        d.repo
+        for d in await queries.list_deployments(include_destroyed=True)
+        if d.profile == profile.name and not is_git_url(d.repo)
+    }
+    prefix = hook_url(profile.webhook_url, "") if profile.webhook_url else None
+    findings: list[Finding] = []
+    async with GitHub(target.github_api, target.github_token) as github:
+        for repo in sorted(repos):
+            try:
+                present = await github.hooks(repo)
+            except GitHubError:
+                continue  # not ours to judge: the repository cannot be read
+            ids = {hook_id for hook_id, _ in present}
+            for hook_id, url in present:
+                if prefix and url.startswith(prefix) and (repo, hook_id) not in held:
+                    findings.append(
+                        Finding(
+                            KIND,
+                            f"{repo}#{hook_id}",
+                            "global",
+                            "orphan",
+                            {"repo": repo, "hook_id": hook_id},
+                        )
+                    )
+            for entry in entries:
+                if entry.attributes["repo"] == repo and int(entry.attributes["hook_id"]) not in ids:
+                    findings.append(Finding(KIND, entry.resource_id, "global", "stale"))
+    return findings
+
+
+async def collect_hook_garbage(
+    queries: Queries, target: Target, findings: list[Finding]
+) -> list[str]:
+    done = []
+    async with GitHub(target.github_api, target.github_token) as github:
+        for finding in findings:
+            if finding.kind != KIND:
+                continue
+            if finding.problem == "orphan":
+                await github.delete_hook(
+                    str(finding.attributes["repo"]), int(finding.attributes["hook_id"])
+                )
+                done.append(f"deleted orphan {KIND} {finding.resource_id}")
+            elif finding.problem == "stale":
+                await queries.mark_resource_deleted(KIND, finding.resource_id, "global")
+                done.append(f"closed stale ledger entry {KIND} {finding.resource_id}")
+    return done
