@@ -13,7 +13,7 @@ import click
 from cli.follow import follow
 from cli.output import EXIT_FAILED, emit_json, fail
 from core.profile import paths
-from core.runs.access import Actor, ReadOnlyError
+from core.runs.access import Actor, ReadOnlyError, Role
 from core.runs.access import actor as actor_for
 from core.runs.launcher import ensure_engine
 from core.runs.queue import require_write
@@ -27,9 +27,16 @@ T = TypeVar("T")
 
 
 def actor() -> Actor:
-    """Who runs this command; read-only when `toast --read-only` was given."""
+    """Who runs this command: read-only under `toast --read-only`; the person and role
+    `--as`/`--role` name (an SSH forced command), over ssh."""
     root = click.get_current_context().find_root()
-    return actor_for(Trigger.CLI, read_only=bool(root.params.get("read_only")))
+    read_only = bool(root.params.get("read_only"))
+    name = root.params.get("as_name")
+    if name:
+        role = Role(root.params.get("role") or Role.VIEWER)
+        return actor_for(Trigger.SSH, read_only=read_only, name=name, role=role)
+    via = Trigger.CONSOLE if root.invoked_subcommand is None else Trigger.CLI
+    return actor_for(via, read_only=read_only)
 
 
 def refuse_read_only(kind: str, name: str) -> None:

@@ -6,6 +6,7 @@ commands that use them.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ import click
 
 from cli import (
     activity_cmd,
+    common,
     deploy_cmd,
     doctor_cmd,
     engine_cmd,
@@ -25,6 +27,7 @@ from cli.output import EXIT_USAGE, fail
 from cli.sandbox_cmd import sandbox
 from core.profile import paths
 from core.profile.config import ConfigError, Profile, choose_profile, load_config
+from core.runs.access import Role
 from core.runs.launcher import resume_unfinished
 
 
@@ -68,14 +71,39 @@ class Context:
     help="Look, never change: the console hides deploy, redeploy, roll back and destroy, "
     "and they are refused (and audited) wherever they are asked for, CLI commands included.",
 )
+@click.option(
+    "--as",
+    "as_name",
+    metavar="NAME",
+    default=None,
+    help="Act for NAME over SSH (a forced command in authorized_keys sets it): the audit "
+    "trail says NAME@ssh.",
+)
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=None,
+    help="With --as: viewer (looks), deployer (deploy, redeploy, roll back) or admin.",
+)
 # The version is looked up only when asked for: importlib.metadata costs every command ~16 ms.
 @click.version_option(package_name="toast-console", prog_name="toast")
 @click.pass_context
-def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: bool) -> None:
+def cli(
+    ctx: click.Context,
+    profile_name: str | None,
+    sandbox: bool,
+    read_only: bool,
+    as_name: str | None,
+    role: str | None,
+) -> None:
     """Deploy web apps from Git to your own AWS account.
 
     With no command, opens the console.
     """
+    if role is not None and as_name is None:
+        fail("--role needs --as NAME (the person the role is given to)", EXIT_USAGE)
+    if as_name is not None and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", as_name):
+        fail("--as: a name of letters, digits, '.', '_' or '-' (at most 64)", EXIT_USAGE)
     ctx.obj = Context(requested_profile=profile_name, sandbox=sandbox)
     try:
         # Tightened when an older Toast left it open; made (0700) by what first writes there.
@@ -93,7 +121,10 @@ def cli(ctx: click.Context, profile_name: str | None, sandbox: bool, read_only: 
         from tui.app import run_console  # Textual is imported only for the console.
 
         run_console(
-            profile=profile, db_path=paths.database_path(), read_only=read_only, theme=theme
+            profile=profile,
+            db_path=paths.database_path(),
+            theme=theme,
+            actor=common.actor(),
         )
 
 

@@ -4,6 +4,7 @@ and the `:` bar are all made from it, and all run an action through the same pla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -163,11 +164,16 @@ def bindings(scope: Scope, *, without: frozenset[str] = frozenset()) -> list[Bin
     ]
 
 
-def bar_help(*, read_only: bool) -> str:
-    """The `:` bar's words, as its help line shows them."""
+#: The run kind (what the engine checks against the actor's role) of each mutating action.
+KIND_OF = {"new_deploy": "deploy", "redeploy": "redeploy", "rollback": "rollback"}
+KIND_OF |= {"destroy": "destroy"}
+
+
+def bar_help(*, allowed: Callable[[Action], bool] = lambda _a: True) -> str:
+    """The `:` bar's words, as its help line shows them (only what the actor may do)."""
     words = []
     for a in ACTIONS:
-        if a.word is None or (read_only and a.mutating):
+        if a.word is None or not allowed(a):
             continue
         arg = " NAME" if a.scope is Scope.DEPLOYMENT else f" {a.argument}" if a.argument else ""
         words.append(f":{a.word}{arg}")

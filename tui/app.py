@@ -16,14 +16,25 @@ from textual.screen import Screen
 
 from core.profile import paths
 from core.profile.config import Profile
-from core.runs.access import ReadOnlyError, actor
+from core.runs.access import Actor, ReadOnlyError
+from core.runs.access import actor as actor_for
 from core.runs.launcher import ensure_engine, serve_pid
 from core.runs.queue import OperationError, head_is_live, queue_run
 from core.runs.states import Trigger
 from core.sandbox.controller import Sandbox, SandboxError
 from core.views.site_address import reach
 from storage import Queries, open_database
-from tui.actions import ACTIONS, BY_NAME, BY_WORD, MUTATING, Scope, bar_help, bindings
+from tui.actions import (
+    ACTIONS,
+    BY_NAME,
+    BY_WORD,
+    KIND_OF,
+    MUTATING,
+    Action,
+    Scope,
+    bar_help,
+    bindings,
+)
 from tui.commands import ActionCommands
 from tui.messages import RunQueued, SandboxState, WizardDone
 from tui.screens.command_bar import CommandBar
@@ -76,14 +87,16 @@ class ToastApp(App[None]):
         read_only: bool = False,
         theme: str = "dark",
         clock: Callable[[], float] = time.time,
+        actor: Actor | None = None,
     ) -> None:
         super().__init__()
         self.register_theme(HIGH_CONTRAST)
         self.theme = TEXTUAL_THEMES.get(theme, "textual-dark")
 
-        #: Look, never change: mutating keys are hidden, and the engine refuses them too.
-        self.read_only = read_only
-        self.actor = actor(Trigger.CONSOLE, read_only=read_only)
+        #: Who works here, and their role: what they may not do is hidden and explained,
+        #: and the engine refuses it too (a viewer, or --read-only, looks only).
+        self.actor = actor or actor_for(Trigger.CONSOLE, read_only=read_only)
+        self.read_only = self.actor.read_only
         self.profile = profile
         self.db_path = db_path
         self.start_sandbox = start_sandbox
@@ -93,9 +106,7 @@ class ToastApp(App[None]):
         #: Every deployment the list has read, and its profile (for `:logs NAME`).
         self.profile_of: dict[str, str] = {}
         self._db_lock = asyncio.Lock()
-        self.sub_title = f"profile {profile.name} · {profile.region}" + (
-            " · READ-ONLY" if read_only else ""
-        )
+        self.sub_title = self._subtitle()
         #: Runs queued from this console, followed until they end: run id -> (name, kind).
         self.watching: dict[int, tuple[str, str]] = {}
         #: The section whose stack holds the wizard, while it is open somewhere.
@@ -159,8 +170,28 @@ class ToastApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "perform" and parameters:
-            return not (str(parameters[0]) in MUTATING and self.read_only)
+            name = str(parameters[0])
+            return not (name in MUTATING and not self.may_action(BY_NAME[name]))
         return True
+
+    def may(self, kind: str) -> bool:
+        """Whether this console's actor may `kind` (a run kind): the engine decides the
+        same way, so hiding a key is a courtesy, not the check."""
+        return self.actor.may(kind)
+
+    def may_action(self, action: Action) -> bool:
+        return not action.mutating or self.may(KIND_OF[action.name])
+
+    def refusal(self, kind: str) -> str:
+        """Why `kind` is not offered, in the words the engine would refuse it with."""
+        return str(ReadOnlyError(self.actor, kind))
+
+    def _subtitle(self) -> str:
+        who = self.actor
+        person = f" · {who.name.rsplit('@', 1)[0]} ({who.role})" if who.via == Trigger.SSH else ""
+        return f"profile {self.profile.name} · {self.profile.region}{person}" + (
+            " · READ-ONLY" if who.read_only and who.via != Trigger.SSH else ""
+        )
 
     def action_perform(self, name: str) -> None:
         self.perform(name)
@@ -176,11 +207,8 @@ class ToastApp(App[None]):
         """Run action `name` of the table, on deployment `target` when it acts on one, from
         whichever screen is showing."""
         action = BY_NAME[name]
-        if action.mutating and self.read_only and action.scope is Scope.APP:
-            self.notify(
-                f"{action.title}: this console is read-only (opened with --read-only)",
-                severity="warning",
-            )
+        if not self.may_action(action) and action.scope is Scope.APP:
+            self.notify(self.refusal(KIND_OF[action.name]), title=action.title, severity="warning")
             return
         if action.scope is Scope.DEPLOYMENT:
             if target is None:
@@ -204,7 +232,7 @@ class ToastApp(App[None]):
                 self.action_show_help_panel()
         elif name == "command_bar":
             self.push_screen(
-                CommandBar(self.known_names, read_only=self.read_only), self.run_command
+                CommandBar(self.known_names, allowed=self.may_action), self.run_command
             )
         elif name == "theme":
             if argument not in TEXTUAL_THEMES:
@@ -217,7 +245,7 @@ class ToastApp(App[None]):
     def on_deployment(self, name: str, target: str, *, sha: str | None = None) -> None:
         if name in ("redeploy", "rollback"):
             self.queue_action(name, target, sha=sha)
-        elif name == "destroy" and not self.read_only:
+        elif name == "destroy" and self.may("destroy"):
             self.confirm_destroy(target)
         elif name == "destroy":  # refused (and audited) by the queue, with no dialog first
             self.queue_action(name, target)
@@ -268,7 +296,7 @@ class ToastApp(App[None]):
     async def queue_action(self, kind: str, name: str, sha: str | None = None) -> None:
         """Queue a run through core (which refuses, and audits, a read-only actor)."""
         queries = Queries(await self.database())
-        if kind == "redeploy" and not self.read_only:
+        if kind == "redeploy" and self.may("redeploy"):
             d = await queries.get_deployment(name)
             live = await head_is_live(queries, d) if d is not None else None
             if live is not None:
@@ -286,12 +314,12 @@ class ToastApp(App[None]):
         self.post_message(RunQueued(name, kind, run.id))
 
     def explain_read_only(self, key: str) -> bool:
-        """A mutating action's key pressed on a read-only console: say why nothing happens."""
+        """A key of an action this actor may not do (a read-only console, a viewer, a
+        deployer's destroy): say why nothing happens."""
         for action in ACTIONS:
-            if action.key == key and action.mutating and self.read_only:
+            if action.key == key and not self.may_action(action):
                 self.notify(
-                    f"{action.title}: this console is read-only (opened with --read-only)",
-                    severity="warning",
+                    self.refusal(KIND_OF[action.name]), title=action.title, severity="warning"
                 )
                 return True
         return False
@@ -313,16 +341,12 @@ class ToastApp(App[None]):
         takes = action is not None and (action.scope is Scope.DEPLOYMENT or action.argument)
         if action is None or bool(arg) != bool(takes):
             self.notify(
-                f"unknown command {command!r}: try {bar_help(read_only=self.read_only)}",
+                f"unknown command {command!r}: try {bar_help(allowed=self.may_action)}",
                 severity="error",
             )
             return
-        if action.mutating and self.read_only:
-            self.notify(
-                f"read-only console: {action.title.lower()} is refused (open it without "
-                "--read-only to change anything)",
-                severity="warning",
-            )
+        if not self.may_action(action):
+            self.notify(self.refusal(KIND_OF[action.name]), title=action.title, severity="warning")
             return
         if action.scope is Scope.DEPLOYMENT:
             self.perform(action.name, arg)
@@ -332,9 +356,7 @@ class ToastApp(App[None]):
     def use_profile(self, profile: Profile) -> None:
         """New deploys (and the wizard's checks) go to `profile` from now on."""
         self.profile = profile
-        self.sub_title = f"profile {profile.name} · {profile.region}" + (
-            " · READ-ONLY" if self.read_only else ""
-        )
+        self.sub_title = self._subtitle()
         self.sandbox_detail = ""
         self.mutate_reactive(ToastApp.sandbox_detail)  # the banners redraw
         self.notify(f"new deploys use profile {profile.name}")
@@ -345,8 +367,8 @@ class ToastApp(App[None]):
             self.sandbox_state = ""
 
     def start_wizard(self, repo: str | None, branch: str | None) -> None:
-        if self.read_only:  # whichever path led here: a read-only console never deploys
-            self.notify("read-only console: deploys are refused", severity="warning")
+        if not self.may("deploy"):  # whichever path led here
+            self.notify(self.refusal("deploy"), severity="warning")
             return
 
         # Installed, so leaving it (pop) keeps its widgets and what was typed.
@@ -409,6 +431,6 @@ def _screen(module: str, name: str) -> Screen[None]:
 
 
 def run_console(
-    *, profile: Profile, db_path: Path, read_only: bool = False, theme: str = "dark"
+    *, profile: Profile, db_path: Path, theme: str = "dark", actor: Actor | None = None
 ) -> None:
-    ToastApp(profile, db_path, read_only=read_only, theme=theme).run()
+    ToastApp(profile, db_path, theme=theme, actor=actor).run()

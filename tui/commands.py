@@ -37,15 +37,15 @@ class ActionCommands(Provider):
         ).list_deployments()
 
     def commands(self) -> list[tuple[str, Callable[[], None], str]]:
-        read_only = self.toast.read_only
+        may = self.toast.may_action
         found: list[tuple[str, Callable[[], None], str]] = []
         for action in ACTIONS:
-            offered = action.name not in NOT_OFFERED and not (action.mutating and read_only)
+            offered = action.name not in NOT_OFFERED and may(action)
             if action.scope is Scope.APP and offered:
                 found.append((action.title, partial(self.toast.perform, action.name), action.help))
         for d in self.deployments:
             for action in ACTIONS:
-                if action.scope is not Scope.DEPLOYMENT or (action.mutating and read_only):
+                if action.scope is not Scope.DEPLOYMENT or not may(action):
                     continue
                 if applies(action.name, d) is True:
                     found.append(

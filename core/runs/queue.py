@@ -160,9 +160,11 @@ async def queue_run(
 
 
 async def require_write(queries: Queries, who: Actor, kind: str, name: str) -> None:
-    """Refuse (and record the attempt in the audit trail) when `who` may only look."""
-    if who.read_only:
-        await queries.add_audit(who.name, f"refused {kind}", name, "read-only")
+    """Refuse (and record the attempt in the audit trail) when `who` may not `kind`: a
+    viewer or a read-only console, or a role that does not allow it."""
+    if not who.may(kind):
+        why = "read-only" if who.read_only else f"role {who.role}"
+        await queries.add_audit(who.name, f"refused {kind}", name, why)
         raise ReadOnlyError(who, f"{kind} of {name}")
 
 

@@ -46,6 +46,7 @@ class Trigger(StrEnum):
     CONSOLE = "console"
     WEBHOOK = "webhook"
     POLL = "poll"
+    SSH = "ssh"  # the console or an allowed command, through `toast serve`'s SSH server
 
 
 #: The state a deployment is left in when a run of this kind fails.

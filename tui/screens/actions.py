@@ -37,7 +37,7 @@ class DeploymentActions(ToastNode):
         if action != "perform" or not parameters:
             return True
         name = str(parameters[0])
-        if name in MUTATING and self.toast.read_only:
+        if name in MUTATING and not self.toast.may_action(BY_NAME[name]):
             return False  # hidden from the footer; pressing it says why (on_key)
         if BY_NAME[name].scope is not Scope.DEPLOYMENT:
             return True

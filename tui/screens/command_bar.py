@@ -3,6 +3,8 @@ action's argument, and enter."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
-from tui.actions import ACTIONS, Scope, bar_help
+from tui.actions import ACTIONS, Action, Scope, bar_help
 
 
 class CommandBar(ModalScreen[str | None]):
@@ -24,11 +26,13 @@ class CommandBar(ModalScreen[str | None]):
     CommandBar Input { width: 100%; }
     """
 
-    def __init__(self, names: list[str], *, read_only: bool = False) -> None:
+    def __init__(
+        self, names: list[str], *, allowed: Callable[[Action], bool] = lambda _a: True
+    ) -> None:
         super().__init__()
-        #: The action table's words; a read-only console offers only what looks.
-        offered = [a for a in ACTIONS if a.word and not (read_only and a.mutating)]
-        self.help_text = bar_help(read_only=read_only)
+        #: The action table's words: only what the actor may do (a viewer: what looks).
+        offered = [a for a in ACTIONS if a.word and allowed(a)]
+        self.help_text = bar_help(allowed=allowed)
         completions: list[str] = []
         for a in offered:
             if a.scope is Scope.DEPLOYMENT:

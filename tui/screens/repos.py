@@ -111,7 +111,7 @@ class ReposScreen(ToastNode, Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "search" and isinstance(self.focused, Input):
             return False  # typing a URL: "/" is a character there
-        return not (action == "deploy" and self.toast.read_only)
+        return not (action == "deploy" and not self.toast.may("deploy"))
 
     # -- loading ------------------------------------------------------------------------
 
@@ -219,8 +219,8 @@ class ReposScreen(ToastNode, Screen[None]):
         self._start(repo.full_name, repo.default_branch)
 
     def _start(self, repo: str, branch: str | None) -> None:
-        if self.toast.read_only:
-            self.notify("this console is read-only (opened with --read-only)", severity="warning")
+        if not self.toast.may("deploy"):
+            self.notify(self.toast.refusal("deploy"), severity="warning")
             return
         self.table.focus()  # coming back, the section keys work at once
         self.toast.start_wizard(repo, branch)
