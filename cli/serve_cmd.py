@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from pathlib import Path
 from typing import Any
 
+import asyncssh
 import click
 
 from cli.output import EXIT_USAGE, fail
 from core.profile import paths
 from core.profile.config import ConfigError, load_config, parse_listen
+from core.runs.access import Role
 from core.serve.notify import Notifier, masked, resolve_urls
 from core.serve.server import Serve, ServeError, ServeOptions
+from core.serve.ssh import SshOptions
 
 
 def _say(message: str) -> None:
@@ -37,8 +42,33 @@ def _say(message: str) -> None:
     help="How often branch heads are read. Default: [serve] poll_interval, else 60.",
 )
 @click.option("--no-poll", is_flag=True, help="No polling (only the catch-up at start).")
+@click.option(
+    "--ssh-listen",
+    metavar="HOST:PORT",
+    default=None,
+    help="Serve the console over SSH here (public keys only; needs --authorized-keys).",
+)
+@click.option(
+    "--authorized-keys",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='Who may connect: OpenSSH lines with toast-name="NAME",toast-role="viewer|deployer|'
+    'admin" options (see toast authorized-keys-line).',
+)
+@click.option(
+    "--host-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The SSH host key (default: one made once, 0600, in the data directory).",
+)
 def serve(
-    webhook_listen: str | None, no_webhooks: bool, poll_interval: float | None, no_poll: bool
+    webhook_listen: str | None,
+    no_webhooks: bool,
+    poll_interval: float | None,
+    no_poll: bool,
+    ssh_listen: str | None,
+    authorized_keys: Path | None,
+    host_key: Path | None,
 ) -> None:
     """Run Toast for a team: the engine, the webhook receiver and the poller in one
     process, one per data directory. Pushes to a deployment's branch redeploy it (latest
@@ -52,10 +82,19 @@ def serve(
     listen = parse_listen(listen_text)
     if listen is None:
         fail(f"--webhook-listen: must be HOST:PORT (got {listen_text!r})", EXIT_USAGE)
+    ssh = None
+    if ssh_listen is not None:
+        ssh_at = parse_listen(ssh_listen)
+        if ssh_at is None:
+            fail(f"--ssh-listen: must be HOST:PORT (got {ssh_listen!r})", EXIT_USAGE)
+        if authorized_keys is None:
+            fail("--ssh-listen needs --authorized-keys FILE (who may connect)", EXIT_USAGE)
+        ssh = SshOptions(listen=ssh_at, authorized_keys=authorized_keys, host_key=host_key)
     options = ServeOptions(
         webhook_listen=None if no_webhooks else listen,
         poll=config.serve.poll and not no_poll,
         poll_interval=poll_interval or config.serve.poll_interval,
+        ssh=ssh,
     )
     _say(f"toast serve for {paths.data_dir()} (state: {paths.database_path()})")
     runner = Serve(paths.database_path(), config, options, _say)
@@ -96,4 +135,33 @@ def notify_test(obj: Any) -> None:
     click.echo(f"sent to {masked(urls)}")
 
 
-COMMANDS = [serve, notify]
+@click.command("authorized-keys-line")
+@click.option(
+    "--role", type=click.Choice([r.value for r in Role]), required=True, help="What they may do."
+)
+@click.option("--name", required=True, help="Who they are, as the audit trail names them.")
+@click.option(
+    "--openssh",
+    is_flag=True,
+    help="A forced-command line for plain OpenSSH instead of toast serve's SSH server.",
+)
+@click.argument("keyfile", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def authorized_keys_line(role: str, name: str, openssh: bool, keyfile: Path) -> None:
+    """Print the authorized_keys line that gives KEYFILE's public key a name and a role:
+    for `toast serve --authorized-keys`, or with --openssh for sshd, where the key can
+    only open the console as that person (restrict,pty,command=...)."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
+        fail("--name: letters, digits, '.', '_' or '-' (at most 64)", EXIT_USAGE)
+    try:
+        key = asyncssh.read_public_key(str(keyfile))
+    except (OSError, ValueError) as exc:
+        fail(f"{keyfile}: not an OpenSSH public key ({exc})", EXIT_USAGE)
+    public = key.export_public_key().decode().strip()
+    if openssh:
+        command = f"toast --as {name} --role {role}"
+        click.echo(f'restrict,pty,command="{command}" {public}')
+    else:
+        click.echo(f'toast-name="{name}",toast-role="{role}" {public}')
+
+
+COMMANDS = [serve, notify, authorized_keys_line]

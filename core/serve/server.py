@@ -23,6 +23,7 @@ from core.runs.waiting import backoff_delays
 from core.serve.hooks import HookKeeper
 from core.serve.poller import Poller
 from core.serve.receiver import Receiver
+from core.serve.ssh import SshConsole, SshOptions
 from storage import Queries, open_database
 
 #: How often live deployments are checked for a missing webhook (a DB read each).
@@ -39,6 +40,8 @@ class ServeOptions:
     webhook_listen: tuple[str, int] | None = ("127.0.0.1", 8787)
     poll: bool = True
     poll_interval: float = 60.0
+    #: The team's console over SSH; None: no SSH server.
+    ssh: SshOptions | None = None
 
 
 class Serve:
@@ -52,6 +55,7 @@ class Serve:
         self.engine = Engine(db_path, idle_exit_s=None, say=say)
         #: The address the receiver really listens on (port 0 asks for a free one).
         self.listening: tuple[str, int] | None = None
+        self.ssh_listening: tuple[str, int] | None = None
 
     async def run(self) -> None:
         serve_lock = hold_serve_lock()
@@ -86,9 +90,24 @@ class Serve:
         queries = Queries(db)
         stop = self.engine.stopping
         runner: web.AppRunner | None = None
+        ssh: SshConsole | None = None
         tasks: list[asyncio.Task[None]] = []
         try:
             engine = asyncio.create_task(self.engine.run())
+            if self.options.ssh is not None:
+                ssh = SshConsole(self.options.ssh, self.say)
+                try:
+                    host, port = await ssh.start()
+                except OSError as exc:
+                    self.engine.stop("cannot listen for ssh")
+                    await engine
+                    listen = self.options.ssh.listen
+                    raise ServeError(
+                        f"cannot listen for ssh on {listen[0]}:{listen[1]}: "
+                        f"{exc.strerror or exc}; choose another --ssh-listen"
+                    ) from exc
+                self.ssh_listening = (host, port)
+                self.say(f"ssh: listening on {host}:{port}; host key {ssh.fingerprint}")
             if self.options.webhook_listen is not None:
                 host, port = self.options.webhook_listen
                 runner = web.AppRunner(
@@ -133,6 +152,8 @@ class Serve:
                     await task
             if runner is not None:
                 await runner.cleanup()
+            if ssh is not None:
+                await ssh.stop()
             await db.close()
             self.say("toast serve stopped")
 
