@@ -1,0 +1,184 @@
+"""The team's console over SSH, with real clients: asyncssh for the protocol's corners and
+OpenSSH `ssh` in tmux as a person would use it, against `toast serve` on the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import pytest
+
+from core.runs.waiting import WaitTimeout
+from core.sandbox.controller import SandboxInfo
+
+from .deploy_helpers import deploy
+from .helpers.serve import ServeProcess, free_port, serving, write_config
+from .helpers.waiting import wait_for
+
+
+def make_key(directory: Path, name: str) -> Path:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    path = directory / name
+    key.write_private_key(str(path))
+    key.write_public_key(str(path) + ".pub")
+    path.chmod(0o600)
+    return path
+
+
+class Team:
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path / "team"
+        self.dir.mkdir()
+        self.viewer = make_key(self.dir, "bob")
+        self.deployer = make_key(self.dir, "ana")
+        self.stranger = make_key(self.dir, "eve")
+
+        def public(key: Path) -> str:
+            return Path(f"{key}.pub").read_text()
+
+        lines = [
+            f'toast-name="bob",toast-role="viewer" {public(self.viewer)}',
+            f'toast-name="ana",toast-role="deployer" {public(self.deployer)}',
+        ]
+        self.authorized = self.dir / "authorized_keys"
+        self.authorized.write_text("".join(lines))
+        self.port = free_port()
+
+
+@pytest.fixture
+def team(sandbox: SandboxInfo, tmp_path: Path) -> Iterator[tuple[Team, ServeProcess]]:
+    write_config('default_profile = "sandbox"\n')  # the team's box runs the sandbox
+    people = Team(tmp_path)
+    with serving(
+        tmp_path,
+        "--no-webhooks",
+        "--no-poll",
+        "--ssh-listen",
+        f"127.0.0.1:{people.port}",
+        "--authorized-keys",
+        str(people.authorized),
+    ) as serve:
+        serve.wait_for_line("ssh: listening on")
+        yield people, serve
+
+
+async def connect(team: Team, key: Path, **options: Any) -> asyncssh.SSHClientConnection:
+    return await asyncssh.connect(
+        "127.0.0.1",
+        team.port,
+        username="toast",
+        client_keys=[str(key)],
+        known_hosts=None,
+        agent_path=None,
+        **options,
+    )
+
+
+async def test_only_known_keys_get_in_and_only_allowed_requests_are_served(
+    team: tuple[Team, ServeProcess],
+) -> None:
+    people, serve = team
+    with pytest.raises(asyncssh.PermissionDenied):
+        await connect(people, people.stranger)
+    with pytest.raises(asyncssh.PermissionDenied):
+        await asyncssh.connect(
+            "127.0.0.1",
+            people.port,
+            username="bob",
+            password="guess",
+            known_hosts=None,
+            client_keys=None,
+            agent_path=None,
+        )
+    async with await connect(people, people.viewer) as conn:
+        listed = await conn.run("toast ls --json", check=True)
+        assert json.loads(str(listed.stdout)) == []
+        with pytest.raises(asyncssh.ChannelOpenError, match="Session request failed"):
+            await conn.run("toast destroy blog --yes")
+        with pytest.raises(asyncssh.ChannelOpenError, match=r"prohibited|refused|denied"):
+            await conn.open_connection("127.0.0.1", 22)
+        with pytest.raises((asyncssh.SFTPError, asyncssh.ChannelOpenError)):
+            await conn.start_sftp_client()
+        with pytest.raises(asyncssh.ChannelOpenError, match="Session request failed"):
+            await conn.run()  # a shell without a terminal
+    log = serve.text()
+    assert "unknown key" in log and "the console needs a terminal" in log
+    assert "not allowed over ssh: 'toast destroy blog --yes'" in log
+
+
+async def test_twenty_failed_logins_lock_that_address_out_and_no_other(
+    team: tuple[Team, ServeProcess],
+) -> None:
+    people, _ = team
+    for _ in range(20):
+        with pytest.raises(asyncssh.PermissionDenied):
+            await connect(people, people.stranger, local_addr=("127.0.0.2", 0))
+    with pytest.raises((asyncssh.Error, OSError)):
+        await connect(people, people.viewer, local_addr=("127.0.0.2", 0))
+    async with await connect(people, people.viewer, local_addr=("127.0.0.3", 0)) as conn:
+        assert (await conn.run("toast activity --json", check=True)).exit_status == 0
+
+
+class Tmux:
+    def __init__(self, name: str) -> None:
+        self.socket = f"toast-ssh-{name}-{os.getpid()}"
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        ).stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "s")
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        try:
+            wait_for(lambda: True if text in self.screen() else None, repr(text), timeout)
+        except WaitTimeout as exc:
+            raise AssertionError(f"{text!r} never showed; the screen:\n{self.screen()}") from exc
+
+
+def session_processes(name: str) -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True)
+    return [line for line in ps.stdout.splitlines() if f"--as {name} " in line and "cli" in line]
+
+
+def test_a_person_gets_the_console_on_a_real_terminal_and_leaves_nothing_behind(
+    team: tuple[Team, ServeProcess], sandbox: SandboxInfo
+) -> None:
+    people, serve = team
+    assert shutil.which("ssh") and shutil.which("tmux")
+    assert deploy("static-site", "shared")["state"] == "live"
+    term = Tmux("ana")
+    command = (
+        f"ssh -tt -p {people.port} -i {people.deployer} -o StrictHostKeyChecking=no "
+        "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR toast@127.0.0.1"
+    )
+    term.run("-f", "/dev/null", "new-session", "-d", "-s", "s", "-x", "120", "-y", "40", command)
+    try:
+        term.wait_for("ana (deployer)")
+        term.wait_for("shared")  # the deployment, live, in the list
+        assert "live" in term.screen()
+        # A resize reaches the console, which lays itself out again.
+        term.run("resize-window", "-t", "s", "-x", "90", "-y", "30")
+        wait_for(
+            lambda: (
+                True
+                if max(len(line.rstrip()) for line in term.screen().splitlines()) <= 90
+                and "ana (deployer)" in term.screen()
+                else None
+            ),
+            "the console to redraw at 90 columns",
+            30,
+        )
+        assert session_processes("ana")
+    finally:
+        term.run("kill-server")  # the client dies without a goodbye
+    wait_for(lambda: True if not session_processes("ana") else None, "no orphans", 10)
+    serve.wait_for_line("ssh: ana from 127.0.0.1: session ended")
