@@ -9,7 +9,7 @@ import click
 from cli.common import with_queries
 from cli.output import emit_json
 from core.views.read_models import activity as read_activity
-from core.views.read_models import run_calls
+from core.views.read_models import connected_now, run_calls
 
 
 @click.command()
@@ -34,11 +34,17 @@ def activity(run_id: int | None, limit: int, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
+    here = with_queries(connected_now)
+    if here:
+        people = ", ".join(
+            f"{p['name']} ({p['role']}, since {_when(p['since'])[11:]})" for p in here
+        )
+        click.echo(f"Connected now over ssh: {people}")
     if not rows:
         click.echo("Nothing has happened yet.")
     for r in rows:
         run = f"  run {r['run_id']}" if r["run_id"] else ""
-        why = f"  ({r['detail']})" if r["via"] == "webhook" and r.get("detail") else ""
+        why = f"  ({r['detail']})" if r["via"] in ("webhook", "ssh") and r.get("detail") else ""
         click.echo(f"{_when(r['at'])}  {r['actor']:<20} {r['action']:<20} {r['target']}{run}{why}")
 
 

@@ -214,6 +214,25 @@ MIGRATIONS: list[list[str]] = [
         )
         """,
     ],
+    # 8: the SSH console's connection log: who, with which key, from where, for how long,
+    # and how many bytes each way.
+    [
+        """
+        CREATE TABLE ssh_sessions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            address TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            bytes_in INTEGER NOT NULL DEFAULT 0,
+            bytes_out INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX ssh_sessions_by_time ON ssh_sessions(started_at)",
+    ],
 ]
 
 LATEST_VERSION = len(MIGRATIONS)

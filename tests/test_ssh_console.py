@@ -17,7 +17,7 @@ import pytest
 from core.runs.waiting import WaitTimeout
 from core.sandbox.controller import SandboxInfo
 
-from .deploy_helpers import deploy
+from .deploy_helpers import deploy, toast
 from .helpers.serve import ServeProcess, free_port, serving, write_config
 from .helpers.waiting import wait_for
 
@@ -178,7 +178,22 @@ def test_a_person_gets_the_console_on_a_real_terminal_and_leaves_nothing_behind(
             30,
         )
         assert session_processes("ana")
+        now = toast("activity").stdout
+        assert "Connected now over ssh: ana (deployer" in now
     finally:
         term.run("kill-server")  # the client dies without a goodbye
     wait_for(lambda: True if not session_processes("ana") else None, "no orphans", 10)
     serve.wait_for_line("ssh: ana from 127.0.0.1: session ended")
+
+    def logged() -> dict[str, Any] | None:
+        rows = json.loads(toast("activity", "--json").stdout)
+        return next(
+            (r for r in rows if r["actor"] == "ana@ssh" and "ended" in str(r["detail"])), None
+        )
+
+    entry = wait_for(logged, "the session in the connection log", 15)
+    assert (
+        entry["action"] == "ssh console"
+        and "deployer from 127.0.0.1, key SHA256:" in (entry["detail"])
+    )
+    assert "Connected now" not in toast("activity").stdout

@@ -95,7 +95,8 @@ class Serve:
         try:
             engine = asyncio.create_task(self.engine.run())
             if self.options.ssh is not None:
-                ssh = SshConsole(self.options.ssh, self.say)
+                await queries.close_open_sessions()  # ended with the last serve
+                ssh = SshConsole(self.options.ssh, self.say, queries)
                 try:
                     host, port = await ssh.start()
                 except OSError as exc:

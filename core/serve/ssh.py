@@ -32,6 +32,7 @@ import asyncssh
 
 from core.profile import paths
 from core.runs.access import Role
+from storage import Queries
 
 #: Read-only commands a session without a PTY may run, by their exact words.
 EXEC_ALLOWED = (
@@ -98,11 +99,16 @@ def host_key(path: Path | None) -> asyncssh.SSHKey:
 class SshConsole:
     """The SSH server: started and stopped by `toast serve`."""
 
-    def __init__(self, options: SshOptions, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, options: SshOptions, say: Callable[[str], None], queries: Queries | None = None
+    ) -> None:
         self.options = options
         self.say = say
+        #: The connection log (who, key, address, start, end, bytes); None: not kept.
+        self.queries = queries
         self.lockout = Lockout(options.failures_allowed, options.lockout_s)
         self.sessions: set[ConsoleSession] = set()
+        self.closing: set[asyncio.Task[None]] = set()
         self.server: asyncssh.SSHAcceptor | None = None
         self.key = host_key(options.host_key)
 
@@ -135,6 +141,8 @@ class SshConsole:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+        if self.closing:
+            await asyncio.wait(list(self.closing), timeout=5)
 
 
 class _Server(asyncssh.SSHServer):
@@ -229,7 +237,7 @@ class _Server(asyncssh.SSHServer):
             self.console.say(f"ssh: {self.name}: refused a session (the server is full)")
             return False
         self.sessions += 1
-        return ConsoleSession(self.console, self.name, self.role, self.address)
+        return ConsoleSession(self.console, self.name, self.role, self.address, self.fingerprint)
 
     # Forwarding of every kind is refused ("administratively prohibited").
     def connection_requested(self, *args: object) -> bool:
@@ -255,11 +263,17 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
     """A shell on a PTY (the console) or one allowed command; the process is this
     session's, and goes with it."""
 
-    def __init__(self, console: SshConsole, name: str, role: Role, address: str) -> None:
+    def __init__(
+        self, console: SshConsole, name: str, role: Role, address: str, fingerprint: str = ""
+    ) -> None:
         self.console = console
         self.name = name
         self.role = role
         self.address = address
+        self.fingerprint = fingerprint
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.logged: asyncio.Task[int] | None = None
         self.chan: asyncssh.SSHServerChannel[bytes] | None = None
         self.term = "xterm-256color"
         self.size = (80, 24)
@@ -304,7 +318,22 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
 
     def session_started(self) -> None:
         self.console.sessions.add(self)
+        if self.console.queries is not None:
+            self.logged = asyncio.ensure_future(
+                self.console.queries.session_started(
+                    name=self.name,
+                    role=str(self.role),
+                    fingerprint=self.fingerprint,
+                    address=self.address,
+                    kind="console" if self.command is None else " ".join(["toast", *self.command]),
+                )
+            )
         self._watch = asyncio.ensure_future(self._start())
+
+    def _send(self, data: bytes) -> None:
+        assert self.chan is not None
+        self.bytes_out += len(data)
+        self.chan.write(data)
 
     async def _start(self) -> None:
         assert self.chan is not None
@@ -330,7 +359,7 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
                 start_new_session=True,
             )
             out, err = await self.proc.communicate()
-            self.chan.write(out)
+            self._send(out)
             if err:
                 self.chan.write_stderr(err)
             self.chan.exit(self.proc.returncode or 0)
@@ -371,7 +400,7 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
         if not data:
             asyncio.get_running_loop().remove_reader(self.master)
             return
-        self.chan.write(data)
+        self._send(data)
 
     def pause_writing(self) -> None:
         if self.master is not None:  # the client is slow: stop reading, the PTY fills
@@ -383,6 +412,7 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
 
     def data_received(self, data: bytes, datatype: object) -> None:
         self.last_input = time.monotonic()
+        self.bytes_in += len(data)
         if self.master is not None:
             with contextlib.suppress(OSError):
                 os.write(self.master, data)
@@ -413,7 +443,7 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
             loop.remove_reader(self.master)
             with contextlib.suppress(OSError):
                 while chunk := os.read(self.master, 65536):
-                    self.chan.write(chunk)
+                    self._send(chunk)
             os.close(self.master)
             self.master = None
         with contextlib.suppress(Exception):
@@ -437,7 +467,17 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
     def connection_lost(self, exc: Exception | None) -> None:
         self.console.sessions.discard(self)
         self.hang_up("disconnected")
-        self.console.say(f"ssh: {self.name} from {self.address}: session ended")
+        self.console.say(
+            f"ssh: {self.name} from {self.address}: session ended "
+            f"({self.bytes_in} bytes in, {self.bytes_out} out)"
+        )
+        if self.logged is not None and self.console.queries is not None:
+            ending = asyncio.ensure_future(self._log_end(self.console.queries, self.logged))
+            self.console.closing.add(ending)  # kept until written (a task is weakly held)
+            ending.add_done_callback(self.console.closing.discard)
+
+    async def _log_end(self, queries: Queries, logged: asyncio.Task[int]) -> None:
+        await queries.session_ended(await logged, bytes_in=self.bytes_in, bytes_out=self.bytes_out)
 
 
 def _set_size(fd: int, cols: int, rows: int) -> None:

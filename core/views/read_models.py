@@ -214,8 +214,37 @@ async def activity(queries: Queries, *, limit: int = 200) -> list[dict[str, Any]
                 "via": "webhook",
             }
         )
+    for session in await queries.ssh_sessions(limit=limit):
+        ended = "connected now" if session.ended_at is None else "ended"
+        rows.append(
+            {
+                "id": f"ssh-{session.id}",
+                "at": session.started_at,
+                "actor": f"{session.name}@ssh",
+                "action": f"ssh {session.kind}",
+                "target": "-",
+                "detail": f"{session.role} from {session.address}, key {session.fingerprint}; "
+                f"{ended}; {session.bytes_out} bytes sent",
+                "run_id": None,
+                "via": "ssh",
+            }
+        )
     rows.sort(key=lambda row: row["at"], reverse=True)
     return rows[:limit]
+
+
+async def connected_now(queries: Queries) -> list[dict[str, Any]]:
+    """Who is in the console over SSH right now, and since when."""
+    return [
+        {
+            "name": s.name,
+            "role": s.role,
+            "address": s.address,
+            "since": s.started_at,
+            "kind": s.kind,
+        }
+        for s in await queries.ssh_sessions(open_only=True)
+    ]
 
 
 async def run_calls(queries: Queries, run_id: int) -> list[dict[str, Any]]:

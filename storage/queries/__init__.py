@@ -11,6 +11,7 @@ from storage.queries.ledger import LedgerQueries
 from storage.queries.pushes import PushQueries
 from storage.queries.releases import ReleaseQueries
 from storage.queries.runs import RunQueries
+from storage.queries.sessions import SessionQueries
 from storage.queries.shared import unfinished_jobs
 
 
@@ -22,6 +23,7 @@ class Queries(
     JobQueries,
     AuditQueries,
     PushQueries,
+    SessionQueries,
 ):
     """Typed access to the state database."""
 

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from core.views.read_models import activity, run_calls
+from core.views.read_models import activity, connected_now, run_calls
 from storage import Queries
 from tui.base import ToastNode
 from tui.screens.deployment import DeploymentScreen
@@ -37,6 +37,8 @@ POLL_S = 2.0
 @dataclass
 class ActivityLoaded(Message):
     entries: list[dict[str, Any]]
+    #: Who is in the console over SSH right now.
+    connected: list[dict[str, Any]]
 
 
 @dataclass
@@ -66,6 +68,7 @@ class ActivityScreen(ToastNode, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield ProfileBanner(id="banner")
+        yield Static("", id="connected")
         yield RowTable(AUDIT_COLUMNS, sort=False, id="audit")
         box = Input(placeholder="filter by who, action or deployment", id="activity-filter")
         box.display = False
@@ -98,10 +101,17 @@ class ActivityScreen(ToastNode, Screen[None]):
         if not force and version == self.seen_version:
             return
         self.seen_version = version
-        self.post_message(ActivityLoaded(await activity(queries, limit=500)))
+        self.post_message(
+            ActivityLoaded(await activity(queries, limit=500), await connected_now(queries))
+        )
 
     @on(ActivityLoaded)
     def loaded(self, message: ActivityLoaded) -> None:
+        here = message.connected
+        self.query_one("#connected", Static).update(
+            "Connected now over ssh: "
+            + (", ".join(f"{p['name']} ({p['role']}, {p['kind']})" for p in here) or "nobody")
+        )
         self.entries = {str(e["id"]): e for e in message.entries}
         self._show()
         self._load_calls()
