@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import os
 import re
 import time
 from collections import deque
@@ -45,8 +46,10 @@ WINDOWS = {
     "6": ("1h", 3600),
 }
 ABBREVIATE_AT = 1000
-#: Lines written are taken in together this long after the first of them (<= 10 a second).
-FLUSH_S = 0.1
+#: Lines written are taken in together this long after the first of them: at most 10 a
+#: second here, at most twice a second for a console served over SSH (TOAST_REMOTE=1),
+#: where every repaint crosses the network.
+FLUSH_S = 0.5 if os.environ.get("TOAST_REMOTE") == "1" else 0.1
 
 TS_STYLE = Style(color="bright_black")
 MATCH_STYLE = Style(bgcolor="yellow", color="black", bold=True)
@@ -134,7 +137,7 @@ class LogView(ScrollView, can_focus=True):
             self._flush_timer = self.set_timer(FLUSH_S, self.flush)
 
     def write_lines(self, lines: list[LogLine]) -> None:
-        """Queue lines; they appear at the next flush (at most 10 a second)."""
+        """Queue lines; they appear at the next flush (FLUSH_S after the first)."""
         if not lines:
             return
         # A timer only while lines wait: an idle pane has nothing to wake up for (four
