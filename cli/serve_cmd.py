@@ -61,6 +61,14 @@ def _say(message: str) -> None:
     default=None,
     help="The SSH host key (default: one made once, 0600, in the data directory).",
 )
+@click.option(
+    "--ssh-idle-timeout",
+    type=click.FloatRange(min=2),
+    default=15 * 60,
+    show_default=True,
+    metavar="SECONDS",
+    help="An SSH session with no input this long ends (warned a minute before).",
+)
 def serve(
     webhook_listen: str | None,
     no_webhooks: bool,
@@ -69,6 +77,7 @@ def serve(
     ssh_listen: str | None,
     authorized_keys: Path | None,
     host_key: Path | None,
+    ssh_idle_timeout: float,
 ) -> None:
     """Run Toast for a team: the engine, the webhook receiver and the poller in one
     process, one per data directory. Pushes to a deployment's branch redeploy it (latest
@@ -89,7 +98,12 @@ def serve(
             fail(f"--ssh-listen: must be HOST:PORT (got {ssh_listen!r})", EXIT_USAGE)
         if authorized_keys is None:
             fail("--ssh-listen needs --authorized-keys FILE (who may connect)", EXIT_USAGE)
-        ssh = SshOptions(listen=ssh_at, authorized_keys=authorized_keys, host_key=host_key)
+        ssh = SshOptions(
+            listen=ssh_at,
+            authorized_keys=authorized_keys,
+            host_key=host_key,
+            idle_timeout=ssh_idle_timeout,
+        )
     options = ServeOptions(
         webhook_listen=None if no_webhooks else listen,
         poll=config.serve.poll and not no_poll,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from core.sandbox import githost
 from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import deploy, https_get, show, toast
-from .helpers.serve import free_port, serving, write_config
+from .helpers.serve import free_port, serving, slow_build_repo, write_config
 from .helpers.waiting import wait_for
 from .sandbox_helpers import live_instances
 
@@ -144,39 +143,10 @@ def test_one_serve_per_data_directory(sandbox: SandboxInfo, tmp_path: Path) -> N
     assert json.loads(toast("ls", "--json").stdout) == []
 
 
-SLOW_BUILD = """const fs = require("fs");
-console.log("waiting for the go-ahead");
-const deadline = Date.now() + 300000;
-const timer = setInterval(() => {
-  if (fs.existsSync(process.env.GO_FLAG)) {
-    clearInterval(timer);
-    fs.mkdirSync("dist", { recursive: true });
-    fs.writeFileSync("dist/index.html", "<h1>built after a restart</h1>\\n");
-    console.log("built");
-  } else if (Date.now() > deadline) {
-    console.error("Error: no go-ahead within 300 s");
-    process.exit(1);
-  }
-}, 100);
-"""
-
-
 def test_sigterm_mid_build_hands_the_run_back_and_the_next_serve_finishes_it(
     sandbox: SandboxInfo, session_sandbox: Any, tmp_path: Path, aws: Any
 ) -> None:
-    githost.create_repo(
-        session_sandbox.layout,
-        "someone/slow",
-        {
-            "package.json": json.dumps({"name": "slow", "scripts": {"build": "node build.js"}}),
-            "build.js": SLOW_BUILD,
-            "toast.toml": 'build_type = "static"\noutput_dir = "dist"\n',
-        },
-    )
-    # Where the host's login user (who builds) can see it.
-    flags = Path(tempfile.mkdtemp(prefix="toast-go-"))
-    flags.chmod(0o755)
-    flag = flags / "go"
+    flags, flag = slow_build_repo(session_sandbox.layout, "someone/slow")
     write_config("")
     try:
         with serving(tmp_path, "--no-webhooks", "--no-poll") as first:

@@ -18,7 +18,7 @@ from core.runs.waiting import WaitTimeout
 from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import deploy, toast
-from .helpers.serve import ServeProcess, free_port, serving, write_config
+from .helpers.serve import ServeProcess, free_port, serving, slow_build_repo, write_config
 from .helpers.waiting import wait_for
 
 
@@ -182,7 +182,7 @@ def test_a_person_gets_the_console_on_a_real_terminal_and_leaves_nothing_behind(
         assert "Connected now over ssh: ana (deployer" in now
     finally:
         term.run("kill-server")  # the client dies without a goodbye
-    wait_for(lambda: True if not session_processes("ana") else None, "no orphans", 10)
+    wait_for(lambda: True if not session_processes("ana") else None, "no orphans", 5)
     serve.wait_for_line("ssh: ana from 127.0.0.1: session ended")
 
     def logged() -> dict[str, Any] | None:
@@ -197,3 +197,77 @@ def test_a_person_gets_the_console_on_a_real_terminal_and_leaves_nothing_behind(
         and "deployer from 127.0.0.1, key SHA256:" in (entry["detail"])
     )
     assert "Connected now" not in toast("activity").stdout
+
+
+def test_two_people_see_the_same_runs_live_and_a_dropped_session_stops_no_deploy(
+    team: tuple[Team, ServeProcess], sandbox: SandboxInfo, session_sandbox: Any
+) -> None:
+    people, _ = team
+    flags, flag = slow_build_repo(session_sandbox.layout, "someone/slow")
+    ana, bob = Tmux("ana2"), Tmux("bob2")
+    try:
+        for term, key in ((ana, people.deployer), (bob, people.viewer)):
+            command = (
+                f"ssh -tt -p {people.port} -i {key} -o StrictHostKeyChecking=no "
+                "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR toast@127.0.0.1"
+            )
+            term.run("-f", "/dev/null", "new-session", "-d", "-s", "s", "-x", "140", "-y", "40")
+            term.run("send-keys", "-t", "s", command, "Enter")
+        ana.wait_for("ana (deployer)")
+        bob.wait_for("bob (viewer)")
+        # ana deploys (from her session's role, as the engine checks it).
+        queued = toast(
+            "--as",
+            "ana",
+            "--role",
+            "deployer",
+            "--sandbox",
+            "deploy",
+            "someone/slow",
+            "--subdomain",
+            "slow",
+            "--env",
+            f"GO_FLAG={flag}",
+        )
+        assert queued.returncode == 0, queued.stderr
+        for term in (ana, bob):  # both see it building, live
+            term.wait_for("deploying build", 120)
+        ana.run("kill-server")  # ana's connection drops mid-build
+        wait_for(lambda: True if not session_processes("ana") else None, "ana's console gone", 5)
+        flag.write_text("go")
+        bob.wait_for("live", 180)  # the deploy went on without her
+        assert "deploying" not in bob.screen()
+    finally:
+        for term in (ana, bob):
+            term.run("kill-server")
+        shutil.rmtree(flags, ignore_errors=True)
+
+
+def test_an_idle_session_is_warned_then_ended(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    write_config('default_profile = "sandbox"\n')
+    people = Team(tmp_path)
+    with serving(
+        tmp_path,
+        "--no-webhooks",
+        "--no-poll",
+        "--ssh-listen",
+        f"127.0.0.1:{people.port}",
+        "--authorized-keys",
+        str(people.authorized),
+        "--ssh-idle-timeout",
+        "8",
+    ) as serve:
+        term = Tmux("idle")
+        command = (
+            f"ssh -tt -p {people.port} -i {people.viewer} -o StrictHostKeyChecking=no "
+            "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR toast@127.0.0.1"
+        )
+        term.run("-f", "/dev/null", "new-session", "-d", "-s", "s", "-x", "140", "-y", "40")
+        term.run("send-keys", "-t", "s", command, "Enter")
+        try:
+            term.wait_for("bob (viewer)")
+            term.wait_for("No input for a while", 30)
+            serve.wait_for_line("ssh: bob idle for", 30)
+            wait_for(lambda: True if not session_processes("bob") else None, "bob's console", 5)
+        finally:
+            term.run("kill-server")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -120,6 +123,10 @@ class ToastApp(App[None]):
         # Warm slow imports once the list is on screen: importing boto3 holds the GIL for
         # a few hundred milliseconds, which the first rows would otherwise wait behind.
         self.set_timer(WARM_AFTER_S, self.warm_imports)
+        if os.environ.get("TOAST_REMOTE") == "1":
+            # Served over SSH: the server signals a minute before an idle session ends.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self._idle_warning)
         if self.profile.is_sandbox and self.start_sandbox:
             self.sandbox_state = "starting"  # before any screen asks (the worker starts later)
             self.call_after_refresh(self.bring_up_sandbox)
@@ -156,6 +163,15 @@ class ToastApp(App[None]):
             self.post_message(SandboxState("failed", f"sandbox failed to start: {exc}"))
             return
         self.post_message(SandboxState("running", f"AWS at {info.aws_endpoint}"))
+
+    def _idle_warning(self) -> None:
+        self.notify(
+            "No input for a while: this SSH session ends soon (in a minute at most) unless "
+            "you press a key.",
+            title="idle",
+            severity="warning",
+            timeout=60,
+        )
 
     def _check_serve(self) -> None:
         pid = serve_pid()  # a non-blocking lock probe: cheap enough for the event loop

@@ -41,6 +41,8 @@ EXEC_ALLOWED = (
     re.compile(r"toast activity --json"),
 )
 PROJECT = Path(__file__).resolve().parents[2]
+#: How long before the idle timeout the console warns that the session will end.
+IDLE_WARNING_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -430,14 +432,22 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
         """Until the console exits, or has had no input for the idle timeout."""
         assert self.proc is not None and self.chan is not None
         idle = self.console.options.idle_timeout
+        warn_at = idle - min(IDLE_WARNING_S, idle / 4)
+        warned_for: float | None = None
         exited = asyncio.ensure_future(self.proc.wait())
         while not exited.done():
-            left = idle - (time.monotonic() - self.last_input)
-            if left <= 0:
+            quiet = time.monotonic() - self.last_input
+            if quiet >= idle:
                 self.console.say(f"ssh: {self.name} idle for {idle / 60:.0f} min; closed")
                 self.hang_up("idle")
                 break
-            await asyncio.wait({exited}, timeout=left)
+            if quiet >= warn_at and warned_for != self.last_input:
+                # The console says so on screen (it handles SIGUSR1 when served over SSH).
+                warned_for = self.last_input
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.proc.pid, signal.SIGUSR1)
+            next_at = warn_at if quiet < warn_at else idle
+            await asyncio.wait({exited}, timeout=max(next_at - quiet, 0.05))
         status = await exited
         if self.master is not None:
             loop = asyncio.get_running_loop()
