@@ -40,8 +40,10 @@ def actor() -> Actor:
 
 
 def refuse_read_only(kind: str, name: str) -> None:
-    """Under `toast --read-only`, stop here (audited) before anything is read or started."""
-    if not actor().read_only:
+    """When the actor may not `kind` (`--read-only`, a viewer, a deployer's destroy), stop
+    here, audited, before anything is read or started on its behalf (the sandbox, an
+    engine)."""
+    if actor().may(kind):
         return
 
     async def check(queries: Any) -> None:

@@ -67,6 +67,8 @@ def test_the_cli_acts_for_a_person_with_a_role() -> None:
     refused = run_toast("--as", "ana", "--role", "deployer", "destroy", "blog", "--yes")
     assert refused.returncode != 0
     assert "destroy of blog refused: ana@ssh is a deployer" in refused.stderr
+    # Refused before anything was started on its behalf (the sandbox's cloud, an engine).
+    assert not (paths.data_dir() / "sandbox").exists()
     alone = run_toast("--role", "admin", "ls")
     assert alone.returncode == 2 and "--role needs --as NAME" in alone.stderr
     trail = run_toast("activity", "--json")
