@@ -57,6 +57,9 @@ class SshOptions:
     session_timeout: float = 30.0
     failures_allowed: int = 20
     lockout_s: float = 10 * 60
+    #: What a terminal session runs instead of the Toast console (argv). The SSH benchmark
+    #: serves a plain Textual app through this same server to compare bytes sent.
+    program: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -371,11 +374,9 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
         # Frugal across the network: the log panes take lines in twice a second.
         env |= {"TERM": self.term, "COLORTERM": "truecolor", "TOAST_REMOTE": "1"}
         try:
+            program = self.console.options.program or (sys.executable, "-m", "cli", *who)
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "cli",
-                *who,
+                *program,
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,
