@@ -3,6 +3,7 @@ OpenSSH `ssh` in tmux as a person would use it, against `toast serve` on the san
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import pytest
 from core.runs.waiting import WaitTimeout
 from core.sandbox.controller import SandboxInfo
 
+from .conftest import run_toast
 from .deploy_helpers import deploy, toast
 from .helpers.serve import ServeProcess, free_port, serving, slow_build_repo, write_config
 from .helpers.waiting import wait_for
@@ -69,13 +71,13 @@ def team(sandbox: SandboxInfo, tmp_path: Path) -> Iterator[tuple[Team, ServeProc
 
 
 async def connect(team: Team, key: Path, **options: Any) -> asyncssh.SSHClientConnection:
+    options.setdefault("agent_path", None)
     return await asyncssh.connect(
         "127.0.0.1",
         team.port,
         username="toast",
         client_keys=[str(key)],
         known_hosts=None,
-        agent_path=None,
         **options,
     )
 
@@ -271,3 +273,68 @@ def test_an_idle_session_is_warned_then_ended(sandbox: SandboxInfo, tmp_path: Pa
             wait_for(lambda: True if not session_processes("bob") else None, "bob's console", 5)
         finally:
             term.run("kill-server")
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[Path]:
+    """A real ssh-agent the client offers to forward."""
+    sock = tmp_path / "agent.sock"
+    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: True if sock.exists() else None, "ssh-agent to listen", 10)
+        yield sock
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def server_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The TMPDIR `toast serve` runs with: asyncssh makes an agent's socket there."""
+    path = tmp_path / "server-tmp"
+    path.mkdir()
+    monkeypatch.setenv("TMPDIR", str(path))
+    return path
+
+
+async def test_agent_forwarding_is_refused(
+    sandbox: SandboxInfo, tmp_path: Path, agent: Path, server_tmp: Path
+) -> None:
+    """A client that forwards its agent gets a console but no agent on the server: no
+    forwarding socket is ever made (asyncssh would make one under the server's TMPDIR)."""
+    write_config('default_profile = "sandbox"\n')
+    people = Team(tmp_path)
+    with serving(
+        tmp_path,
+        "--no-webhooks",
+        "--no-poll",
+        "--ssh-listen",
+        f"127.0.0.1:{people.port}",
+        "--authorized-keys",
+        str(people.authorized),
+    ) as serve:
+        async with await connect(
+            people, people.viewer, agent_path=str(agent), agent_forwarding=True
+        ) as conn:
+            process = await conn.create_process(term_type="xterm", term_size=(100, 30))
+            await asyncio.to_thread(serve.wait_for_line, "opened the console")
+            assert (await conn.run("toast ls --json", check=True)).exit_status == 0
+            made = await asyncio.to_thread(os.listdir, server_tmp)
+            assert [name for name in made if name.startswith("asyncssh")] == []
+            process.close()
+
+
+def test_authorized_keys_lines_for_toast_serve_and_for_plain_openssh(tmp_path: Path) -> None:
+    key = make_key(tmp_path, "ana")
+    line = run_toast("authorized-keys-line", "--role", "deployer", "--name", "ana", f"{key}.pub")
+    assert line.returncode == 0, line.stderr
+    parsed = asyncssh.import_authorized_keys(line.stdout)
+    options = parsed.validate(asyncssh.read_public_key(f"{key}.pub"), "", "127.0.0.1")
+    assert options is not None
+    assert (options["toast-name"], options["toast-role"]) == (["ana"], ["deployer"])
+    forced = run_toast(
+        "authorized-keys-line", "--role", "viewer", "--name", "bob", "--openssh", f"{key}.pub"
+    )
+    assert forced.stdout.startswith('restrict,pty,command="toast --as bob --role viewer" ')
+    bad = run_toast("authorized-keys-line", "--role", "viewer", "--name", "b o b", f"{key}.pub")
+    assert bad.returncode == 2 and "--name" in bad.stderr
