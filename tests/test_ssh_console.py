@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,10 @@ class Team:
         self.port = free_port()
 
 
-@pytest.fixture
-def team(sandbox: SandboxInfo, tmp_path: Path) -> Iterator[tuple[Team, ServeProcess]]:
-    write_config('default_profile = "sandbox"\n')  # the team's box runs the sandbox
-    people = Team(tmp_path)
+@contextmanager
+def ssh_serving(tmp_path: Path, people: Team, *extra: str) -> Iterator[ServeProcess]:
+    """`toast serve` with the team's SSH console, on a box that runs the sandbox."""
+    write_config('default_profile = "sandbox"\n')
     with serving(
         tmp_path,
         "--no-webhooks",
@@ -65,8 +66,16 @@ def team(sandbox: SandboxInfo, tmp_path: Path) -> Iterator[tuple[Team, ServeProc
         f"127.0.0.1:{people.port}",
         "--authorized-keys",
         str(people.authorized),
+        *extra,
     ) as serve:
         serve.wait_for_line("ssh: listening on")
+        yield serve
+
+
+@pytest.fixture
+def team(sandbox: SandboxInfo, tmp_path: Path) -> Iterator[tuple[Team, ServeProcess]]:
+    people = Team(tmp_path)
+    with ssh_serving(tmp_path, people) as serve:
         yield people, serve
 
 
@@ -246,19 +255,8 @@ def test_two_people_see_the_same_runs_live_and_a_dropped_session_stops_no_deploy
 
 
 def test_an_idle_session_is_warned_then_ended(sandbox: SandboxInfo, tmp_path: Path) -> None:
-    write_config('default_profile = "sandbox"\n')
     people = Team(tmp_path)
-    with serving(
-        tmp_path,
-        "--no-webhooks",
-        "--no-poll",
-        "--ssh-listen",
-        f"127.0.0.1:{people.port}",
-        "--authorized-keys",
-        str(people.authorized),
-        "--ssh-idle-timeout",
-        "8",
-    ) as serve:
+    with ssh_serving(tmp_path, people, "--ssh-idle-timeout", "8") as serve:
         term = Tmux("idle")
         command = (
             f"ssh -tt -p {people.port} -i {people.viewer} -o StrictHostKeyChecking=no "
@@ -302,17 +300,8 @@ async def test_agent_forwarding_is_refused(
 ) -> None:
     """A client that forwards its agent gets a console but no agent on the server: no
     forwarding socket is ever made (asyncssh would make one under the server's TMPDIR)."""
-    write_config('default_profile = "sandbox"\n')
     people = Team(tmp_path)
-    with serving(
-        tmp_path,
-        "--no-webhooks",
-        "--no-poll",
-        "--ssh-listen",
-        f"127.0.0.1:{people.port}",
-        "--authorized-keys",
-        str(people.authorized),
-    ) as serve:
+    with ssh_serving(tmp_path, people) as serve:
         async with await connect(
             people, people.viewer, agent_path=str(agent), agent_forwarding=True
         ) as conn:

@@ -14,6 +14,7 @@ from core.repo.detect import (
     FIELDS,
     BuildPlan,
     DetectionError,
+    RepoFiles,
     Sourced,
     detect,
     normalise_root,
@@ -32,25 +33,19 @@ async def detect_repo(target: Target, repo: str, branch: str, root_dir: str = ""
     refusal = local_repo_refusal(repo, target.host.local_reader)
     if refusal is not None:
         raise refusal
-    files = await read_repo_files(
-        repo,
-        branch,
-        root_dir,
-        github_api=target.github_api,
-        github_token=target.github_token,
-    )
+
+    async def read(root: str) -> RepoFiles:
+        return await read_repo_files(
+            repo, branch, root, github_api=target.github_api, github_token=target.github_token
+        )
+
+    files = await read(root_dir)
     if not root_dir:
         # The repository root's toast.toml may say where the app is (a monorepo's app).
         pointed = normalise_root((plan_file_at(files, "") or {}).get("root_dir", ""))
         if pointed:
             root_dir = pointed
-            files = await read_repo_files(
-                repo,
-                branch,
-                root_dir,
-                github_api=target.github_api,
-                github_token=target.github_token,
-            )
+            files = await read(root_dir)
     return detect(files, root_dir)
 
 

@@ -43,9 +43,8 @@ def lock_path() -> Path:
     return paths.data_dir() / "engine.lock"
 
 
-def hold_engine_lock() -> int | None:
-    """Take the engine lock for this process; None if another engine holds it."""
-    path = lock_path()
+def _hold(path: Path) -> int | None:
+    """An exclusive lock on `path` (0600) for this process's life; None if it is held."""
     paths.private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -56,6 +55,11 @@ def hold_engine_lock() -> int | None:
     return fd
 
 
+def hold_engine_lock() -> int | None:
+    """Take the engine lock for this process; None if another engine holds it."""
+    return _hold(lock_path())
+
+
 def serve_lock_path() -> Path:
     return paths.data_dir() / "serve.lock"
 
@@ -63,16 +67,10 @@ def serve_lock_path() -> Path:
 def hold_serve_lock() -> int | None:
     """Take the `toast serve` lock (one per data directory) and write our PID in it; None
     when another process holds it."""
-    path = serve_lock_path()
-    paths.private_dir(path.parent)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    fd = _hold(serve_lock_path())
+    if fd is not None:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
 
 
