@@ -17,6 +17,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+# Imported before main() sets the environment: tests.conftest (which deploy_helpers
+# imports) clears TOAST_* variables when it loads.
+from core.sandbox import githost
+from core.sandbox.controller import Sandbox
+from tests.deploy_helpers import https_get
 from tests.helpers.waiting import settled
 from tests.helpers.waiting import until as wait_until
 
@@ -88,8 +93,6 @@ async def activity(pilot: Any) -> None:
 
 
 async def render(out: Path) -> None:
-    from core.sandbox.controller import Sandbox, githost
-    from tests.deploy_helpers import https_get
 
     box = Sandbox(Path(os.environ["TOAST_SANDBOX_DIR"]))
     info = box.up()
