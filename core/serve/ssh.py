@@ -333,7 +333,17 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
                     kind="console" if self.command is None else " ".join(["toast", *self.command]),
                 )
             )
-        self._watch = asyncio.ensure_future(self._start())
+        self._watch = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        """The session's program to its end; one that cannot start is said, not hung on."""
+        try:
+            await self._start()
+        except OSError as exc:
+            self.console.say(f"ssh: {self.name}: cannot start the console: {exc}")
+            if self.chan is not None:
+                self.chan.write_stderr(f"toast: the console cannot start: {exc}\r\n".encode())
+                self.chan.exit(1)
 
     def _send(self, data: bytes) -> None:
         assert self.chan is not None
@@ -385,6 +395,9 @@ class ConsoleSession(asyncssh.SSHServerSession[bytes]):
                 preexec_fn=_controlling_terminal,  # setsid is done first
                 close_fds=True,
             )
+        except OSError:
+            os.close(master)
+            raise
         finally:
             os.close(slave)
         self.master = master
