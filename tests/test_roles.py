@@ -107,3 +107,13 @@ async def test_the_console_names_the_person_and_hides_what_their_role_cannot_do(
     finally:
         await db.close()
     assert destroyed == []
+
+
+def test_a_viewer_is_told_their_role_not_a_flag_they_never_gave() -> None:
+    import asyncio
+
+    asyncio.run(live_deployment(paths.database_path(), "blog"))
+    refused = run_toast("--as", "bob", "--role", "viewer", "rollback", "blog")
+    assert refused.returncode != 0
+    assert "rollback of blog refused: bob@ssh is a viewer (a viewer may: look" in refused.stderr
+    assert "--read-only" not in refused.stderr

@@ -56,12 +56,12 @@ class ReadOnlyError(PermissionError):
     not allow this one (a deployer destroying)."""
 
     def __init__(self, actor: Actor, what: str) -> None:
-        if actor.read_only:
-            why = "is read-only (started with --read-only; run without it to change deployments)"
-        else:
+        if actor.role != Role.ADMIN:  # a role given to a person (over ssh)
             allowed = sorted(MAY[actor.role])
             may = ", ".join(allowed) if allowed else "look, and change nothing"
             why = f"is a {actor.role} (a {actor.role} may: {may}); ask an admin"
+        else:
+            why = "is read-only (started with --read-only; run without it to change deployments)"
         super().__init__(f"{what} refused: {actor.name} {why}")
 
 
