@@ -39,7 +39,7 @@ def actor() -> Actor:
     return actor_for(via, read_only=read_only)
 
 
-def refuse_read_only(kind: str, name: str) -> None:
+def refuse_unless_allowed(kind: str, name: str) -> None:
     """When the actor may not `kind` (`--read-only`, a viewer, a deployer's destroy), stop
     here, audited, before anything is read or started on its behalf (the sandbox, an
     engine)."""

@@ -16,7 +16,7 @@ from cli.common import (
     after_queue,
     ensure_sandbox,
     open_queries,
-    refuse_read_only,
+    refuse_unless_allowed,
     run_with_storage,
 )
 from cli.output import EXIT_FAILED, EXIT_USAGE, emit_json, fail
@@ -216,7 +216,7 @@ def deploy(
     from the repository; each flag given overrides what was detected. The plan is printed
     before the run is queued and kept with the deployment."""
     profile = obj.profile()
-    refuse_read_only("deploy", subdomain)
+    refuse_unless_allowed("deploy", subdomain)
     given = {
         "build_type": build_type,
         "node_version": node_version,

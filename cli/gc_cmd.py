@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from cli.common import ensure_sandbox, refuse_read_only, with_queries
+from cli.common import ensure_sandbox, refuse_unless_allowed, with_queries
 from cli.output import emit_json, fail
 from core.cloud.aws import Aws
 from core.cloud.gc import collect_garbage, find_garbage
@@ -22,7 +22,7 @@ def gc(obj: Any, delete: bool, as_json: bool) -> None:
     """Find Toast-tagged resources missing from the ledger, and ledger entries already gone."""
     profile = obj.profile()
     if delete:
-        refuse_read_only("gc --delete", profile.name)
+        refuse_unless_allowed("gc --delete", profile.name)
     if profile.is_sandbox:
         ensure_sandbox()
     try:

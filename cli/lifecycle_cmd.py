@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli.common import actor, after_queue, ensure_sandbox, refuse_read_only, with_queries
+from cli.common import actor, after_queue, ensure_sandbox, refuse_unless_allowed, with_queries
 from cli.output import EXIT_USAGE, emit_json, fail
 from core.profile import paths
 from core.profile.config import ConfigError, choose_profile, load_config
@@ -46,7 +46,7 @@ def queue_command(
     force: bool = False,
     redetect: bool = False,
 ) -> None:
-    refuse_read_only(kind, name)  # before anything is started or read on its behalf
+    refuse_unless_allowed(kind, name)  # before anything is started or read on its behalf
 
     async def work(queries: Any) -> int:
         nonlocal force

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.common import refuse_read_only
+from cli.common import refuse_unless_allowed
 from cli.output import emit_json, fail
 from core.profile import paths
 from core.sandbox.controller import Sandbox, SandboxError, host_login
@@ -29,7 +29,7 @@ def sandbox() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print endpoints and ports as JSON.")
 def up(as_json: bool) -> None:
     """Start the sandbox (only what is not already running)."""
-    refuse_read_only("sandbox up", "the sandbox")
+    refuse_unless_allowed("sandbox up", "the sandbox")
 
     def progress(message: str) -> None:
         if not as_json:
@@ -69,7 +69,7 @@ def down() -> None:
     """Stop every process the sandbox started, its apps included. AWS state (instances,
     DNS, logs) is kept for the next `up`; node apps start again with `toast redeploy NAME
     --force`."""
-    refuse_read_only("sandbox down", "the sandbox")
+    refuse_unless_allowed("sandbox down", "the sandbox")
     stopped = _sandbox().down()
     click.echo(f"Stopped: {', '.join(stopped)}." if stopped else "Nothing was running.")
     apps = [s.removeprefix("app ") for s in stopped if s.startswith("app ")]
@@ -84,7 +84,7 @@ def down() -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def reset(yes: bool) -> None:
     """Stop the sandbox and delete all its state."""
-    refuse_read_only("sandbox reset", "the sandbox")
+    refuse_unless_allowed("sandbox reset", "the sandbox")
     if not yes:
         click.confirm(f"Delete everything under {paths.sandbox_dir()}?", abort=True)
     _sandbox().reset()
