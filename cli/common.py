@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from cli.follow import follow
+from cli.follow import LIVE, follow
 from cli.output import EXIT_FAILED, emit_json, fail
 from core.profile import paths
 from core.runs.access import Actor, ReadOnlyError, Role
@@ -104,14 +104,22 @@ def after_queue(queries: Any, run: Any, name: str, wait: bool, as_json: bool) ->
         final = await queries.get_run(run.id)
         if as_json:
             emit_json(await describe(queries, name))
-        elif state == "succeeded":
+        elif state in ("succeeded", LIVE):
             d = await queries.get_deployment(name)
             click.echo(
                 f"{run.kind} of {name} succeeded: https://{d.fqdn}/"
                 if d and run.kind != "destroy"
                 else f"{run.kind} of {name} succeeded."
             )
-        if state != "succeeded":
+            pending = [
+                s.name for s in await queries.steps_for(run.id) if s.state in ("pending", "running")
+            ]
+            if state == LIVE and pending:
+                click.echo(
+                    f"Still checking after going live: {', '.join(pending)} (run {run.id}); "
+                    f"`toast show {name}` has the result."
+                )
+        if state not in ("succeeded", LIVE):
             if final is not None and final.error:
                 click.echo(f"toast: error: {final.error}", err=True)
             return EXIT_FAILED

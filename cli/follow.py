@@ -7,6 +7,7 @@ import time
 
 import click
 
+from core.runs.graphs import DECIDING_STEPS
 from core.runs.launcher import ensure_engine
 from storage import Queries
 
@@ -14,9 +15,21 @@ from storage import Queries
 RECORD_ONLY = ("aws", "command")
 
 
+#: What `follow` returns once every step that decides the run has succeeded while checks
+#: that need not hold the site back (the renewal rehearsal) still run.
+LIVE = "live"
+
+
+async def decided(queries: Queries, run_id: int, kind: str) -> bool:
+    """Whether every step that decides the run has succeeded (or was skipped)."""
+    states = {step.name: step.state for step in await queries.steps_for(run_id)}
+    return all(states.get(name) in ("succeeded", "skipped") for name in DECIDING_STEPS[kind])
+
+
 async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float = 3600) -> str:
     """Print the run's events (step starts, output, results) as they land in SQLite; returns
-    the run's final state.
+    the run's final state, or LIVE as soon as the site is live and only after-live checks
+    are left (they report their own result).
 
     While the run is unfinished, an engine is kept running: one that went idle and exited
     just as the run was queued is replaced."""
@@ -37,6 +50,8 @@ async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float
         assert run is not None
         if run.state in ("succeeded", "failed", "cancelled"):
             return run.state
+        if run.state == "running" and await decided(queries, run_id, run.kind):
+            return LIVE
         if time.monotonic() > deadline:
             return run.state
         if time.monotonic() > next_engine_check:

@@ -58,6 +58,11 @@ def show(name: str, as_json: bool) -> None:
                 f"    {step['state']:<10} {step['name']:<13} "
                 f"{step['error'] or step['detail'] or ''}"
             )
+        late = [step["name"] for step in last["steps"] if step["state"] == "failed"]
+        if last["state"] in ("running", "succeeded") and late:
+            click.echo(
+                f"  warning   the site is live, but a check after it failed: {', '.join(late)}"
+            )
 
 
 @click.command()

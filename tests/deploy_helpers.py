@@ -17,6 +17,7 @@ import httpx
 from core.sandbox.controller import SandboxInfo
 
 from .conftest import PROJECT_ROOT, run_toast
+from .helpers.waiting import wait_for
 
 ENGINE_ENV = {
     "TOAST_ENGINE_IDLE_EXIT": "3",
@@ -52,6 +53,18 @@ def show(name: str) -> dict[str, Any]:
     result = toast("show", name, "--json")
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))
+
+
+def settled(name: str, timeout: float = 120) -> dict[str, Any]:
+    """`toast show` once the last run has ended, after-live checks included (`--wait`
+    returns as soon as the site is live)."""
+
+    def ended() -> dict[str, Any] | None:
+        details = show(name)
+        run = details.get("last_run") or {}
+        return details if run.get("state") not in ("queued", "running") else None
+
+    return wait_for(ended, f"the last run of {name} to end", timeout=timeout)
 
 
 def https_get(

@@ -15,7 +15,7 @@ from core.sandbox.controller import SandboxInfo
 from core.steps.https import DUPLICATE_WINDOW, next_allowed
 from storage import Queries, open_database
 
-from .deploy_helpers import deploy, show, toast
+from .deploy_helpers import deploy, settled, toast
 
 
 def test_the_limit_is_five_per_seven_days_and_says_when_it_lifts() -> None:
@@ -65,7 +65,7 @@ def test_a_sixth_certificate_in_a_week_is_refused_before_certbot_runs(
     # A first deploy asks for one certificate, counted; renewal is rehearsed through sudo.
     deploy("static-site", "counted")
     assert len(asyncio.run(_requests("counted.sandbox.test", 0))) == 1
-    steps = {s["name"]: s for s in show("counted")["last_run"]["steps"]}
+    steps = {s["name"]: s for s in settled("counted")["last_run"]["steps"]}
     assert steps["renewal"]["state"] == "succeeded", steps["renewal"]
     assert "renewal rehearsed" in steps["renewal"]["detail"]
 

@@ -22,6 +22,7 @@ from .deploy_helpers import (
     deploy,
     engine_log,
     https_get,
+    settled,
     show,
     start_engine,
     toast,
@@ -66,10 +67,55 @@ def test_both_sample_apps_deploy_and_serve_https_trusting_only_the_sandbox_ca(
     assert https_get(sandbox, "site.sandbox.test", "/no/such/page").status_code == 200
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         https_get(sandbox, "site.sandbox.test", trust=True)
-    details = show("site")
+    details = settled("site")
     assert details["certificate_expires_at"] and details["instance"].startswith("i-")
     assert [s["state"] for s in details["last_run"]["steps"]] == ["succeeded"] * len(DEPLOY)
     assert len(instances(aws, "site")) == 1
+
+
+def test_wait_returns_when_live_and_the_renewal_check_reports_afterwards(
+    sandbox: SandboxInfo, aws: Clients, isolated_toast: Path
+) -> None:
+    """`deploy --wait` returns once the health check passed; the renewal rehearsal finishes
+    afterwards with its own result, and its failure warns without taking the site down."""
+    slow = toast(
+        "--sandbox",
+        "deploy",
+        "toast-samples/static-site",
+        "--subdomain",
+        "early",
+        "--wait",
+        env={"TOAST_FAULTS": "delay:renewal:6"},
+    )
+    assert slow.returncode == 0, slow.stderr
+    assert "deploy of early succeeded: https://early.sandbox.test/" in slow.stdout
+    assert "Still checking after going live: renewal" in slow.stdout
+    now = show("early")
+    assert now["state"] == "live" and now["last_run"]["state"] == "running"
+    assert "Hello from the Toast static sample" in https_get(sandbox, "early.sandbox.test").text
+    ended = settled("early")
+    steps = {s["name"]: s["state"] for s in ended["last_run"]["steps"]}
+    assert ended["last_run"]["state"] == "succeeded" and steps["renewal"] == "succeeded"
+
+    broken = toast(
+        "--sandbox",
+        "deploy",
+        "toast-samples/static-site",
+        "--subdomain",
+        "warned",
+        "--wait",
+        env={"TOAST_FAULTS": "raise-in:renewal"},
+    )
+    assert broken.returncode == 0, broken.stderr
+    details = settled("warned")
+    steps = {s["name"]: s["state"] for s in details["last_run"]["steps"]}
+    assert details["state"] == "live" and details["last_run"]["state"] == "succeeded"
+    assert steps["renewal"] == "failed" and steps["health"] == "succeeded"
+    assert len(instances(aws, "warned")) == 1  # nothing rolled back
+    assert "Hello from the Toast static sample" in https_get(sandbox, "warned.sandbox.test").text
+    told = toast("show", "warned").stdout
+    assert "the site is live, but a check after it failed: renewal" in told
+    assert "injected unexpected error in step renewal" in told
 
 
 @pytest.mark.parametrize("sample", ["static-site", "node-server"])

@@ -363,3 +363,31 @@ def test_a_step_output_reads_back_as_the_kind_it_was_saved_as() -> None:
     built = BuildOutput.from_json(old)
     assert (built.unchanged, built.skipped, built.detail) == (True, True, "already live")
     assert built.release_id is None
+
+
+def test_a_check_failing_after_live_is_a_warning_in_the_message_not_a_failure() -> None:
+    from core.runs.engine import run_message
+    from storage.records import Deployment, Run
+
+    site = Deployment(
+        name="shop",
+        profile="default",
+        repo="o/r",
+        branch="main",
+        subdomain="shop",
+        fqdn="shop.example.com",
+        build_type="static",
+        node_version="22",
+        install_cmd="npm ci",
+        build_cmd="npm run build",
+        instance_type="t3.micro",
+    )
+    run = Run(
+        1, 1, "deploy", "cli", "succeeded", 0.0, commit_sha="a" * 40, started_at=1.0, ended_at=9.0
+    )
+    title, body = run_message(run, site)
+    assert title == "shop: deploy succeeded" and "failed" not in body
+    warned_title, warned = run_message(run, site, late=["renewal: certbot said no"])
+    assert warned_title == "shop: deploy succeeded, with a warning"
+    assert warned.startswith("https://shop.example.com/ serves aaaaaaaaaaaa in 8 s.")
+    assert "A check after it went live failed: renewal: certbot said no." in warned

@@ -10,6 +10,8 @@ TOAST_FAULTS is a comma-separated list of rules:
   kill-during:<step>                                SIGKILL the engine as a step starts
   raise-in:<step>                                   the step raises an unexpected exception
   stall:<step>                                      the step hangs until cancelled
+  delay:<step>:<seconds>                            the step starts that much later (a slow
+                                                    edge, as a rehearsal of latency)
   userdata:fail:<stage>                             that UserData stage fails on the host
 The AWS rule replaces the HTTP exchange through botocore's before-send hook, so
 botocore parses, retries and raises exactly as it would for AWS.
@@ -88,6 +90,10 @@ class Faults:
             raise RuntimeError(f"injected unexpected error in step {step}")
         if self.active("stall", step):
             await asyncio.Event().wait()
+        for rule in self.rules("delay"):
+            if rule[0] == step and len(rule) > 1:
+                # An injected slow edge, not a wait of the engine's own.
+                await asyncio.sleep(float(rule[1]))
 
 
 def rules(kind: str) -> Iterator[list[str]]:

@@ -84,6 +84,8 @@ class RunContext:
     owner: str | None = None
     #: What the run wants said when it succeeds (e.g. "already live; nothing to do").
     outcome: dict[str, Any] = field(default_factory=dict)
+    #: After-live checks that failed: (step title, error); the run still succeeds, warned.
+    late_failures: list[tuple[str, str]] = field(default_factory=list)
     #: Why the steps still running are being cancelled (None: the engine is stopping).
     cancel_note: str | None = None
     #: Set when the lease was lost: another engine owns the run, so this one writes nothing.

@@ -12,9 +12,8 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from core.cloud.aws import Aws, AwsError
 from core.cloud.faults import Faults
@@ -186,7 +185,8 @@ class Engine:
             return
         urls = resolve_urls(profile, self.say)
         if urls:
-            title, body = run_message(run, deployment)
+            late = [s for s in await queries.steps_for(run.id) if s.state == "failed"]
+            title, body = run_message(run, deployment, late=[f"{s.name}: {s.error}" for s in late])
             self.notifier.announce(urls, title, body)
 
     async def _heartbeat(
@@ -210,9 +210,9 @@ class Engine:
                 return
 
 
-def run_message(run: Run, deployment: Deployment) -> tuple[str, str]:
+def run_message(run: Run, deployment: Deployment, *, late: Sequence[str] = ()) -> tuple[str, str]:
     """A run's end in words for a chat message: what, where, which commit, how long; a
-    failure's first line."""
+    failure's first line; checks that failed after the site went live (`late`)."""
     took = ""
     if run.started_at and run.ended_at:
         took = f" in {run.ended_at - run.started_at:.0f} s"
@@ -222,7 +222,11 @@ def run_message(run: Run, deployment: Deployment) -> tuple[str, str]:
         title = f"{deployment.name}: {run.kind} succeeded"
         if run.kind == RunKind.DESTROY:
             return title, f"{deployment.name} is destroyed; nothing of it is left{took}."
-        return title, f"https://{deployment.fqdn}/ serves{commit}{subject}{took}."
+        body = f"https://{deployment.fqdn}/ serves{commit}{subject}{took}."
+        if late:
+            title += ", with a warning"
+            body += " A check after it went live failed: " + "; ".join(late) + "."
+        return title, body
     first = (run.error or "no error recorded").splitlines()[0]
     return f"{deployment.name}: {run.kind} failed", f"{first}{took}."
 
@@ -253,7 +257,7 @@ async def run_job(
     elif run.kind == RunKind.DESTROY:
         await queries.update_deployment(deployment.id, state=DeploymentState.DESTROYING)
     ctx: RunContext | None = None
-    outcome: dict[str, Any] = {}
+    late: list[tuple[str, str]] = []
     try:
         try:
             if run.secrets_spool and secrets is None and not await _built(queries, run.id):
@@ -295,8 +299,19 @@ async def run_job(
                 steps = await queries.steps_for(run.id)
                 dying = next((st.name for st in steps if st.state == "running"), "engine")
                 raise RunFailed(dying, StepFailed(give_up))
-            await execute(GRAPHS[run.kind], ctx)
-            outcome = ctx.outcome
+            live_ctx = ctx
+
+            async def on_live() -> None:
+                # The site serves the new release: say so now, not after the checks that
+                # need not hold it back (`--wait` returns on this).
+                await queries.update_deployment(
+                    deployment.id, state=STATE_AFTER_SUCCESS[RunKind(run.kind)]
+                )
+                events.add(live_ctx.outcome.get("summary") or f"{run.kind} succeeded", step=None)
+                await events.flush()
+
+            await execute(GRAPHS[run.kind], ctx, on_live=on_live)
+            late = list(ctx.late_failures)
         except RunFailed as failure:
             await _fail(queries, run, deployment.name, deployment.id, failure, ctx, events, say)
             return
@@ -312,10 +327,14 @@ async def run_job(
             await events.flush()
         raise
     drop_secrets(run.secrets_spool)
-    await queries.update_deployment(deployment.id, state=STATE_AFTER_SUCCESS[RunKind(run.kind)])
+    for title, error in late:
+        events.add(
+            f"The site is live, but a check after it failed: {title}: {error} "
+            f"(`toast show {deployment.name}` has the step and what to do)",
+            step=None,
+            level="warning",
+        )
     await queries.run_ended(run.id, RunState.SUCCEEDED)
-    summary = outcome.get("summary") or f"{run.kind} succeeded"
-    events.add(summary, step=None)
     await events.flush()
     say(f"run {run.id} ({run.kind} {deployment.name}) succeeded")
 

@@ -29,6 +29,10 @@ class StepDef:
     title: str
     #: The kind of output the step returns: how its saved output is read back on resume.
     output: type[StepOutput] = StepOutput
+    #: A check that need not hold the site back: the run is decided (the site is live) once
+    #: every other step has succeeded; this one finishes afterwards and its failure is a
+    #: warning with its own result, never a rollback of a site already serving.
+    after_live: bool = False
 
 
 class RunFailed(Exception):
@@ -47,8 +51,22 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-async def execute(steps: list[StepDef], ctx: RunContext) -> None:
+def live_steps(steps: list[StepDef]) -> list[str]:
+    """The steps that decide a run (all but the after-live checks)."""
+    return [step.name for step in steps if not step.after_live]
+
+
+async def execute(
+    steps: list[StepDef],
+    ctx: RunContext,
+    *,
+    on_live: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Run the graph. `on_live` is awaited once, as soon as every step that decides the run
+    has succeeded (after-live checks may still be running)."""
     by_name = {step.name: step for step in steps}
+    deciding = live_steps(steps)
+    live_said = False
     for saved in await ctx.queries.steps_for(ctx.run.id):
         if saved.state in ("succeeded", "skipped"):
             # A skipped step said only why: its output is the plain kind.
@@ -58,6 +76,10 @@ async def execute(steps: list[StepDef], ctx: RunContext) -> None:
     running: dict[asyncio.Task[StepOutput], StepDef] = {}
     try:
         while pending or running:
+            if not live_said and all(name in ctx.outputs for name in deciding):
+                live_said = True
+                if on_live is not None:
+                    await on_live()
             for name, ready in list(pending.items()):
                 if all(need in ctx.outputs for need in ready.needs):
                     del pending[name]
@@ -71,6 +93,9 @@ async def execute(steps: list[StepDef], ctx: RunContext) -> None:
             for task in done:
                 finished = running.pop(task)
                 error = task.exception()
+                if error is not None and finished.after_live:
+                    ctx.late_failures.append((finished.title, ctx.redact(describe_error(error))))
+                    continue
                 if error is not None:
                     ctx.cancel_note = f"cancelled: step {finished.name} failed"
                     raise RunFailed(finished.name, error)
@@ -78,6 +103,8 @@ async def execute(steps: list[StepDef], ctx: RunContext) -> None:
                 if ctx.owner is not None:
                     await ctx.queries.job_progressed(ctx.run.id, ctx.owner)
                 ctx.settings.faults.kill_after(finished.name)
+        if not live_said and on_live is not None:
+            await on_live()  # every step was done before (a resumed run)
     finally:
         for task in running:
             task.cancel()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.runs.context import RunContext
-from core.runs.graph import StepDef
+from core.runs.graph import StepDef, live_steps
 from core.runs.outputs import StepOutput
 from core.steps import dns, host, https, outputs, preflight, provision, release, teardown
 
@@ -42,7 +42,13 @@ DEPLOY = [
     StepDef(
         "health", ("switch",), release.health, "Check the site over HTTPS", outputs.HealthOutput
     ),
-    StepDef("renewal", ("https",), https.renewal, "Check that the certificate renews"),
+    StepDef(
+        "renewal",
+        ("https",),
+        https.renewal,
+        "Check that the certificate renews",
+        after_live=True,
+    ),
 ]
 REDEPLOY = [
     StepDef("build", (), host.build, "Fetch and build", outputs.BuildOutput),
@@ -77,6 +83,9 @@ GRAPHS = {"deploy": DEPLOY, "redeploy": REDEPLOY, "rollback": ROLLBACK, "destroy
 
 #: The steps of each kind, in graph order: what a queued run lists before it starts.
 STEP_NAMES = {kind: [step.name for step in graph] for kind, graph in GRAPHS.items()}
+#: The steps whose success makes the site live (`--wait` returns then); the others are
+#: checks that finish afterwards and report their own result.
+DECIDING_STEPS = {kind: live_steps(graph) for kind, graph in GRAPHS.items()}
 
 
 async def clean_host(ctx: RunContext) -> StepOutput:
