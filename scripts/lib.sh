@@ -75,3 +75,16 @@ toast_setup() {
   ensure_debian_packages "${1:-}"
   ensure_python_env
 }
+
+ensure_bench_tools() {
+  # The tools users run instead of Toast's tail (awslogs, `sam logs --tail`), in an
+  # environment of their own: measured side by side, never Toast dependencies.
+  BENCH_TOOLS="${TOAST_BENCH_TOOLS:-$TOAST_ROOT/.bench-tools}"
+  export TOAST_BENCH_TOOLS="$BENCH_TOOLS"
+  if [ ! -x "$BENCH_TOOLS/bin/awslogs" ] || [ ! -x "$BENCH_TOOLS/bin/sam" ]; then
+    toast_log "installing awslogs and aws-sam-cli for the tail comparison"
+    "${UV[@]}" venv --quiet --python 3.11 "$BENCH_TOOLS"
+    VIRTUAL_ENV="$BENCH_TOOLS" "${UV[@]}" pip install --quiet \
+      "awslogs==0.15.0" "aws-sam-cli==1.170.0"
+  fi
+}

@@ -53,7 +53,8 @@ async def test_a_late_event_with_an_older_timestamp_is_shown_exactly_once(
 ) -> None:
     base = now_ms() - 120_000
     put(aws, "i-1", [(base + 40_000 + i * 1000, f"event {i}") for i in range(10)])
-    tail = LogTail(await connect(), GROUP, "build", start_ms=base)
+    # Searches for late events on every poll (by default, every few seconds).
+    tail = LogTail(await connect(), GROUP, "build", start_ms=base, late_search_s=0)
     first = await tail.poll_once()
     assert [line.message for line in first] == [f"event {i}" for i in range(10)]
     # Arrives late: ingested now, stamped 30 s before the newest event already shown.
@@ -181,3 +182,24 @@ def test_toast_logs_prints_json_lines_per_source(
     assert [json.loads(x)["source"] for x in only_build.stdout.splitlines()] == ["build"]
     bad = toast("logs", "logged", "--since", "soon")
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+async def test_an_idle_tail_rereads_the_newest_moment_not_the_look_back(
+    sandbox: SandboxInfo, aws: Clients
+) -> None:
+    """Polls read from the newest ingestion less the observed lag; the whole look-back is
+    searched (for late events) apart, every few seconds at most."""
+    base = now_ms() - 60_000
+    put(aws, "i-idle", [(base + i * 60, f"event {i}") for i in range(1000)])
+    tail = LogTail(await connect(), GROUP, "build", start_ms=base - 1000, late_search_s=3600)
+    assert len(await tail.poll_once()) == 1000
+    for _ in range(5):
+        assert await tail.poll_once() == []
+    # Each idle poll re-reads only the events of the newest half second (8 of them, one
+    # every 60 ms), not the minute of them a look-back would.
+    assert tail.stats.duplicates_dropped <= 5 * 9, tail.stats
+    # A late one, stamped 40 s before its ingestion, is found by the next search.
+    put(aws, "i-idle", [(now_ms() - 40_000, "late and found")])
+    tail._next_full = 0.0  # the search is due now (it would be within 5 s)
+    assert [line.message for line in await tail.poll_once()] == ["late and found"]
+    assert tail.stats.late == 1

@@ -1,11 +1,13 @@
-"""Tail benchmarks against moto: API calls per 10,000 events, and the delay from
-PutLogEvents to the line in a pane."""
+"""Tail benchmarks against moto: Toast's tail side by side with awslogs and `sam logs
+--tail` (tests/bench/tail_race.py), and the delay from PutLogEvents to the line in a pane."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -15,8 +17,12 @@ from core.profile.config import sandbox_profile
 from core.profile.targets import resolve_target
 from core.sandbox.controller import SandboxInfo
 from core.views.tail import LogTail
-from tests.helpers.waiting import until
 from tui.widgets.log_pane import LogPane
+
+from ..conftest import PROJECT_ROOT
+from ..helpers.waiting import until
+from .report import Report, quick
+from .tail_race import BURSTS, LATE_PER_BURST, STREAMS, ToolFigures, race
 
 GROUP = "/toast/bench/app"
 
@@ -28,27 +34,79 @@ def setup_group(aws: Callable[[str], Any]) -> Any:
     return logs
 
 
-async def test_api_calls_per_10000_events(sandbox: SandboxInfo, aws: Callable[[str], Any]) -> None:
-    logs = setup_group(aws)
-    start = int(time.time() * 1000) - 60_000
-    tail = LogTail(
-        await Aws.connect(resolve_target(sandbox_profile())), GROUP, "app", start_ms=start
+async def test_tail_against_awslogs_and_sam(
+    sandbox: SandboxInfo, aws: Callable[[str], Any], bench: Report
+) -> None:
+    """Late events missed, re-reading and calls per 10,000 delivered, and delivery delay,
+    for Toast's tail, `awslogs get --watch` and `sam logs --tail` on one group (3 runs;
+    the figures are the median run's, by events re-read)."""
+    tools = Path(os.environ.get("TOAST_BENCH_TOOLS") or PROJECT_ROOT / ".bench-tools")
+    assert (tools / "bin/awslogs").exists() and (tools / "bin/sam").exists(), (
+        f"awslogs and sam are not in {tools}: run scripts/bench, which installs them"
     )
-    for chunk in range(10):
-        logs.put_log_events(
-            logGroupName=GROUP,
-            logStreamName="i-1",
-            logEvents=[
-                {"timestamp": start + chunk * 1000 + i, "message": f"event {chunk} {i}"}
-                for i in range(1000)
-            ],
+    logs = aws("logs")
+    runs: list[dict[str, ToolFigures]] = []
+    for run in range(quick(3, 1)):
+        group = f"{GROUP}-{run}"
+        logs.create_log_group(logGroupName=group)
+        for stream in STREAMS:
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+
+        def put(stream: str, events: list[dict[str, Any]], group: str = group) -> None:
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+        figures = await race(sandbox.aws_endpoint, tools, put, group=group, bursts=quick(BURSTS, 3))
+        runs.append({f.name: f for f in figures})
+    median = {}
+    for name in ("toast", "awslogs", "sam"):
+        ordered = sorted((r[name] for r in runs), key=lambda f: f.reread)
+        print(f"\n{name}, each run: " + "; ".join(str(f) for f in ordered))
+        median[name] = ordered[len(ordered) // 2]
+    toast, awslogs = median["toast"], median["awslogs"]
+    late = quick(BURSTS, 3) * LATE_PER_BURST
+    for tool in median.values():
+        ours = tool is toast
+        section = f"tail: {tool.name}"
+        reread, calls = tool.per_10000(tool.reread), tool.per_10000(tool.filter_calls)
+        their_reread = awslogs.per_10000(awslogs.reread)
+        their_calls = awslogs.per_10000(awslogs.filter_calls)
+        bench.add(section, "events delivered", tool.delivered, "events")
+        bench.add(
+            section,
+            "late events missed",
+            tool.late_missed,
+            f"of {late}",
+            goal="0" if ours else "",
+            ok=tool.late_missed == 0 if ours else None,
         )
-        await tail.poll_once()
-    print(
-        f"\ntail: {tail.stats.api_calls} FilterLogEvents calls for {tail.stats.events:,} events "
-        f"delivered in 10 bursts ({tail.stats.duplicates_dropped:,} re-read and dropped)"
-    )
-    assert tail.stats.events == 10_000
+        bench.add(
+            section,
+            "duplicates shown",
+            tool.duplicates,
+            "lines",
+            goal="0" if ours else "",
+            ok=tool.duplicates == 0 if ours else None,
+        )
+        bench.add(
+            section,
+            "events re-read per 10,000 delivered",
+            reread,
+            "events",
+            goal=f"< awslogs ({their_reread:,.0f})" if ours else "",
+            ok=reread < their_reread if ours else None,
+        )
+        bench.add(
+            section,
+            "FilterLogEvents calls per 10,000 delivered",
+            calls,
+            "calls",
+            goal=f"< awslogs ({their_calls:.0f})" if ours else "",
+            ok=calls < their_calls if ours else None,
+        )
+        bench.add(section, "all API calls per 10,000", tool.per_10000(tool.total_calls), "calls")
+        bench.add(section, "delivery delay p50", tool.delay_p50_ms, "ms")
+        bench.add(section, "delivery delay p99", tool.delay_p99_ms, "ms")
+    assert all(tool.delivered > 0 for tool in median.values()), median
 
 
 class PaneApp(App[None]):
@@ -56,7 +114,9 @@ class PaneApp(App[None]):
         yield LogPane("app")
 
 
-async def test_delay_from_put_to_screen(sandbox: SandboxInfo, aws: Callable[[str], Any]) -> None:
+async def test_delay_from_put_to_screen(
+    sandbox: SandboxInfo, aws: Callable[[str], Any], bench: Report
+) -> None:
     logs = setup_group(aws)
     app = PaneApp()
     delays = []
@@ -92,7 +152,12 @@ async def test_delay_from_put_to_screen(sandbox: SandboxInfo, aws: Callable[[str
         stop.set()
         await task
     delays.sort()
-    print(
-        f"\nput -> screen delay: median {delays[len(delays) // 2] * 1000:.0f} ms, "
-        f"max {delays[-1] * 1000:.0f} ms"
+    bench.add("tail", "PutLogEvents -> pane, median of 10", delays[len(delays) // 2] * 1000, "ms")
+    bench.add(
+        "tail",
+        "PutLogEvents -> pane, worst of 10",
+        delays[-1] * 1000,
+        "ms",
+        goal="<= 2,000 ms (the fast poll is 0.5 s)",
+        ok=delays[-1] <= 2.0,
     )
