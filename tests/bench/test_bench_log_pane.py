@@ -19,6 +19,7 @@ from core.views.tail import LogLine
 from tui.widgets.log_pane import LogPane
 
 from ..conftest import PROJECT_ROOT
+from .report import Report
 
 BATCH = 500
 
@@ -90,7 +91,7 @@ async def rate_richlog(lines: list[LogLine]) -> float:
     return len(lines) / elapsed
 
 
-async def test_ingest_rate_against_log_and_richlog() -> None:
+async def test_ingest_rate_against_log_and_richlog(bench: Report) -> None:
     lines = make_lines(100_000)
     pane = await rate_pane(lines)
     log = await rate_log(lines)
@@ -99,10 +100,18 @@ async def test_ingest_rate_against_log_and_richlog() -> None:
         f"\ningest lines/s: LogPane {pane:,.0f} | Log (batched {BATCH}) {log:,.0f} | "
         f"RichLog {rich:,.0f} | pane/Log = {pane / log:.1f}x"
     )
-    assert pane >= 3 * log, f"goal: >= 3x Log; got {pane / log:.1f}x"
+    bench.add(
+        "log pane",
+        "ingest rate",
+        pane / log,
+        "x Textual Log",
+        baseline=f"Log {log:,.0f} lines/s, RichLog {rich:,.0f}",
+        goal=">= 3 x",
+        ok=pane >= 3 * log,
+    )
 
 
-async def test_toggle_rerender_with_100k_lines() -> None:
+async def test_toggle_rerender_with_100k_lines(bench: Report) -> None:
     pane = LogPane("app", capacity=100_000)
     app = One(pane)
     async with app.run_test(size=(160, 50)) as pilot:
@@ -128,7 +137,10 @@ async def test_toggle_rerender_with_100k_lines() -> None:
         "\ntoggle re-render ms (100k lines): "
         + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
     )
-    assert max(timings.values()) < 50, timings
+    worst = max(timings.values())
+    bench.add(
+        "log pane", "wrap/timestamps toggle, 100k lines", worst, "ms", goal="< 50 ms", ok=worst < 50
+    )
 
 
 RSS_SCRIPT = """
@@ -158,7 +170,7 @@ asyncio.run(main())
 """
 
 
-def test_rss_with_a_full_100k_line_buffer() -> None:
+def test_rss_with_a_full_100k_line_buffer(bench: Report) -> None:
     out = subprocess.run(
         [sys.executable, "-c", RSS_SCRIPT],
         cwd=PROJECT_ROOT,
@@ -171,4 +183,13 @@ def test_rss_with_a_full_100k_line_buffer() -> None:
         f"\nRSS: empty console {result['empty']:.0f} MB, with {result['lines']:,} lines "
         f"{result['full']:.0f} MB"
     )
-    assert result["lines"] == 100_000 and result["full"] < 150
+    assert result["lines"] == 100_000
+    bench.add(
+        "log pane",
+        "RSS with 100k lines",
+        result["full"],
+        "MB",
+        baseline=f"empty {result['empty']:.0f} MB",
+        goal="< 150 MB",
+        ok=result["full"] < 150,
+    )

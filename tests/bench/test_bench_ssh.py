@@ -18,6 +18,8 @@ import asyncssh
 
 from core.serve.ssh import SshConsole, SshOptions
 
+from .report import Report
+
 APP = Path(__file__).with_name("ssh_app.py")
 WARMUP_S = 3.0
 WINDOW_S = 10.0
@@ -71,7 +73,9 @@ def _rss_kib(pid: int) -> int:
     return int(out.stdout.strip() or 0)
 
 
-async def test_the_console_over_ssh_sends_a_fraction_of_a_plain_log(tmp_path: Path) -> None:
+async def test_the_console_over_ssh_sends_a_fraction_of_a_plain_log(
+    tmp_path: Path, bench: Report
+) -> None:
     pane_rate, pane_rss = await bytes_per_second("pane", tmp_path)
     log_rate, log_rss = await bytes_per_second("log", tmp_path)
     print(
@@ -80,5 +84,21 @@ async def test_the_console_over_ssh_sends_a_fraction_of_a_plain_log(tmp_path: Pa
         f"KiB/s; ratio {pane_rate / log_rate:.2f} (goal < 0.33); session RSS "
         f"{pane_rss / 1024:.0f} MiB (pane) and {log_rss / 1024:.0f} MiB (Log)"
     )
-    assert pane_rate < 50 * 1024
-    assert pane_rate < log_rate / 3
+    bench.add(
+        "console over SSH",
+        "bytes sent following 200 lines/s, 160x50",
+        pane_rate / 1024,
+        "KiB/s",
+        baseline=f"plain Textual Log {log_rate / 1024:.1f} KiB/s",
+        goal="< 50 KiB/s",
+        ok=pane_rate < 50 * 1024,
+    )
+    bench.add(
+        "console over SSH",
+        "bytes against a plain Log",
+        pane_rate / log_rate,
+        "x",
+        goal="< 0.33 x",
+        ok=pane_rate < log_rate / 3,
+    )
+    bench.add("console over SSH", "RSS per session", pane_rss / 1024, "MiB")
