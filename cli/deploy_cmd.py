@@ -28,6 +28,7 @@ from core.repo.plan_file import render_plan_file
 from core.repo.plans import apply_plan, cannot_deploy, describe_plan, detect_repo
 from core.repo.spec import DeploySpec, SpecError, parse_env, validate
 from core.runs.access import ReadOnlyError
+from core.runs.launcher import ensure_engine
 from core.runs.queue import OperationError, queue_deploy
 
 
@@ -260,7 +261,10 @@ def deploy(
     target = _target(obj)
 
     async def work() -> int:
-
+        if wait:
+            # Someone waits for the site: the engine boots while the repository is read, so
+            # it claims the run the moment it is queued.
+            await asyncio.to_thread(ensure_engine)
         # The operator's address is waited for on the network too: the database is opened
         # meanwhile, on this loop.
         address = asyncio.ensure_future(operator_cidr(profile))

@@ -57,5 +57,5 @@ async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float
         if time.monotonic() > next_engine_check:
             await asyncio.to_thread(ensure_engine)
             next_engine_check = time.monotonic() + 2
-        delay = 0.05 if events else min(delay * 1.5, 0.5)
+        delay = 0.05 if events else min(delay * 1.5, 0.2)
         await asyncio.sleep(delay)

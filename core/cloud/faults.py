@@ -13,8 +13,20 @@ TOAST_FAULTS is a comma-separated list of rules:
   delay:<step>:<seconds>                            the step starts that much later (a slow
                                                     edge, as a rehearsal of latency)
   userdata:fail:<stage>                             that UserData stage fails on the host
+  latency:<edge>:<seconds>                          a realistic latency profile at the edges
+                                                    (instance: pending -> running after
+                                                    RunInstances; dns: Route53 PENDING ->
+                                                    INSYNC; sshd: refused until that long
+                                                    after running; prepare: UserData done
+                                                    that long after running; certbot: the
+                                                    certificate takes that long)
+  latency:scale:<factor>                            every latency and every poll interval
+                                                    of the engine's waits, times factor (a
+                                                    run in seconds, shaped like a real one)
 The AWS rule replaces the HTTP exchange through botocore's before-send hook, so
-botocore parses, retries and raises exactly as it would for AWS.
+botocore parses, retries and raises exactly as it would for AWS; the latency profile
+rewrites moto's answers (a state, a status) through the after-call hook, so the engine
+polls them as it would AWS's.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +65,39 @@ class Faults:
     def __init__(self, spec: str = "") -> None:
         self.spec = spec
         self._rules = [raw.strip().split(":") for raw in spec.split(",") if raw.strip()]
+        #: When each instance was launched, and each DNS change made (this process's clock).
+        self._launched: dict[str, float] = {}
+        self._changed: dict[str, float] = {}
+
+    @property
+    def time_scale(self) -> float:
+        for rule in self.rules("latency"):
+            if rule[0] == "scale" and len(rule) > 1:
+                return float(rule[1])
+        return 1.0
+
+    def latency(self, edge: str) -> float:
+        """Seconds of injected latency at an edge (scaled), 0 when none is set."""
+        for rule in self.rules("latency"):
+            if rule[0] == edge and len(rule) > 1:
+                return float(rule[1]) * self.time_scale
+        return 0.0
+
+    def _since_running(self, instance_id: str, edge: str) -> float | None:
+        """Seconds until `edge` is ready on an instance this process launched, else None."""
+        launched = self._launched.get(instance_id)
+        if launched is None or not self.latency(edge):
+            return None
+        ready = launched + self.latency("instance") + self.latency(edge)
+        return max(0.0, ready - time.monotonic())
+
+    def sshd_wait(self, instance_id: str) -> float:
+        """How long sshd on the instance still refuses connections (0: it accepts)."""
+        return self._since_running(instance_id, "sshd") or 0.0
+
+    def preparing(self, instance_id: str) -> bool:
+        """The instance's UserData is still running (by the latency profile)."""
+        return bool(self._since_running(instance_id, "prepare"))
 
     @classmethod
     def from_env(cls) -> Faults:
@@ -69,6 +115,8 @@ class Faults:
         return any(r and r[0] == value for r in self.rules(kind))
 
     def install(self, clients: Mapping[str, BaseClient]) -> None:
+        if any(self.rules("latency")):
+            self._install_latency(clients)
         for rule in self.rules("aws"):
             target, code = rule[0], rule[1]
             times = int(rule[2]) if len(rule) > 2 else 10**9
@@ -76,6 +124,44 @@ class Faults:
             service, _, operation = target.partition(".")
             if service in clients:
                 _inject(clients[service], service, operation, code, times, only_if)
+
+    def _install_latency(self, clients: Mapping[str, BaseClient]) -> None:
+        def launched(parsed: Any, **_: Any) -> None:
+            for instance in parsed.get("Instances", []):
+                self._launched.setdefault(instance["InstanceId"], time.monotonic())
+
+        def described(parsed: Any, **_: Any) -> None:
+            for reservation in parsed.get("Reservations", []):
+                for instance in reservation.get("Instances", []):
+                    started = self._launched.get(instance.get("InstanceId", ""))
+                    running = instance.get("State", {}).get("Name") == "running"
+                    pending = started and time.monotonic() - started < self.latency("instance")
+                    if running and pending:
+                        instance["State"] = {"Code": 0, "Name": "pending"}
+                        instance.pop("PublicIpAddress", None)
+
+        def changed(parsed: Any, **_: Any) -> None:
+            change = parsed.get("ChangeInfo", {}).get("Id")
+            if change:
+                self._changed.setdefault(change, time.monotonic())
+
+        def status(parsed: Any, **_: Any) -> None:
+            info = parsed.get("ChangeInfo", {})
+            made = self._changed.get(info.get("Id", ""))
+            if made is not None and time.monotonic() - made < self.latency("dns"):
+                info["Status"] = "PENDING"
+
+        hooks = {
+            "ec2": [("RunInstances", launched), ("DescribeInstances", described)],
+            "route53": [("ChangeResourceRecordSets", changed), ("GetChange", status)],
+        }
+        for service, pairs in hooks.items():
+            client = clients.get(service)
+            if client is None:
+                continue
+            name = client.meta.service_model.service_id.hyphenize()
+            for operation, hook in pairs:
+                client.meta.events.register(f"after-call.{name}.{operation}", hook)
 
     def kill_after(self, step: str) -> None:
         if self.active("kill-after", step):
@@ -94,6 +180,8 @@ class Faults:
             if rule[0] == step and len(rule) > 1:
                 # An injected slow edge, not a wait of the engine's own.
                 await asyncio.sleep(float(rule[1]))
+        if step == "https" and self.latency("certbot"):
+            await asyncio.sleep(self.latency("certbot"))  # the ACME exchange, as on the internet
 
 
 def rules(kind: str) -> Iterator[list[str]]:

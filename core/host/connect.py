@@ -29,7 +29,11 @@ class InstanceAddress:
 
 
 async def connect_instance(
-    where: InstanceAddress, *, timeout: float, operator_cidr: str | None = None
+    where: InstanceAddress,
+    *,
+    timeout: float,
+    operator_cidr: str | None = None,
+    refused_for: float = 0.0,
 ) -> Remote:
     try:
         return await Remote.connect(
@@ -39,6 +43,7 @@ async def connect_instance(
             client_key=where.key_file,
             host_keys=list(where.host_keys),
             timeout=timeout,
+            refused_for=refused_for,
         )
     except WaitTimeout as exc:
         hint = "check that the instance is running"

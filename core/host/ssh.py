@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,11 +79,20 @@ class Remote:
         host_keys: list[str],
         timeout: float = 60.0,
         progress: Callable[[float], None] | None = None,
+        refused_for: float = 0.0,
     ) -> Remote:
-        """Probe TCP, then handshake; retry while sshd is still starting."""
+        """Probe TCP, then handshake; retry while sshd is still starting. `refused_for`: the
+        port refuses connections that long yet (a rehearsed boot, core.cloud.faults)."""
         where = f"{user}@{host}:{port}"
+        opens_at = time.monotonic() + refused_for
+
+        async def port_open() -> bool | None:
+            if time.monotonic() < opens_at:
+                return None
+            return await _true_or_none(tcp_open(host, port))
+
         await poll(
-            lambda: _true_or_none(tcp_open(host, port)),
+            port_open,
             what=f"SSH port on {host}:{port}",
             timeout=timeout,
             progress=progress,

@@ -138,13 +138,14 @@ class RunContext:
     ) -> T:
         """Poll `check` with backoff, saying every few seconds what the step waits for; on
         timeout the step fails with what was awaited and `hint`."""
+        scale = self.settings.faults.time_scale  # 1 but in a rehearsed latency profile
         try:
             return await poll(
                 check,
                 what=what,
                 timeout=timeout,
-                initial=initial,
-                maximum=maximum,
+                initial=initial * scale,
+                maximum=maximum * scale,
                 factor=factor,
                 progress=self.progress(step, report or what),
             )
@@ -238,6 +239,7 @@ class RunContext:
                         where,
                         timeout=self.settings.ssh_timeout if timeout is None else timeout,
                         operator_cidr=self.shared_ssh_from() or self.target.profile.operator_cidr,
+                        refused_for=self.settings.faults.sshd_wait(instance.resource_id),
                     )
                 except ConnectError as exc:
                     raise StepFailed(str(exc), hint=exc.hint) from exc

@@ -108,7 +108,8 @@ class Engine:
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), timeout=delay)
-                delay = min(delay * 1.5, 1.0)
+                # A queued run waits at most a quarter second (a read of SQLite each time).
+                delay = min(delay * 1.5, 0.25)
         finally:
             for task in self.tasks.values():
                 task.cancel()

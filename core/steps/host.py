@@ -82,6 +82,8 @@ async def wait_for_preparation(ctx: RunContext, remote: Remote, instance_id: str
     seen: list[str] = []
 
     async def prepared() -> bool | None:
+        if ctx.settings.faults.preparing(instance_id):
+            return None  # a rehearsed boot: UserData is still running
         result = await remote.run(
             preparation_status(status_file, marker),
             what="check host preparation",
