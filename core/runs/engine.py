@@ -84,6 +84,8 @@ class Engine:
                 loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
         db = await open_database(self.db_path)
         queries = Queries(db)
+        lag_log = os.environ.get("TOAST_LOOP_LAG_LOG")
+        probe = asyncio.create_task(_sample_loop_lag(Path(lag_log))) if lag_log else None
         idle_since = time.monotonic()
         delay = 0.05
         try:
@@ -111,6 +113,8 @@ class Engine:
                 # A queued run waits at most a quarter second (a read of SQLite each time).
                 delay = min(delay * 1.5, 0.25)
         finally:
+            if probe is not None:
+                probe.cancel()
             for task in self.tasks.values():
                 task.cancel()
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
@@ -209,6 +213,18 @@ class Engine:
                 lost.set()
                 work.cancel()
                 return
+
+
+async def _sample_loop_lag(path: Path, every: float = 0.05) -> None:
+    """The benchmarks' probe (TOAST_LOOP_LAG_LOG): how late the event loop wakes a task that
+    asked to sleep `every` seconds, one sample a line. A periodic sampler, not a wait."""
+    loop = asyncio.get_running_loop()
+    with path.open("a") as out:
+        while True:
+            before = loop.time()
+            await asyncio.sleep(every)
+            out.write(f"{max(0.0, loop.time() - before - every):.4f}\n")
+            out.flush()
 
 
 def run_message(run: Run, deployment: Deployment, *, late: Sequence[str] = ()) -> tuple[str, str]:

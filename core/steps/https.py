@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 
@@ -20,7 +21,7 @@ from core.runs.context import RunContext
 from core.runs.failures import StepFailed
 from core.runs.outputs import StepOutput
 from core.steps.outputs import AddressOutput, HttpsOutput
-from core.steps.web import write_site
+from core.steps.web import FRESH_CONNECTIONS, write_site
 
 
 async def https(ctx: RunContext) -> HttpsOutput:
@@ -141,22 +142,26 @@ async def wait_port_80(ctx: RunContext) -> None:
     host, port = ctx.host.http_address(ip)
     url = f"http://{host}:{port}/.well-known/acme-challenge/toast-probe"
 
+    # One client for the whole wait, made off the event loop: a client loads a CA bundle
+    # (tens of ms of CPU), which every other run's steps would feel as lag.
+    client = await asyncio.to_thread(httpx.AsyncClient, timeout=3, limits=FRESH_CONNECTIONS)
+
     async def answers() -> bool | None:
         try:
-            async with httpx.AsyncClient(timeout=3) as client:
-                await client.get(url, headers={"Host": ctx.deployment.fqdn})
+            await client.get(url, headers={"Host": ctx.deployment.fqdn})
         except httpx.HTTPError:
             return None
         return True
 
-    await ctx.wait(
-        answers,
-        step="https",
-        what=f"port 80 on {host} to answer",
-        report="port 80 to answer",
-        timeout=300,
-        hint="port 80 must be open to the internet for HTTP-01",
-    )
+    async with client:
+        await ctx.wait(
+            answers,
+            step="https",
+            what=f"port 80 on {host} to answer",
+            report="port 80 to answer",
+            timeout=300,
+            hint="port 80 must be open to the internet for HTTP-01",
+        )
 
 
 def parse_enddate(line: str) -> dt.datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 import ssl
 from typing import Any
@@ -21,7 +22,7 @@ from core.runs.failures import StepFailed
 from core.runs.outputs import StepOutput
 from core.runs.waiting import WaitTimeout, poll
 from core.steps.outputs import BuildOutput, HealthOutput, PickOutput, SwitchOutput
-from core.steps.web import write_site
+from core.steps.web import FRESH_CONNECTIONS, write_site
 from storage.records import Release
 
 
@@ -180,18 +181,20 @@ async def check_health(ctx: RunContext, *, timeout: float) -> httpx.Response:
     instance = await ctx.instance()
     host, port = ctx.host.https_address(instance.attributes["public_ip"])
     fqdn = ctx.deployment.fqdn
-    verify: ssl.SSLContext | bool = True
-    if ctx.target.ca_bundle:
-        verify = ssl.create_default_context(cafile=ctx.target.ca_bundle)
+    # The TLS context and client are made once, off the event loop: loading a CA bundle
+    # costs tens of ms of CPU, which every other run's steps would feel as lag.
+    verify = await asyncio.to_thread(ssl.create_default_context, cafile=ctx.target.ca_bundle)
+    client = await asyncio.to_thread(
+        httpx.AsyncClient, verify=verify, timeout=10, limits=FRESH_CONNECTIONS
+    )
     url = f"https://{host}:{port}{ctx.deployment.health_path}"
     last: list[str] = ["no answer"]
 
     async def healthy() -> httpx.Response | None:
         try:
-            async with httpx.AsyncClient(verify=verify, timeout=10) as client:
-                response = await client.get(
-                    url, headers={"Host": fqdn}, extensions={"sni_hostname": fqdn}
-                )
+            response = await client.get(
+                url, headers={"Host": fqdn}, extensions={"sni_hostname": fqdn}
+            )
         except httpx.HTTPError as exc:
             last[0] = str(exc) or type(exc).__name__
             return None
@@ -199,14 +202,15 @@ async def check_health(ctx: RunContext, *, timeout: float) -> httpx.Response:
         return response if 200 <= response.status_code < 300 else None
 
     try:
-        return await poll(
-            healthy,
-            what=f"https://{fqdn}{ctx.deployment.health_path} to answer 2xx",
-            timeout=timeout,
-            initial=0.2,
-            maximum=3,
-            progress=ctx.progress("health", f"https://{fqdn} to answer 2xx"),
-        )
+        async with client:
+            return await poll(
+                healthy,
+                what=f"https://{fqdn}{ctx.deployment.health_path} to answer 2xx",
+                timeout=timeout,
+                initial=0.2,
+                maximum=3,
+                progress=ctx.progress("health", f"https://{fqdn} to answer 2xx"),
+            )
     except WaitTimeout as exc:
         raise StepFailed(f"health check failed: {exc.what} (last: {last[0]})") from exc
 

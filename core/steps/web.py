@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import httpx
+
 from core.commands import render
 from core.commands.files import read_file
 from core.commands.nginx import nginx_workers, reload_nginx
 from core.host.ssh import Remote
 from core.runs.context import RunContext
 from core.runs.waiting import poll
+
+#: Each probe of a site on a connection of its own: a kept-alive one would reach an nginx
+#: worker still running the configuration from before a reload, and a CA connects afresh.
+FRESH_CONNECTIONS = httpx.Limits(max_keepalive_connections=0)
 
 
 async def write_site(ctx: RunContext, remote: Remote, text: str) -> bool:
