@@ -21,8 +21,8 @@ from storage import Queries, open_database
 
 from ..deploy_helpers import settled, start_engine, toast, wait_engine_exit
 from ..helpers.waiting import wait_for
+from .latency import latency_faults
 from .report import Report, quick
-from .test_bench_orchestration import latency_faults
 
 #: Calls that make or change something: each must be made once per thing it makes.
 CREATING = ("Create", "Run", "Put", "Authorize", "Change", "Associate", "Add", "Import")

@@ -22,17 +22,8 @@ from storage import Queries, open_database
 from storage.records import Run, Step
 
 from ..deploy_helpers import settled, toast
+from .latency import ORIGINAL_WAITS_S, SCALE, latency_faults
 from .report import Report, quick
-
-SCALE = 0.1
-PROFILE = {"instance": 20, "dns": 40, "sshd": 5, "prepare": 30, "certbot": 7}
-#: The original service's fixed waits (../shared/reference/origin.md), before certbot and logs.
-ORIGINAL_WAITS_S = 120 + 60
-
-
-def latency_faults(scale: float = SCALE) -> str:
-    rules = [f"latency:{edge}:{seconds}" for edge, seconds in PROFILE.items()]
-    return ",".join([f"latency:scale:{scale}", *rules])
 
 
 def critical_path(steps: dict[str, Step]) -> float:
