@@ -89,9 +89,11 @@ def parse_plan_file(text: str) -> dict[str, str]:
         spec = KEYS.get(key)
         if spec is None:
             raise PlanFileError(f"unknown key {key!r} (known keys: {', '.join(KEYS)})")
-        if not spec.valid(value):
+        # Judged as it will be used: without the spaces around it (" " is no directory).
+        used = value.strip() if isinstance(value, str) else value
+        if not spec.valid(used):
             raise PlanFileError(f"{key} {spec.rule}; got {value!r}")
-        values[spec.field] = str(value).strip()
+        values[spec.field] = str(used)
     return values
 
 
