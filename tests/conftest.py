@@ -22,7 +22,9 @@ collect_ignore_glob = [] if os.environ.get("TOAST_BENCH") else ["bench/*"]
 
 # The shell's Toast settings are not the tests': TOAST_ENGINE_AUTOSTART=0 left exported
 # would leave every `deploy --wait` waiting for an engine nobody starts.
-for _name in [n for n in os.environ if n.startswith("TOAST_") and n != "TOAST_BENCH"]:
+#: How the suite itself runs (benchmarks, fuzzing depth, the bench's tools and report).
+SUITE_SETTINGS = ("TOAST_BENCH", "TOAST_FUZZ", "TOAST_BENCH_TOOLS", "TOAST_BENCH_JSON")
+for _name in [n for n in os.environ if n.startswith("TOAST_") and n not in SUITE_SETTINGS]:
     del os.environ[_name]
 
 # Tests never touch real AWS: fake credentials, no instance metadata lookups.

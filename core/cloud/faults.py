@@ -141,9 +141,11 @@ class Faults:
                         instance.pop("PublicIpAddress", None)
 
         def changed(parsed: Any, **_: Any) -> None:
-            change = parsed.get("ChangeInfo", {}).get("Id")
-            if change:
-                self._changed.setdefault(change, time.monotonic())
+            info = parsed.get("ChangeInfo", {})
+            if info.get("Id"):
+                self._changed.setdefault(info["Id"], time.monotonic())
+                if self.latency("dns"):
+                    info["Status"] = "PENDING"  # as Route53 answers a change it just took
 
         def status(parsed: Any, **_: Any) -> None:
             info = parsed.get("ChangeInfo", {})

@@ -9,22 +9,23 @@ from core.commands import Argv, render
 from core.host.profiles import HostProfile
 
 
-def _dirs(host: HostProfile) -> Argv:
-    """Where certbot keeps its state: the host's certbot dir for all three."""
+def _dirs(host: HostProfile, fqdn: str) -> Argv:
+    """Where certbot keeps fqdn's state: the host's certbot home for all three."""
+    home = host.certbot_home(fqdn)
     return (
         "--config-dir",
-        host.certbot_dir,
+        home,
         "--work-dir",
-        posixpath.join(host.certbot_dir, "work"),
+        posixpath.join(home, "work"),
         "--logs-dir",
-        posixpath.join(host.certbot_dir, "logs"),
+        posixpath.join(home, "logs"),
     )
 
 
-def _serialised(host: HostProfile, argv: Argv, *, with_env: bool = True) -> str:
-    """certbot through sudo, one at a time per host (two runs at once fail)."""
+def _serialised(host: HostProfile, fqdn: str, argv: Argv, *, with_env: bool = True) -> str:
+    """certbot through sudo, one at a time per certbot state (two runs at once fail)."""
     env: Argv = ("env", *(f"{k}={v}" for k, v in sorted(host.certbot_env.items())))
-    lock = posixpath.join(host.certbot_dir, "toast-certbot.lock")
+    lock = host.certbot_lock(fqdn)
     return render((*host.sudo, *(env if with_env else ()), "flock", lock, *argv))
 
 
@@ -44,14 +45,14 @@ def certbot_certonly(host: HostProfile, fqdn: str, acme_server: str | None = Non
         "--register-unsafely-without-email",
         "--keep-until-expiring",
         "--no-random-sleep-on-renew",
-        *_dirs(host),
+        *_dirs(host, fqdn),
         "--deploy-hook",
         render(host.nginx_reload),
     )
     server = acme_server or host.acme_server
     if server:
         argv = (*argv, "--server", server)
-    return _serialised(host, argv)
+    return _serialised(host, fqdn, argv)
 
 
 def certbot_renew_dry_run(host: HostProfile, fqdn: str) -> str:
@@ -64,13 +65,13 @@ def certbot_renew_dry_run(host: HostProfile, fqdn: str) -> str:
         "--no-random-sleep-on-renew",
         "--cert-name",
         fqdn,
-        *_dirs(host),
+        *_dirs(host, fqdn),
     )
     # Without --server a dry run goes to Let's Encrypt's staging CA (right for production:
     # its limits are spared); another CA (staging itself, the sandbox's) is named.
     if host.acme_server:
         argv = (*argv, "--server", host.acme_server)
-    return _serialised(host, argv)
+    return _serialised(host, fqdn, argv)
 
 
 def renewal_timer_enabled(host: HostProfile) -> Argv | None:
@@ -87,17 +88,17 @@ def certbot_delete(host: HostProfile, fqdn: str) -> str:
         "--non-interactive",
         "--cert-name",
         fqdn,
-        *_dirs(host),
+        *_dirs(host, fqdn),
     )
-    return _serialised(host, argv, with_env=False) + " || true"
+    return _serialised(host, fqdn, argv, with_env=False) + " || true"
 
 
 def cert_enddate(host: HostProfile, fqdn: str) -> Argv:
-    cert = posixpath.join(host.certbot_dir, "live", fqdn, "cert.pem")
+    cert = posixpath.join(host.certbot_home(fqdn), "live", fqdn, "cert.pem")
     return (*host.sudo, "openssl", "x509", "-enddate", "-noout", "-in", cert)
 
 
 def has_certificate(host: HostProfile, fqdn: str) -> Argv:
     """Exit 0 when a certificate for fqdn exists (live/ is readable by root only)."""
-    chain_file = posixpath.join(host.certbot_dir, "live", fqdn, "fullchain.pem")
+    chain_file = posixpath.join(host.certbot_home(fqdn), "live", fqdn, "fullchain.pem")
     return (*host.sudo, "test", "-f", chain_file)

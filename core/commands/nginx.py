@@ -40,7 +40,7 @@ def nginx_site(
         "}",
     ]
     if https:
-        live = posixpath.join(host.certbot_dir, "live", fqdn)
+        live = posixpath.join(host.certbot_home(fqdn), "live", fqdn)
         lines += [
             "server {",
             f"    listen {host.https_listen} ssl;",

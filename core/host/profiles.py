@@ -58,6 +58,10 @@ class HostProfile:
     #: The systemd timer that renews certificates (None: the host has no systemd; the
     #: sandbox's certificates are checked by a renewal rehearsal only).
     renewal_timer: str | None = None
+    #: certbot's state kept per site under certbot_dir/sites/<fqdn> (the sandbox: its
+    #: "instances" share one machine, where EC2 gives each its own /etc/letsencrypt; one
+    #: certbot state for all would queue every deployment's certificate behind the others').
+    certbot_per_site: bool = False
     #: None on a host of its own (an app listens on its own port and the next). On a host
     #: shared by many deployments (the sandbox) the first of a block of ports kept for this
     #: host's apps alone, two per deployment, so no other sandbox's app can answer for ours.
@@ -71,6 +75,18 @@ class HostProfile:
     #: `node` on PATH is the line UserData chose for this instance (EC2's alternatives).
     node_dir: str | None = None
     app_port_slots: int = 100
+
+    def certbot_lock(self, fqdn: str) -> str:
+        """The lock that runs certbot one at a time over one certbot state."""
+        if self.certbot_per_site:
+            return posixpath.join(self.certbot_dir, f"toast-certbot-{fqdn}.lock")
+        return posixpath.join(self.certbot_dir, "toast-certbot.lock")
+
+    def certbot_home(self, fqdn: str) -> str:
+        """The certbot state (config, work, logs, lock) that holds fqdn's certificate."""
+        if self.certbot_per_site:
+            return posixpath.join(self.certbot_dir, "sites", fqdn)
+        return self.certbot_dir
 
     def app_port(self, base: int, deployment_id: int) -> int:
         """The first of the two ports (blue/green) a node app uses on this host."""

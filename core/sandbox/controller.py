@@ -366,7 +366,8 @@ class Sandbox:
             )
         if name == "acme":
             # A new pebble forgets every ACME account: certbot must register again.
-            shutil.rmtree(lay.certbot_dir / "accounts", ignore_errors=True)
+            for state in [lay.certbot_dir, *lay.certbot_dir.glob("sites/*")]:
+                shutil.rmtree(state / "accounts", ignore_errors=True)
             env = {**os.environ, **configs.PEBBLE_ENV}
             return processes.spawn(
                 [

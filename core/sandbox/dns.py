@@ -58,27 +58,45 @@ def _reachable(value: str, instance_ips: set[str]) -> str | None:
 
 
 def route53_lookup(route53: Any, zone_name: str) -> Lookup:
-    """A lookup over one hosted zone through the Route53 API."""
+    """A lookup over one hosted zone through the Route53 API: the zone's id (looked up again
+    when the zone is recreated), then the records from the name on, in one small read (an
+    ACME server asks for A, AAAA and CAA of many names at once; reading the whole zone for
+    each made its queries time out with twenty deployments)."""
     zone_suffix = zone_name.rstrip(".").lower()
+    zone_ids: list[str] = []
+
+    def zone_id(fresh: bool) -> str | None:
+        if fresh or not zone_ids:
+            zones = route53.list_hosted_zones_by_name(DNSName=zone_suffix + ".", MaxItems="1")
+            matching = [z for z in zones["HostedZones"] if z["Name"].rstrip(".") == zone_suffix]
+            zone_ids[:] = [matching[0]["Id"]] if matching else []
+        return zone_ids[0] if zone_ids else None
+
+    def records(name: str) -> list[Any] | None:
+        for fresh in (False, True):
+            zone = zone_id(fresh)
+            if zone is None:
+                return None
+            try:
+                page = route53.list_resource_record_sets(
+                    HostedZoneId=zone, StartRecordName=name + ".", MaxItems="10"
+                )
+            except route53.exceptions.NoSuchHostedZone:
+                continue  # the zone was recreated (a sandbox reset): look its id up again
+            return list(page["ResourceRecordSets"])
+        return None
 
     def lookup(name: str) -> list[str] | None:
         if name != zone_suffix and not name.endswith("." + zone_suffix):
             return None
-        zones = route53.list_hosted_zones_by_name(DNSName=zone_suffix + ".", MaxItems="1")
-        matching = [z for z in zones["HostedZones"] if z["Name"].rstrip(".") == zone_suffix]
-        if not matching:
-            return None
-        zone_id = matching[0]["Id"]
         found = False
         values: list[str] = []
-        paginator = route53.get_paginator("list_resource_record_sets")
-        for page in paginator.paginate(HostedZoneId=zone_id):
-            for record in page["ResourceRecordSets"]:
-                if record["Name"].rstrip(".").lower() != name:
-                    continue
-                found = True
-                if record["Type"] == "A":
-                    values.extend(r["Value"] for r in record.get("ResourceRecords", []))
+        for record in records(name) or []:
+            if record["Name"].rstrip(".").lower() != name:
+                continue
+            found = True
+            if record["Type"] == "A":
+                values.extend(r["Value"] for r in record.get("ResourceRecords", []))
         return values if found else None
 
     return lookup

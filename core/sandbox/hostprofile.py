@@ -41,6 +41,7 @@ def sandbox_host_profile(layout: Layout, ports: Ports) -> HostProfile:
         nginx_pid_file=str(layout.nginx_pid),
         acme_webroot=str(layout.acme_webroot),
         certbot_dir=str(layout.certbot_dir),
+        certbot_per_site=True,
         acme_server=f"https://127.0.0.1:{ports.acme}/dir",
         certbot_env={"REQUESTS_CA_BUNDLE": str(layout.listener_ca)},
         log_dir=str(layout.host_logs),

@@ -137,7 +137,10 @@ def test_twenty_deployments_queued_at_once(
     alone, _ = timed(["solo"])
     together, lags = timed([f"many{i:02d}" for i in range(count)])
     for name in ["solo", *[f"many{i:02d}" for i in range(count)]]:
-        assert settled(name)["state"] == "live", name
+        details = settled(name)
+        if details["state"] != "live":
+            print(f"\n{name}: {details['last_run']['error']}")
+        assert details["state"] == "live", name
     lags.sort()
     p99 = lags[min(len(lags) - 1, math.ceil(len(lags) * 0.99) - 1)] * 1000 if lags else 0.0
     section = "concurrency"
