@@ -5,67 +5,24 @@ file."""
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from core.sandbox.controller import SandboxInfo
 
 from .deploy_helpers import deploy, toast
+from .helpers.notify_receiver import SECRET, Receiver, receiving
 from .helpers.serve import serving, write_config
 from .helpers.waiting import wait_for
-
-SECRET = "n0t1fy-S3CRET-pass"
-
-
-class Receiver(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.hang = threading.Event()  # set: requests wait until `release` is set
-        self.release = threading.Event()
-        self.arrived = threading.Event()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    @property
-    def url(self) -> str:
-        return f"json://toast:{SECRET}@127.0.0.1:{self.server_address[1]}/hook"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.messages.append(json.loads(body))
-        self.server.arrived.set()
-        if self.server.hang.is_set():
-            self.server.release.wait(timeout=120)
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with receiving() as server:
         yield server
-    finally:
-        server.release.set()
-        server.shutdown()
 
 
 def no_secret_anywhere(*logs: str) -> None:
