@@ -7,8 +7,8 @@ import time
 
 import click
 
-from core.runs.graphs import DECIDING_STEPS
 from core.runs.launcher import ensure_engine
+from core.runs.step_names import DECIDING_STEPS
 from storage import Queries
 
 #: Recorded for `toast activity` and the console's Activity view, not printed while following.

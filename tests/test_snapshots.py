@@ -16,7 +16,7 @@ import pytest
 from core.cloud.log_groups import LOG_SOURCES
 from core.profile.config import sandbox_profile
 from core.repo.github import Repo
-from core.runs.graphs import STEP_NAMES
+from core.runs.step_names import STEP_NAMES
 from core.views.tail import LogLine
 from storage import Queries, open_database
 from tui.app import ToastApp

@@ -3,7 +3,8 @@
 TOAST_FAULTS is a comma-separated list of rules:
   aws:<service>.<Operation>:<ErrorCode>[:<times>[:<text>]]
                                                     answer that call with an AWS error
-                                                    (only requests whose body holds <text>)
+                                                    (only requests whose body holds <text>;
+                                                    ErrorCode Timeout: no answer in time)
   kill-after:<step>                                 SIGKILL the engine after a step succeeds
   ssh:refuse                                        SSH to instances is refused
   certbot:fail                                      certbot talks to an ACME server that is down
@@ -219,6 +220,10 @@ def _inject(
         print(
             f"toast fault: injected {code} into {service}.{operation}", file=sys.stderr, flush=True
         )
+        if code == "Timeout":  # the answer never came: botocore's read timeout
+            from botocore.exceptions import ReadTimeoutError
+
+            raise ReadTimeoutError(endpoint_url=request.url)
         if service in ("ec2",):
             body = (
                 f"<Response><Errors><Error><Code>{code}</Code><Message>{message}"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from core.runs.context import RunContext
-from core.runs.graph import StepDef, live_steps
+from core.runs.graph import StepDef
 from core.runs.outputs import StepOutput
+from core.runs.step_names import AFTER_LIVE, STEP_NAMES
 from core.steps import dns, host, https, outputs, preflight, provision, release, teardown
 
 DEPLOY = [
@@ -81,11 +82,12 @@ DESTROY = [
 GRAPHS = {"deploy": DEPLOY, "redeploy": REDEPLOY, "rollback": ROLLBACK, "destroy": DESTROY}
 
 
-#: The steps of each kind, in graph order: what a queued run lists before it starts.
-STEP_NAMES = {kind: [step.name for step in graph] for kind, graph in GRAPHS.items()}
-#: The steps whose success makes the site live (`--wait` returns then); the others are
-#: checks that finish afterwards and report their own result.
-DECIDING_STEPS = {kind: live_steps(graph) for kind, graph in GRAPHS.items()}
+# The light list the queue uses must be these graphs' steps, in order.
+for _kind, _graph in GRAPHS.items():
+    if [step.name for step in _graph] != STEP_NAMES[_kind] or [
+        step.name for step in _graph if step.after_live
+    ] != list(AFTER_LIVE.get(_kind, ())):
+        raise RuntimeError(f"core/runs/step_names.py is out of step with the {_kind} graph")
 
 
 async def clean_host(ctx: RunContext) -> StepOutput:

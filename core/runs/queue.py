@@ -17,9 +17,9 @@ from core.profile.targets import TargetError, resolve_target
 from core.repo.heads import RepoCheckError, branch_head
 from core.repo.spec import DeploySpec, validate
 from core.runs.access import Actor, ReadOnlyError, as_actor
-from core.runs.graphs import STEP_NAMES
 from core.runs.settings import capture_overrides
 from core.runs.states import RunKind
+from core.runs.step_names import STEP_NAMES
 from storage import Queries
 from storage.records import Deployment, EnvVar, NewDeployment, Run
 

@@ -28,8 +28,6 @@ import httpx
 from core.host.profiles import HostProfile
 from core.runs.waiting import WaitTimeout, poll_sync
 from core.sandbox import configs, githost, processes
-from core.sandbox.certs import write_listener_certificate
-from core.sandbox.daemon import seed_aws
 from core.sandbox.hostprofile import sandbox_host_profile
 from core.sandbox.hostuser import HostUserError, as_root, ensure_login_user, login_user
 from core.sandbox.layout import BASE_DOMAIN, REGION, Layout, Ports
@@ -201,6 +199,8 @@ class Sandbox:
         """Wipe moto's state (every AWS resource) and recreate the hosted zone. For tests."""
         ports = self._require_ports()
         httpx.post(f"http://127.0.0.1:{ports.aws}/moto-api/reset", timeout=10).raise_for_status()
+        from core.sandbox.daemon import seed_aws  # boto3 at its adapter: the console never needs it
+
         seed_aws(f"http://127.0.0.1:{ports.aws}")
 
     def stop_host_apps(self) -> list[str]:
@@ -329,6 +329,8 @@ class Sandbox:
             lay.github_token.chmod(0o600)
         githost.seed_samples(lay)
         if not (lay.pebble_dir / "listener.pem").exists():
+            from core.sandbox.certs import write_listener_certificate  # only when it starts
+
             write_listener_certificate(
                 lay.listener_ca, lay.pebble_dir / "listener.pem", lay.pebble_dir / "listener.key"
             )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from core.runs.graphs import STEP_NAMES
+from core.runs.step_names import STEP_NAMES
 from core.sandbox.controller import SandboxInfo
 from storage import Queries, open_database
 
