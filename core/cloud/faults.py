@@ -224,12 +224,13 @@ def _inject(
             from botocore.exceptions import ReadTimeoutError
 
             raise ReadTimeoutError(endpoint_url=request.url)
-        if service in ("ec2",):
+        protocol = client.meta.service_model.protocol
+        if protocol == "ec2":
             body = (
                 f"<Response><Errors><Error><Code>{code}</Code><Message>{message}"
                 f"</Message></Error></Errors><RequestID>fault</RequestID></Response>"
             )
-        elif service == "route53":
+        elif protocol in ("query", "rest-xml"):  # iam, sts, route53
             body = (
                 f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
                 f"<Message>injected fault</Message></Error></ErrorResponse>"

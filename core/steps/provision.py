@@ -7,9 +7,9 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from core.cloud.aws import AwsError
 from core.cloud.iam import ASSUME_ROLE, POLICY_NAME, logs_policy, role_name
@@ -82,6 +82,22 @@ async def shared_lock(ctx: RunContext) -> AsyncIterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+async def settled_pair(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both at once; when one fails, the other still runs to its end (a resource it is
+    creating reaches the ledger before the rollback reads it), then the first error is
+    raised. (gather alone would raise at once and leave the other running unseen.)"""
+    one, two = await asyncio.gather(first, second, return_exceptions=True)
+    if isinstance(one, BaseException):
+        raise one
+    if isinstance(two, BaseException):
+        raise two
+    return one, two
+
+
 async def shared(ctx: RunContext) -> SharedOutput:
     """Key pair and security group (one per profile and region, under a lock), and the
     deployment's own instance role (which needs no lock: nobody else shares it)."""
@@ -93,12 +109,10 @@ async def shared(ctx: RunContext) -> SharedOutput:
 
     async def shared_ones() -> tuple[str, str]:
         async with shared_lock(ctx):
-            key, group = await asyncio.gather(
-                ensure_key_pair(ctx), ensure_security_group(ctx, cidr)
-            )
+            key, group = await settled_pair(ensure_key_pair(ctx), ensure_security_group(ctx, cidr))
         return key, group
 
-    (key_name, sg_id), instance_profile = await asyncio.gather(
+    (key_name, sg_id), instance_profile = await settled_pair(
         shared_ones(), ensure_instance_role(ctx)
     )
     return SharedOutput(

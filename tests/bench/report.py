@@ -35,14 +35,8 @@ class Figure:
     def cells(self) -> list[str]:
         mark = {True: "pass", False: "FAIL", None: "-"}[self.passed]
         value = f"{self.value:,.0f}" if abs(self.value) >= 100 else f"{self.value:,.3g}"
-        return [
-            self.section,
-            self.name,
-            f"{value} {self.unit}".strip(),
-            self.baseline,
-            self.goal,
-            mark,
-        ]
+        baseline = self.baseline if len(self.baseline) <= 48 else self.baseline[:47] + "…"
+        return [self.section, self.name, f"{value} {self.unit}".strip(), baseline, self.goal, mark]
 
 
 @dataclass
