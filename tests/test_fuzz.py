@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from core.repo.plan_file import KEYS, PlanFileError, parse_plan_file, render_plan_file
@@ -114,6 +114,8 @@ def _toml(values: dict[str, object]) -> str:
 
 @FUZZ
 @given(values=plan_values)
+@example(values={"node": "0\x1f0"})  # found by the fuzzer: taken, then written as bad TOML
+@example(values={"output_dir": " "})  # found by the fuzzer: a blank directory was taken
 def test_any_toast_toml_is_read_or_refused_naming_its_key(values: dict[str, object]) -> None:
     text = _toml(values)
     try:

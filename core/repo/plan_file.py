@@ -62,7 +62,12 @@ KEYS: Mapping[str, Key] = {
     "node": Key(
         "node_version",
         'must be a Node line, version or range, like "22" or ">=22"',
-        lambda v: isinstance(v, str | int) and not isinstance(v, bool) and bool(str(v).strip()),
+        lambda v: (
+            isinstance(v, str | int)
+            and not isinstance(v, bool)
+            and bool(str(v).strip())
+            and not has_control(str(v))
+        ),
     ),
     "port": Key(
         "port",
@@ -112,5 +117,14 @@ def render_plan_file(values: Mapping[str, str]) -> str:
 
 
 def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    """A TOML basic string: backslash, quote and control characters escaped (TOML refuses
+    them raw)."""
+    out = []
+    for char in value:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
