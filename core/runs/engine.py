@@ -320,7 +320,9 @@ async def run_job(
 
             async def on_live() -> None:
                 # The site serves the new release: say so now, not after the checks that
-                # need not hold it back (`--wait` returns on this).
+                # need not hold it back (`--wait` returns on this). The secrets are on the
+                # host by now: their spool goes at once.
+                drop_secrets(run.secrets_spool)
                 await queries.update_deployment(
                     deployment.id, state=STATE_AFTER_SUCCESS[RunKind(run.kind)]
                 )
