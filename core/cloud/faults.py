@@ -84,7 +84,7 @@ class Faults:
                 return float(rule[1]) * self.time_scale
         return 0.0
 
-    def _since_running(self, instance_id: str, edge: str) -> float | None:
+    def _until_ready(self, instance_id: str, edge: str) -> float | None:
         """Seconds until `edge` is ready on an instance this process launched, else None."""
         launched = self._launched.get(instance_id)
         if launched is None or not self.latency(edge):
@@ -94,11 +94,11 @@ class Faults:
 
     def sshd_wait(self, instance_id: str) -> float:
         """How long sshd on the instance still refuses connections (0: it accepts)."""
-        return self._since_running(instance_id, "sshd") or 0.0
+        return self._until_ready(instance_id, "sshd") or 0.0
 
     def preparing(self, instance_id: str) -> bool:
         """The instance's UserData is still running (by the latency profile)."""
-        return bool(self._since_running(instance_id, "prepare"))
+        return bool(self._until_ready(instance_id, "prepare"))
 
     @classmethod
     def from_env(cls) -> Faults:

@@ -164,6 +164,16 @@ def test_list_paint_of_10000_rows(big_db: Path, bench: Report) -> None:
     )
 
 
+def idle_figures(bench: Report, screen: str, per_minute: float, frames: int) -> None:
+    """An idle screen's goals: <= 0.5 CPU s a minute, and nothing sent to the terminal."""
+    bench.add(
+        SECTION, f"idle CPU, {screen}", per_minute, "CPU s/min", goal="<= 0.5", ok=per_minute <= 0.5
+    )
+    bench.add(
+        SECTION, f"frames sent while idle, {screen}", frames, "frames", goal="0", ok=frames == 0
+    )
+
+
 def test_idle_cpu_of_the_deployments_screen(big_db: Path, bench: Report) -> None:
     marks = probe("deployments", big_db, idle_s=IDLE_S)
     cpu, sent, frames, lines = marks["idle"]
@@ -173,22 +183,7 @@ def test_idle_cpu_of_the_deployments_screen(big_db: Path, bench: Report) -> None
         f"(goal <= 0.5), {int(sent) * 60 / IDLE_S / 1000:.1f} kB/min to the terminal in "
         f"{frames} frames, {lines} list lines drawn"
     )
-    bench.add(
-        SECTION,
-        "idle CPU, Deployments screen",
-        per_minute,
-        "CPU s/min",
-        goal="<= 0.5",
-        ok=per_minute <= 0.5,
-    )
-    bench.add(
-        SECTION,
-        "frames sent while idle, Deployments",
-        int(frames),
-        "frames",
-        goal="0",
-        ok=int(frames) == 0,
-    )
+    idle_figures(bench, "Deployments screen", per_minute, int(frames))
 
 
 def test_idle_cpu_of_the_logs_screen(big_db: Path, sandbox: SandboxInfo, bench: Report) -> None:
@@ -200,22 +195,7 @@ def test_idle_cpu_of_the_logs_screen(big_db: Path, sandbox: SandboxInfo, bench: 
         f"s/min (goal <= 0.5), {int(sent) * 60 / IDLE_S / 1000:.1f} kB/min to the terminal in "
         f"{frames} frames"
     )
-    bench.add(
-        SECTION,
-        "idle CPU, Logs screen (4 panes tailing)",
-        per_minute,
-        "CPU s/min",
-        goal="<= 0.5",
-        ok=per_minute <= 0.5,
-    )
-    bench.add(
-        SECTION,
-        "frames sent while idle, Logs",
-        int(frames),
-        "frames",
-        goal="0",
-        ok=int(frames) == 0,
-    )
+    idle_figures(bench, "Logs screen (4 panes tailing)", per_minute, int(frames))
 
 
 def test_time_to_queue_a_deploy_against_toast_ls(sandbox: SandboxInfo, bench: Report) -> None:
