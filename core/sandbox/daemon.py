@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.sandbox.cloudinit import CloudInitStandIn, write_shims
-from core.sandbox.dns import ZoneResolver, ec2_public_ips, route53_lookup, start_dns
+from core.sandbox.dns import ZoneResolver, instance_public_ips, start_dns, zone_lookup
 from core.sandbox.github_api import GitHubStandIn
 from core.sandbox.hostprofile import sandbox_host_profile
 from core.sandbox.layout import BASE_DOMAIN, REGION, Layout
@@ -170,6 +170,24 @@ def load_aws_state(path: Path) -> list[str]:
     return [getattr(i, "id", str(i)) for i in ids]
 
 
+def _moto_zones() -> list[Any]:
+    """The hosted zones in moto's models, for the sandbox DNS (read in this process)."""
+    from moto.backends import get_backend
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+
+    return list(get_backend("route53")[DEFAULT_ACCOUNT_ID]["global"].zones.values())
+
+
+def _moto_instances() -> list[Any]:
+    from moto.backends import get_backend
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+
+    found: list[Any] = []
+    for backend in list(get_backend("ec2")[DEFAULT_ACCOUNT_ID].values()):
+        found += backend.all_instances()
+    return found
+
+
 def main(argv: list[str]) -> int:
     layout = Layout(Path(argv[1]))
     ports = layout.load_ports()
@@ -194,10 +212,7 @@ def main(argv: list[str]) -> int:
 
     dns_servers = start_dns(
         ports.dns,
-        ZoneResolver(
-            route53_lookup(aws_client("route53", endpoint), BASE_DOMAIN),
-            ec2_public_ips(aws_client("ec2", endpoint)),
-        ),
+        ZoneResolver(zone_lookup(_moto_zones, BASE_DOMAIN), instance_public_ips(_moto_instances)),
     )
 
     github = GitHubStandIn(ports.github, layout, layout.github_token.read_text().strip())

@@ -1,16 +1,16 @@
 """A DNS server answering from the sandbox's Route53 zone, as the internet would see it.
 
-Every query reads the zone afresh (no cache), so a record exists for ACME exactly
-when Toast has created it. A record pointing at a sandbox instance's public IP is
-answered with 127.0.0.1, where that instance's web server really listens; any other
-address is withheld, so traffic never leaves loopback and a wrong record fails
-validation as it would on AWS.
+Every query reads the zone afresh (no cache), straight from moto's models in this
+process, so a record exists for ACME exactly when Toast has created it. A record
+pointing at a sandbox instance's public IP is answered with 127.0.0.1, where that
+instance's web server really listens; any other address is withheld, so traffic never
+leaves loopback and a wrong record fails validation as it would on AWS.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dnslib import QTYPE, RCODE, RR, A
@@ -57,62 +57,40 @@ def _reachable(value: str, instance_ips: set[str]) -> str | None:
     return None
 
 
-def route53_lookup(route53: Any, zone_name: str) -> Lookup:
-    """A lookup over one hosted zone through the Route53 API: the zone's id (looked up again
-    when the zone is recreated), then the records from the name on, in one small read (an
-    ACME server asks for A, AAAA and CAA of many names at once; reading the whole zone for
-    each made its queries time out with twenty deployments)."""
+def zone_lookup(zones: Callable[[], Iterable[Any]], zone_name: str) -> Lookup:
+    """A lookup over one hosted zone held in moto's models (this daemon's own memory): an
+    ACME server asks for A, AAAA and CAA of many names at once, and twenty deployments'
+    validations asked over moto's HTTP API, behind the engines' calls, timed out."""
     zone_suffix = zone_name.rstrip(".").lower()
-    zone_ids: list[str] = []
-
-    def zone_id(fresh: bool) -> str | None:
-        if fresh or not zone_ids:
-            zones = route53.list_hosted_zones_by_name(DNSName=zone_suffix + ".", MaxItems="1")
-            matching = [z for z in zones["HostedZones"] if z["Name"].rstrip(".") == zone_suffix]
-            zone_ids[:] = [matching[0]["Id"]] if matching else []
-        return zone_ids[0] if zone_ids else None
-
-    def records(name: str) -> list[Any] | None:
-        for fresh in (False, True):
-            zone = zone_id(fresh)
-            if zone is None:
-                return None
-            try:
-                page = route53.list_resource_record_sets(
-                    HostedZoneId=zone, StartRecordName=name + ".", MaxItems="10"
-                )
-            except route53.exceptions.NoSuchHostedZone:
-                continue  # the zone was recreated (a sandbox reset): look its id up again
-            return list(page["ResourceRecordSets"])
-        return None
 
     def lookup(name: str) -> list[str] | None:
         if name != zone_suffix and not name.endswith("." + zone_suffix):
             return None
         found = False
         values: list[str] = []
-        for record in records(name) or []:
-            if record["Name"].rstrip(".").lower() != name:
+        for zone in list(zones()):
+            if zone.name.rstrip(".").lower() != zone_suffix:
                 continue
-            found = True
-            if record["Type"] == "A":
-                values.extend(r["Value"] for r in record.get("ResourceRecords", []))
+            for record in list(zone.rrsets):
+                if record.name.rstrip(".").lower() != name:
+                    continue
+                found = True
+                if record.type == "A":
+                    values.extend(record.records or [])
         return values if found else None
 
     return lookup
 
 
-def ec2_public_ips(ec2: Any) -> Callable[[], set[str]]:
+def instance_public_ips(instances: Callable[[], Iterable[Any]]) -> Callable[[], set[str]]:
+    """The public IPs of pending and running instances in moto's models."""
+
     def ips() -> set[str]:
-        found = set()
-        paginator = ec2.get_paginator("describe_instances")
-        filters = [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
-        for page in paginator.paginate(Filters=filters):
-            for reservation in page["Reservations"]:
-                for instance in reservation["Instances"]:
-                    if instance.get("PublicIpAddress"):
-                        found.add(instance["PublicIpAddress"])
-        return found
+        return {
+            i.public_ip
+            for i in list(instances())
+            if i.public_ip and i.state in ("pending", "running")
+        }
 
     return ips
 
