@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
 from core.cloud.faults import Faults
 from core.profile.targets import Target
 
 if TYPE_CHECKING:
+    import boto3
     from botocore.client import BaseClient
 
     # Types only: boto3-stubs describe every operation's parameters and reply, so a typo in
@@ -35,6 +38,14 @@ T = TypeVar("T")
 _SHARED: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[object, ...], asyncio.Future[Aws]]
 ] = weakref.WeakKeyDictionary()
+
+
+#: boto3 sessions made in this process, by credentials and the AWS files' state: a new
+#: session loads botocore's service models again (about 0.15 s of CPU holding the GIL,
+#: which stalled the engine's event loop with many runs starting at once).
+_SESSIONS: dict[tuple[object, ...], boto3.session.Session] = {}
+#: boto3 sessions are not thread-safe: sessions and clients are made one at a time.
+_SESSION_LOCK = threading.Lock()
 
 
 class AwsError(Exception):
@@ -98,19 +109,10 @@ class Aws:
     def connect_sync(
         cls, target: Target, max_attempts: int | None = None, faults: Faults | None = None
     ) -> Aws:
-        import boto3
         from botocore.config import Config
 
         profile = target.profile
-        if target.credentials:
-            key, secret = target.credentials
-            session = boto3.session.Session(
-                aws_access_key_id=key, aws_secret_access_key=secret, region_name=profile.region
-            )
-        else:
-            session = boto3.session.Session(
-                profile_name=profile.aws_profile, region_name=profile.region
-            )
+        session = _session(target)
         attempts = max_attempts or int(os.environ.get("TOAST_AWS_MAX_ATTEMPTS", "8"))
         config = Config(
             retries={"mode": "standard", "total_max_attempts": attempts},
@@ -121,12 +123,13 @@ class Aws:
 
         def make(region: str) -> Aws:
             def client(service: str) -> BaseClient:
-                made: BaseClient = session.client(
-                    service,  # type: ignore[call-overload]  # a runtime name; the typed accessors below narrow it
-                    region_name=region,
-                    endpoint_url=profile.endpoint_url,
-                    config=config,
-                )
+                with _SESSION_LOCK:
+                    made: BaseClient = session.client(
+                        service,  # type: ignore[call-overload]  # a runtime name; the typed accessors below narrow it
+                        region_name=region,
+                        endpoint_url=profile.endpoint_url,
+                        config=config,
+                    )
                 active.install({service: made})
                 return made
 
@@ -198,6 +201,41 @@ class Aws:
         if self.on_call is not None:
             self.on_call(f"aws {service} {operation.__name__} ({self.region}{extra})")
         return f"{service}.{operation.__name__}"
+
+
+def _session(target: Target) -> boto3.session.Session:
+    """This process's session for the target's credentials, made again when the AWS config
+    or credentials files change (keys rotated under a long-running `toast serve`)."""
+    import boto3
+
+    profile = target.profile
+    files = (
+        os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"),
+        os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+    )
+    stamps: list[int | None] = []
+    for name in files:
+        try:
+            stamps.append(Path(name).expanduser().stat().st_mtime_ns)
+        except OSError:
+            stamps.append(None)
+    key = (target.credentials, profile.aws_profile, profile.region, *stamps)
+    with _SESSION_LOCK:
+        found = _SESSIONS.get(key)
+        if found is None:
+            if target.credentials:
+                access, secret = target.credentials
+                found = boto3.session.Session(
+                    aws_access_key_id=access,
+                    aws_secret_access_key=secret,
+                    region_name=profile.region,
+                )
+            else:
+                found = boto3.session.Session(
+                    profile_name=profile.aws_profile, region_name=profile.region
+                )
+            _SESSIONS[key] = found
+        return found
 
 
 async def _in_thread(label: str, work: Callable[[], T]) -> T:

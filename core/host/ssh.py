@@ -59,6 +59,18 @@ async def tcp_open(host: str, port: int) -> bool:
     return True
 
 
+#: AES-GCM first: one call into OpenSSL per packet (AES in hardware), where asyncssh's
+#: ChaCha20-Poly1305 makes cipher objects and a MAC in Python for each, on the event loop
+#: (14 % of the engine's CPU with twenty deployments building). Both are OpenSSH defaults.
+CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes256-ctr",
+)
+
+
 class Remote:
     """One SSH connection to a host."""
 
@@ -112,6 +124,7 @@ class Remote:
                     config=None,
                     connect_timeout=10,
                     keepalive_interval=15,
+                    encryption_algs=CIPHERS,
                 )
             except asyncssh.HostKeyNotVerifiable as exc:
                 raise SshError(

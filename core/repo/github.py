@@ -6,7 +6,9 @@ a rate limit is waited out until the reset GitHub names, saying so."""
 from __future__ import annotations
 
 import base64
+import functools
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,6 +22,14 @@ log = logging.getLogger(__name__)
 
 #: A rate limit whose reset is further away than this fails at once, naming the time.
 MAX_RATE_LIMIT_WAIT_S = 15 * 60
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every GitHub client in this process (httpx's own default, which
+    honours SSL_CERT_FILE): a client made with its own loads the CA bundle on the event loop,
+    tens of ms of CPU each time, and every step that asks GitHub makes a client."""
+    return httpx.create_ssl_context()
 
 
 class GitHubError(Exception):
@@ -59,6 +69,7 @@ class GitHub:
             headers=headers,
             timeout=timeout,
             follow_redirects=True,
+            verify=_tls(),
         )
         #: Told what a rate-limit wait is for and until when (the engine's progress line).
         self.on_wait = on_wait or (lambda message: log.warning("%s", message))

@@ -13,15 +13,27 @@ from pathlib import Path
 from core.host.profiles import HostProfile
 from core.runs.waiting import WaitTimeout, poll_sync
 
+#: The sandbox's processes stand in for other machines (AWS, the instances, Let's Encrypt):
+#: on EC2 an instance's build and certbot never take a core from Toast. Here they share this
+#: machine's cores, so they run at a lower priority and Toast's engine and console keep the
+#: CPU they would have (twenty deployments' certbots otherwise starved the engine's loop).
+OTHER_MACHINES_NICE = 10
+
 
 def spawn(
-    argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    argv: Sequence[str],
+    *,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    nice: int = OTHER_MACHINES_NICE,
 ) -> int:
-    """Start a detached process (own session, so a Ctrl+C in the terminal does not reach it)."""
+    """Start a detached process (own session, so a Ctrl+C in the terminal does not reach it),
+    `nice` steps below this one's priority (nice(1) execs it: the pid is the process's)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            list(argv),
+            ["nice", "-n", str(nice), *argv] if nice else list(argv),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
