@@ -26,6 +26,7 @@ from core.sandbox.controller import SandboxInfo
 from storage import Queries, open_database
 
 from ..deploy_helpers import settled, start_engine, toast, wait_engine_exit
+from ..helpers.state import deployment_states, runs_ended
 from ..helpers.waiting import wait_for
 from .latency import latency_faults
 from .report import Report, quick
@@ -61,31 +62,6 @@ def _cpu_s(pid: int) -> float:
     command run on its "instances")."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-async def _states(db_path: Path) -> dict[str, str]:
-    db = await open_database(db_path)
-    try:
-        return {d.name: str(d.state) for d in await Queries(db).list_deployments()}
-    finally:
-        await db.close()
-
-
-def _all_ended(db_path: Path) -> bool | None:
-    async def ended() -> bool:
-        db = await open_database(db_path)
-        try:
-            queries = Queries(db)
-            for deployment in await queries.list_deployments():
-                if any(
-                    r.state in ("queued", "running") for r in await queries.runs_for(deployment.id)
-                ):
-                    return False
-            return True
-        finally:
-            await db.close()
-
-    return True if asyncio.run(ended()) else None
 
 
 def _polls_allowed(wait_s: float, initial: float = 0.5, maximum: float = 5.0) -> int:
@@ -158,7 +134,7 @@ def test_twenty_deployments_queued_at_once(
 
     def ended(names: list[str]) -> bool | None:
         # Read in this process: a `toast ls` a second is CPU the engine would compete with.
-        states = asyncio.run(_states(isolated_toast / "toast.db"))
+        states = deployment_states(isolated_toast / "toast.db")
         return True if all(states.get(n) in ("live", "failed") for n in names) else None
 
     sandbox_pids = [int(c["pid"]) for c in sandbox.components.values()]
@@ -173,7 +149,7 @@ def test_twenty_deployments_queued_at_once(
         wait_for(lambda: ended(names), f"{len(names)} deployments live", timeout=900)
         took = time.monotonic() - started
         # The checks after live (renewal) run on this engine, not the next.
-        wait_for(lambda: _all_ended(isolated_toast / "toast.db"), "the runs to end", timeout=300)
+        wait_for(lambda: runs_ended(isolated_toast / "toast.db"), "the runs to end", timeout=300)
         engine_cpu = _cpu_s(engine.pid)
         host_cpu = sum(_cpu_s(pid) for pid in sandbox_pids) - host_before
         engine.terminate()

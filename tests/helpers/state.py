@@ -1,0 +1,34 @@
+"""Reads of a test's state database from the test's own process (no `toast` CLI started a
+second while a benchmark measures the engine beside it)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from storage import Queries, open_database
+
+
+async def _states(db_path: Path) -> tuple[dict[str, str], bool]:
+    db = await open_database(db_path)
+    try:
+        queries = Queries(db)
+        states: dict[str, str] = {}
+        ended = True
+        for deployment in await queries.list_deployments():
+            states[deployment.name] = str(deployment.state)
+            runs = await queries.runs_for(deployment.id, limit=5)
+            ended = ended and not any(r.state in ("queued", "running") for r in runs)
+        return states, ended
+    finally:
+        await db.close()
+
+
+def deployment_states(db_path: Path) -> dict[str, str]:
+    """Each deployment's state, by name."""
+    return asyncio.run(_states(db_path))[0]
+
+
+def runs_ended(db_path: Path) -> bool | None:
+    """True once no run is queued or running (a wait_for condition)."""
+    return True if asyncio.run(_states(db_path))[1] else None
