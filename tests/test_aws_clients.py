@@ -3,11 +3,14 @@ share one Aws (the Logs screen used to build 4 x 6 clients)."""
 
 from __future__ import annotations
 
+import os
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from core.cloud.aws import Aws
+from core.cloud.aws import Aws, _session
 from core.profile.config import sandbox_profile
 from core.profile.targets import Target, ec2_host_profile
 
@@ -48,3 +51,32 @@ async def test_a_failed_connection_is_not_kept_for_the_next_try(
         with pytest.raises(RuntimeError, match="no credentials yet"):
             await Aws.shared(target("eu-west-1"))
     assert len(calls) == 2  # tried again, not the first failure replayed
+
+
+async def test_runs_share_a_session_and_rotated_keys_are_used_without_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-running `toast serve` makes one boto3 session per set of credentials (a new
+    one per run re-read botocore's models on the engine's loop), and keys rotated in the
+    credentials file are the ones the next run uses."""
+    credentials = tmp_path / "credentials"
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    profile = replace(sandbox_profile(endpoint_url="http://127.0.0.1:9"), aws_profile="team")
+    chain = Target(profile, ec2_host_profile(), None, Path("/nonexistent"), None)
+
+    async def access_key() -> str:
+        aws = await Aws.connect(chain)
+        sts = await aws.client("sts")
+        return str(sts._request_signer._credentials.access_key)  # what it signs with
+
+    credentials.write_text("[team]\naws_access_key_id = AKIAFIRST\naws_secret_access_key = x\n")
+    assert await access_key() == "AKIAFIRST"
+    assert _session(chain) is _session(chain)
+    before = _session(chain)
+    credentials.write_text("[team]\naws_access_key_id = AKIASECOND\naws_secret_access_key = y\n")
+    os.utime(credentials, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+    assert await access_key() == "AKIASECOND"
+    assert _session(chain) is not before

@@ -5,8 +5,8 @@ a hard error ends in a failed run that names the operation, with the database co
 and nothing orphaned (gc finds nothing; the ledger holds what is left); a destroy that failed
 finishes when run again. The matrix is printed; a hang fails the test at its timeout.
 
-SSH, GitHub and git faults have tests of their own (test_deploy, test_engine_stops,
-test_github_transport)."""
+GitHub's column is tests/test_fault_matrix_github.py; SSH and git faults have tests of their
+own (test_deploy, test_engine_stops, test_github_transport)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,10 @@ TOAST_FAULTS is a comma-separated list of rules:
                                                     answer that call with an AWS error
                                                     (only requests whose body holds <text>;
                                                     ErrorCode Timeout: no answer in time)
+  github:<path regex>:<answer>[:<times>]            answer GitHub API requests whose path
+                                                    matches with an HTTP status (500, 404...),
+                                                    a rate limit (RateLimit: 403, none left,
+                                                    reset 2 s on) or no answer (Timeout)
   kill-after:<step>                                 SIGKILL the engine after a step succeeds
   ssh:refuse                                        SSH to instances is refused
   certbot:fail                                      certbot talks to an ACME server that is down
@@ -25,7 +29,8 @@ TOAST_FAULTS is a comma-separated list of rules:
                                                     of the engine's waits, times factor (a
                                                     run in seconds, shaped like a real one)
 The AWS rule replaces the HTTP exchange through botocore's before-send hook, so
-botocore parses, retries and raises exactly as it would for AWS; the latency profile
+botocore parses, retries and raises exactly as it would for AWS; the GitHub rule is an
+httpx transport around the real one, so the GitHub client sees GitHub's answers; the latency profile
 rewrites moto's answers (a state, a status) through the after-call hook, so the engine
 polls them as it would AWS's.
 """
@@ -34,11 +39,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -197,6 +207,55 @@ def active(kind: str, value: str) -> bool:
 
 def install(clients: Mapping[str, BaseClient]) -> None:
     Faults.from_env().install(clients)
+
+
+def github_transport(verify: ssl.SSLContext) -> httpx.AsyncBaseTransport | None:
+    """The GitHub client's transport under this process's `github:` rules, else None (the
+    client's own)."""
+    rules = list(Faults.from_env().rules("github"))
+    return _GitHubFaults(rules, verify) if rules else None
+
+
+@dataclass
+class _GitHubRule:
+    path: re.Pattern[str]
+    answer: str
+    left: int
+
+
+class _GitHubFaults(httpx.AsyncBaseTransport):
+    def __init__(self, rules: list[list[str]], verify: ssl.SSLContext) -> None:
+        self.inner = httpx.AsyncHTTPTransport(verify=verify)
+        self.rules = [
+            _GitHubRule(re.compile(r[0]), r[1], int(r[2]) if len(r) > 2 else 10**9)
+            for r in rules
+            if len(r) > 1
+        ]
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for rule in self.rules:
+            if rule.left <= 0 or not rule.path.search(request.url.path):
+                continue
+            rule.left -= 1
+            print(
+                f"toast fault: injected {rule.answer} into GitHub {request.method} "
+                f"{request.url.path}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if rule.answer == "Timeout":
+                raise httpx.ReadTimeout("injected fault: no answer in time", request=request)
+            if rule.answer == "RateLimit":
+                reset = str(int(time.time()) + 2)
+                headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
+                return httpx.Response(
+                    403, headers=headers, json={"message": "API rate limit exceeded (injected)"}
+                )
+            return httpx.Response(int(rule.answer), json={"message": "injected fault"})
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 def _inject(

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from core.cloud.faults import github_transport
 from core.runs.waiting import WaitTimeout, poll
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class GitHub:
             timeout=timeout,
             follow_redirects=True,
             verify=_tls(),
+            transport=github_transport(_tls()),  # None unless TOAST_FAULTS has github: rules
         )
         #: Told what a rate-limit wait is for and until when (the engine's progress line).
         self.on_wait = on_wait or (lambda message: log.warning("%s", message))

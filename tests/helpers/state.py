@@ -32,3 +32,20 @@ def deployment_states(db_path: Path) -> dict[str, str]:
 def runs_ended(db_path: Path) -> bool | None:
     """True once no run is queued or running (a wait_for condition)."""
     return True if asyncio.run(_states(db_path))[1] else None
+
+
+async def _open(db_path: Path, name: str) -> list[str]:
+    db = await open_database(db_path)
+    try:
+        queries = Queries(db)
+        deployment = await queries.get_deployment(name)
+        if deployment is None:
+            return []
+        return [f"{r.kind} {r.resource_id}" for r in await queries.open_resources(deployment.id)]
+    finally:
+        await db.close()
+
+
+def open_resources(db_path: Path, name: str) -> list[str]:
+    """The ledger's resources of a deployment not yet deleted, as "kind id"."""
+    return asyncio.run(_open(db_path, name))
