@@ -82,6 +82,14 @@ def https_get(
         )
 
 
+def serves(sandbox: SandboxInfo, fqdn: str, text: str) -> bool | None:
+    """True when HTTPS on `fqdn` serves a page containing `text` (a wait_for condition)."""
+    try:
+        return True if text in https_get(sandbox, fqdn).text else None
+    except httpx.HTTPError:
+        return None
+
+
 @dataclass
 class Hammer:
     """GETs a URL in a loop from a thread and records every failure (bounded in count)."""

@@ -11,12 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from core.sandbox import githost
 from core.sandbox.controller import Sandbox, SandboxInfo
 
-from .deploy_helpers import https_get, settled, show, toast
+from .deploy_helpers import serves, settled, show, toast
 from .helpers.notify_receiver import SECRET, receiving
 from .helpers.serve import free_port, serving, write_config
 from .helpers.waiting import wait_for
@@ -24,13 +22,6 @@ from .helpers.waiting import wait_for
 Clients = Callable[[str], Any]
 ENV_CANARY = "cnry-env-5f1e9a7d"
 SAMPLE = "toast-samples/static-site"
-
-
-def _serves(sandbox: SandboxInfo, text: str) -> bool | None:
-    try:
-        return True if text in https_get(sandbox, "canary.sandbox.test").text else None
-    except httpx.HTTPError:
-        return None
 
 
 def _cloudwatch(aws: Clients) -> str:
@@ -96,7 +87,11 @@ def test_four_canaries_never_leave_their_homes(
             githost.commit_files(
                 session_sandbox.layout, SAMPLE, {"message.txt": "Hello canary\n"}, "Canary push"
             )
-            wait_for(lambda: _serves(sandbox, "Hello canary"), "the pushed commit served", 180)
+            wait_for(
+                lambda: serves(sandbox, "canary.sandbox.test", "Hello canary"),
+                "the pushed commit served",
+                180,
+            )
             assert settled("canary")["last_run"]["trigger"] == "webhook"
             failed = toast(
                 "redeploy",

@@ -18,7 +18,7 @@ import httpx
 from core.sandbox import githost
 from core.sandbox.controller import SandboxInfo
 
-from .deploy_helpers import deploy, https_get, show, toast
+from .deploy_helpers import deploy, serves, show, toast
 from .helpers.serve import free_port, serving, slow_build_repo, write_config
 from .helpers.waiting import wait_for
 from .sandbox_helpers import live_instances
@@ -41,13 +41,6 @@ def push_greeting(session_sandbox: Any, text: str, message: str = "Change the gr
     return githost.commit_files(
         session_sandbox.layout, SAMPLE, {"message.txt": f"{text}\n"}, message
     )
-
-
-def serves(sandbox: SandboxInfo, fqdn: str, text: str) -> bool | None:
-    try:
-        return True if text in https_get(sandbox, fqdn).text else None
-    except httpx.HTTPError:
-        return None
 
 
 def test_a_push_redeploys_through_the_webhook_and_destroy_deletes_the_hook(

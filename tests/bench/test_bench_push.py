@@ -33,7 +33,7 @@ from core.sandbox.controller import SandboxInfo
 from core.sandbox.layout import Layout
 from storage import Queries, open_database
 
-from ..deploy_helpers import deploy, https_get, toast
+from ..deploy_helpers import deploy, serves, toast
 from ..helpers.builders import new_deployment
 from ..helpers.serve import free_port, serving, write_config
 from ..helpers.state import runs_ended
@@ -59,13 +59,6 @@ def _side_commits(layout: Layout, count: int) -> list[str]:
         return shas
 
 
-def _serves(sandbox: SandboxInfo, fqdn: str, text: str) -> bool | None:
-    try:
-        return True if text in https_get(sandbox, fqdn).text else None
-    except httpx.HTTPError:
-        return None
-
-
 def test_webhook_to_queued_and_push_to_live(
     sandbox: SandboxInfo, session_sandbox: Any, isolated_toast: Path, tmp_path: Path, bench: Report
 ) -> None:
@@ -84,7 +77,7 @@ def test_webhook_to_queued_and_push_to_live(
             text = f"Hello, push {i} {uuid.uuid4().hex[:8]}"
             started = time.monotonic()
             githost.commit_files(layout, SAMPLE, {"message.txt": f"{text}\n"}, f"Push {i}")
-            wait_for(lambda t=text: _serves(sandbox, fqdn, t), "the pushed commit served", 180)
+            wait_for(lambda t=text: serves(sandbox, fqdn, t), "the pushed commit served", 180)
             took.append(time.monotonic() - started)
         bench.add(
             SECTION,
