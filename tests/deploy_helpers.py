@@ -82,6 +82,11 @@ def https_get(
         )
 
 
+def gc_findings() -> list[Any]:
+    """What `toast gc` finds orphaned in the sandbox account (nothing, after a clean case)."""
+    return list(json.loads(toast("--sandbox", "gc", "--json").stdout)["findings"])
+
+
 def serves(sandbox: SandboxInfo, fqdn: str, text: str) -> bool | None:
     """True when HTTPS on `fqdn` serves a page containing `text` (a wait_for condition)."""
     try:

@@ -11,8 +11,6 @@ own (test_deploy, test_engine_stops, test_github_transport)."""
 from __future__ import annotations
 
 import asyncio
-import json
-import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +19,8 @@ from typing import Any
 from core.sandbox.controller import SandboxInfo
 from storage import Queries, open_database
 
-from .deploy_helpers import settled, toast, wait_engine_exit
+from .deploy_helpers import gc_findings, settled, toast, wait_engine_exit
+from .helpers.state import open_resources
 from .sandbox_helpers import live_instances
 
 Clients = Callable[[str], Any]
@@ -55,19 +54,6 @@ def _fault(aws: Clients, call: str, code: str, times: int | None = None) -> str:
     operation = aws(service).meta.method_to_api_mapping[method]
     rule = f"aws:{service}.{operation}:{code}"
     return rule if times is None else f"{rule}:{times}"
-
-
-def _open_resources(db_path: Path, name: str) -> list[tuple[str, str]]:
-    with sqlite3.connect(db_path) as db:
-        return db.execute(
-            "SELECT kind, resource_id FROM resources r JOIN deployments d "
-            "ON d.id = r.deployment_id WHERE d.name = ? AND r.deleted_at IS NULL",
-            (name,),
-        ).fetchall()
-
-
-def _gc_findings() -> list[object]:
-    return list(json.loads(toast("--sandbox", "gc", "--json").stdout)["findings"])
 
 
 def test_every_aws_call_site_under_throttling_timeouts_and_hard_errors(
@@ -132,20 +118,20 @@ def test_every_aws_call_site_under_throttling_timeouts_and_hard_errors(
             continue
         assert failed.returncode == 1, (call, failed.stdout)
         assert "failed at step" in failed.stderr and "injected fault" in failed.stderr, call
-        left = _open_resources(db_path, name)
+        left = open_resources(db_path, name)
         outcome = "failed clearly; rolled back"
         if left:
             # The rollback needed the refused call too: what it could not delete is named,
             # and stays in the ledger (not an orphan) until a destroy without the fault.
-            for kind, resource in left:
-                assert f"{kind} {resource}" in failed.stderr, (call, kind, failed.stderr)
+            for resource in left:  # "kind id", as the failure names it
+                assert resource in failed.stderr, (call, resource, failed.stderr)
             assert "Left:" in failed.stderr, call
             cleaned = toast("destroy", name, "--yes", "--wait")
             assert cleaned.returncode == 0, (call, cleaned.stderr)
-            assert _open_resources(db_path, name) == [], call
+            assert open_resources(db_path, name) == [], call
             outcome = f"failed clearly; {len(left)} named as left; destroy removed them"
         matrix.append((f"deploy {call}", "hard error", outcome))
-    assert _gc_findings() == []  # no case left an orphan behind
+    assert gc_findings() == []  # no case left an orphan behind
 
     # A hard error at each destroy call: the destroy fails naming it, the ledger keeps what
     # is left, and a destroy run again finishes the job.
@@ -168,7 +154,7 @@ def test_every_aws_call_site_under_throttling_timeouts_and_hard_errors(
         matrix.append((f"destroy {call}", "hard error", "failed clearly; ledger kept the rest"))
     again = toast("destroy", "tough", "--yes", "--wait")
     assert again.returncode == 0 or "tough was destroyed" in again.stderr, again.stderr
-    assert _open_resources(db_path, "tough") == [] and _gc_findings() == []
+    assert open_resources(db_path, "tough") == [] and gc_findings() == []
 
     width = max(len(site) for site, _, _ in matrix)
     print(

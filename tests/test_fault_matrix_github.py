@@ -9,13 +9,20 @@ and `toast gc` finding nothing orphaned. The matrix is printed."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from core.sandbox.controller import SandboxInfo
 
-from .deploy_helpers import https_get, settled, show, start_engine, toast, wait_engine_exit
+from .deploy_helpers import (
+    gc_findings,
+    https_get,
+    settled,
+    show,
+    start_engine,
+    toast,
+    wait_engine_exit,
+)
 from .helpers.state import open_resources, runs_ended
 from .helpers.waiting import wait_for
 
@@ -34,10 +41,6 @@ def _under_faults(db_path: Path, rule: str) -> None:
         engine.terminate()
         output, _ = engine.communicate(timeout=60)
     assert "toast fault: injected" in output, f"{rule} was never reached:\n{output[-2000:]}"
-
-
-def _gc_findings() -> list[Any]:
-    return list(json.loads(toast("--sandbox", "gc", "--json").stdout)["findings"])
 
 
 def _expect_failure(run: dict[str, Any], answer: str) -> str:
@@ -97,7 +100,7 @@ def test_every_github_call_site_under_rate_limits_errors_and_timeouts(
         else:
             step = _expect_failure(details["last_run"], answer)
             matrix.append(("redeploy: repository", answer_name, f"failed at {step}; old serves"))
-    assert _gc_findings() == []
+    assert gc_findings() == []
     gone = toast("destroy", "ghm", "--yes", "--wait")
     assert gone.returncode == 0, gone.stderr
 
