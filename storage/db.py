@@ -48,7 +48,18 @@ class Database:
         with jittered backoff.
         """
         async with self._write_lock:
-            await _begin_immediate(self.conn)
+            # BEGIN runs on aiosqlite's thread whatever befalls the task awaiting it: a task
+            # cancelled there (a step cancelled because another failed) must still end the
+            # transaction it began, or every later write on this connection fails with
+            # "cannot start a transaction within a transaction".
+            begin = asyncio.ensure_future(_begin_immediate(self.conn))
+            try:
+                await asyncio.shield(begin)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await begin
+                    await self.conn.rollback()
+                raise
             try:
                 yield self.conn
             except BaseException:

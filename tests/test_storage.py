@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from core.runs.waiting import poll
 from storage import Queries, StorageError, migrate_to, open_database
 from storage.migrations import LATEST_VERSION
 from storage.records import EnvVar
@@ -103,6 +104,39 @@ async def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> Non
         assert await db.fetchall("SELECT * FROM jobs") == []
     finally:
         await db.close()
+
+
+async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transaction_open(
+    tmp_path: Path,
+) -> None:
+    """A step cancelled (another failed) while its write waited for the write lock: the
+    transaction its BEGIN opened once the lock came is ended, so the engine's next write
+    works and other processes can write again."""
+    path = tmp_path / "toast.db"
+    db = await open_database(path)
+    queries = Queries(db)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        write = asyncio.create_task(
+            queries.create_deployment(new_deployment("cancelled"), actor="test")
+        )
+        await poll(lambda: _true(db._write_lock.locked()), what="the write to wait", timeout=10)
+        write.cancel()
+        other.execute("COMMIT")
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        await queries.create_deployment(new_deployment("next"), actor="test")
+        other.execute("BEGIN IMMEDIATE")  # no lock left behind by the cancelled write
+        other.execute("COMMIT")
+        assert [d.name for d in await queries.list_deployments()] == ["next"]
+    finally:
+        other.close()
+        await db.close()
+
+
+async def _true(value: bool) -> bool | None:
+    return True if value else None
 
 
 async def test_secrets_are_stored_only_as_references(tmp_path: Path) -> None:
