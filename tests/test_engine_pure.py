@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import shutil
+import signal
 import subprocess
+import threading
+from pathlib import Path
 
 import pytest
 
 from core.cloud.userdata import render_userdata
 from core.commands import chain, render
 from core.commands.certbot import cert_enddate, certbot_certonly, certbot_delete, has_certificate
-from core.commands.git import fetch_source
+from core.commands.git import fetch_failed_in_transit, fetch_source
 from core.commands.nginx import nginx_site
 from core.commands.node import prepare_app_files, start_node_app, stop_node_app
 from core.commands.releases import prune_releases, switch_current
-from core.commands.runner import run_in_release, start_log
+from core.commands.runner import (
+    as_build_process,
+    run_in_release,
+    start_log,
+    stop_earlier_build,
+)
 from core.commands.toolchain import (
     build_env,
     deps_fingerprint,
@@ -30,6 +39,8 @@ from core.host.profiles import ec2_host_profile
 from core.repo.github import token_for
 from core.repo.spec import DeploySpec, EnvSetting, SpecError, parse_env, validate
 from core.runs.redact import Redactor
+
+from .helpers.waiting import wait_for
 
 EC2 = ec2_host_profile()
 APP = AppPaths(EC2, "blog")
@@ -140,6 +151,96 @@ def test_token_reaches_git_through_stdin_and_environment_only() -> None:
     assert 'GIT_CONFIG_VALUE_0="Authorization: Basic $TOAST_BASIC"' in command
     assert 'printf "x-access-token:%s" "$TOAST_TOKEN"' in command
     assert "unset TOAST_TOKEN" in command
+
+
+def test_a_later_try_of_a_build_stops_the_one_a_lost_connection_left_running(
+    tmp_path: Path,
+) -> None:
+    """Run as sshd runs a command (a session of its own): the recorded process group is
+    stopped, children included, before the next try touches its directories."""
+    app = AppPaths(dataclasses.replace(EC2, root=str(tmp_path)), "blog")
+    Path(app.app_dir).mkdir(parents=True)
+    marker = tmp_path / "still-building"
+    # The build's child writes a file every 0.05 s while it lives.
+    writer = f"while true; do date +%s%N > {marker}; sleep 0.05; done"
+    earlier = subprocess.Popen(
+        ["sh", "-c", as_build_process(app, f"sh -c '{writer}' & wait")],
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: marker.exists() or None, "the earlier build to run")
+        threading.Thread(target=earlier.wait, daemon=True).start()  # reaped, as sshd does
+        stopped = subprocess.run(
+            ["sh", "-c", stop_earlier_build(app)], capture_output=True, text=True, check=True
+        )
+        assert f"process group {earlier.pid}" in stopped.stdout
+        earlier.wait(timeout=10)
+        marker.unlink()
+        # Nothing of it writes any more: a fresh write would come within 0.05 s; the next
+        # try's own command (run here) finishes after 0.5 s of silence from it.
+        quiet = subprocess.run(["sh", "-c", f"sleep 0.5; test ! -e {marker}"], check=False)
+        assert quiet.returncode == 0, "a child of the stopped build still writes"
+        assert not Path(app.build_pid).exists()
+        # With no build running, the stop says nothing and succeeds.
+        again = subprocess.run(
+            ["sh", "-c", stop_earlier_build(app)], capture_output=True, text=True, check=True
+        )
+        assert again.stdout == ""
+    finally:
+        if earlier.poll() is None:
+            os.killpg(earlier.pid, signal.SIGKILL)
+
+
+def test_a_finished_build_command_leaves_no_record_and_keeps_its_status(tmp_path: Path) -> None:
+    app = AppPaths(dataclasses.replace(EC2, root=str(tmp_path)), "blog")
+    Path(app.app_dir).mkdir(parents=True)
+    done = subprocess.run(
+        ["sh", "-c", as_build_process(app, "echo built; exit 3")],
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (3, "built\n")
+    assert not Path(app.build_pid).exists()
+
+
+@pytest.mark.parametrize(
+    ("said", "in_transit"),
+    [
+        (
+            "fatal: unable to access 'https://github.com/a/b.git/': Failed to connect to "
+            "github.com port 443 after 130 ms: Couldn't connect to server",
+            True,
+        ),
+        (
+            "fatal: unable to access 'https://github.com/a/b.git/': Operation too slow. Less "
+            "than 1 bytes/sec transferred the last 60 seconds",
+            True,
+        ),
+        (
+            "fatal: unable to access 'https://github.com/a/b.git/': The requested URL returned "
+            "error: 502",
+            True,
+        ),
+        (
+            "error: RPC failed; curl 56 GnuTLS recv error (-9): Error decoding the received "
+            "TLS packet.",
+            True,
+        ),
+        ("fatal: couldn't find remote ref refs/heads/nope", False),
+        ("remote: Repository not found.", False),
+        ("fatal: Authentication failed for 'https://github.com/a/b.git/'", False),
+        (
+            "fatal: unable to access 'https://github.com/a/b.git/': The requested URL returned "
+            "error: 403",
+            False,
+        ),
+    ],
+)
+def test_a_fetch_is_tried_again_only_when_the_way_to_the_server_failed(
+    said: str, in_transit: bool
+) -> None:
+    assert fetch_failed_in_transit(["", said]) is in_transit
 
 
 def test_node_app_start_and_stop_commands() -> None:

@@ -11,6 +11,16 @@ TOAST_FAULTS is a comma-separated list of rules:
                                                     reset 2 s on) or no answer (Timeout)
   kill-after:<step>                                 SIGKILL the engine after a step succeeds
   ssh:refuse                                        SSH to instances is refused
+  ssh:<drop|hang|fail>:<step>:<n|*>                 at the step's n-th host command this
+                                                    run (once), or at every one (*): the
+                                                    connection is cut as it runs (drop; with
+                                                    *, before it is sent: the network is
+                                                    down), the host stops answering so only
+                                                    SSH keepalives can tell (hang), or the
+                                                    command runs and reports failure (fail)
+  git:<refuse|stall:<port>>[:<times>]               the build's fetch goes to a git server
+                                                    that refuses connections (127.0.0.1:1)
+                                                    or to one at <port> that never answers
   certbot:fail                                      certbot talks to an ACME server that is down
   kill-during:<step>                                SIGKILL the engine as a step starts
   raise-in:<step>                                   the step raises an unexpected exception
@@ -79,6 +89,9 @@ class Faults:
         #: When each instance was launched, and each DNS change made (this process's clock).
         self._launched: dict[str, float] = {}
         self._changed: dict[str, float] = {}
+        #: Host commands each step has sent this run, and git fetches redirected.
+        self._commands: dict[str, int] = {}
+        self._git_struck = 0
 
     @property
     def time_scale(self) -> float:
@@ -175,6 +188,32 @@ class Faults:
             name = client.meta.service_model.service_id.hyphenize()
             for operation, hook in pairs:
                 client.meta.events.register(f"after-call.{name}.{operation}", hook)
+
+    def ssh_fault(self, step: str) -> str | None:
+        """What befalls the step's next host command: "drop" (the connection is cut once it
+        runs: did it finish?), "down" (cut before it is sent: the network is down), "hang",
+        "fail" (it ran, and says it failed), or nothing. Called once per command: counts."""
+        sent = self._commands[step] = self._commands.get(step, 0) + 1
+        for kind in ("drop", "hang", "fail"):
+            for rule in self.rules("ssh"):
+                if rule[0] == kind and rule[1:2] == [step] and rule[2:3] in (["*"], [str(sent)]):
+                    return "down" if (kind, rule[2]) == ("drop", "*") else kind
+        return None
+
+    def git_url(self, url: str) -> str:
+        """The URL the build's fetch uses: `url`, or a broken git server's under a git rule."""
+        for rule in self.rules("git"):
+            if rule[0] == "refuse":
+                target, times = "127.0.0.1:1", rule[1:2]
+            elif rule[0] == "stall" and len(rule) > 1:
+                target, times = f"127.0.0.1:{int(rule[1])}", rule[2:3]
+            else:
+                continue
+            if times and self._git_struck >= int(times[0]):
+                return url
+            self._git_struck += 1
+            return f"http://{target}/{url.rstrip('/').rsplit('/', 1)[-1]}"
+        return url
 
     def kill_after(self, step: str) -> None:
         if self.active("kill-after", step):

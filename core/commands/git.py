@@ -4,9 +4,37 @@ from __future__ import annotations
 
 from core.commands import chain
 
+#: What git says when the way to the git server failed, not the repository or the branch:
+#: worth another try (a refused or reset connection, a stall, a server error, a rate limit).
+TRANSIENT = (
+    "Failed to connect",
+    "Couldn't connect",
+    "Could not resolve host",
+    "Connection reset",
+    "Connection refused",
+    "Connection timed out",
+    "Operation too slow",
+    "Operation timed out",
+    "RPC failed",
+    "early EOF",
+    "unexpected disconnect",
+    "remote end hung up unexpectedly",
+    "The requested URL returned error: 5",
+    "The requested URL returned error: 429",
+)
 
-def fetch_source(repo_url: str, branch: str, into: str) -> str:
+
+def fetch_failed_in_transit(output: list[str]) -> bool:
+    """Whether a failed fetch's output says the network or the server failed it (another
+    try may succeed), rather than the repository or branch being missing or refused."""
+    return any(marker in line for line in output for marker in TRANSIENT)
+
+
+def fetch_source(repo_url: str, branch: str, into: str, *, stall_s: float = 60.0) -> str:
     """Shallow-fetch the branch head into a fresh directory and print its sha and subject.
+    A fetch that receives nothing for `stall_s` seconds is given up (git's low-speed limit):
+    a git server that accepts and then says nothing would otherwise hold the build for
+    as long as the build may take.
 
     A token, when there is one, arrives on stdin and is handed to git through its
     environment (GIT_CONFIG_*): never on a command line, on disk or in a log. It goes as
@@ -26,6 +54,9 @@ def fetch_source(repo_url: str, branch: str, into: str) -> str:
                 ("rm", "-rf", into),
                 ("git", "init", "--quiet", into),
                 (
+                    "env",
+                    "GIT_HTTP_LOW_SPEED_LIMIT=1",
+                    f"GIT_HTTP_LOW_SPEED_TIME={max(1, round(stall_s))}",
                     "git",
                     "-C",
                     into,

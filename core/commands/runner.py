@@ -125,6 +125,34 @@ def secret_list(names: list[str] | tuple[str, ...]) -> str:
     return ",".join(names) or "-"
 
 
+def as_build_process(paths: AppPaths, command: str) -> str:
+    """A build command (rendered) that records its process group while it runs, so a later
+    try of the build (after a lost connection, or an engine killed mid-build) can stop it
+    before touching the same directories. sshd runs each command in a session of its own:
+    the shell's pid is the group's. The record goes when the command ends."""
+    pidfile = shlex.quote(paths.build_pid)
+    return f"echo $$ > {pidfile}; ( {command} ); status=$?; rm -f {pidfile}; exit $status"
+
+
+#: How long an earlier build is given to stop on SIGTERM before SIGKILL (in 0.1 s polls).
+STOP_POLLS = 50
+
+
+def stop_earlier_build(paths: AppPaths) -> str:
+    """Stop the build command an earlier try left running (its process group), waiting
+    for it to go; says so when there was one."""
+    pidfile = shlex.quote(paths.build_pid)
+    return (
+        f"pid=$(cat {pidfile} 2>/dev/null) || exit 0; "
+        f'case "$pid" in ""|*[!0-9]*) rm -f {pidfile}; exit 0;; esac; '
+        f'kill -TERM "-$pid" 2>/dev/null || {{ rm -f {pidfile}; exit 0; }}; '
+        f'i=0; while kill -0 "-$pid" 2>/dev/null && [ "$i" -lt {STOP_POLLS} ]; do '
+        "sleep 0.1; i=$((i + 1)); done; "
+        f'kill -KILL "-$pid" 2>/dev/null; rm -f {pidfile}; '
+        'echo "stopped an earlier build still running (process group $pid)"'
+    )
+
+
 def start_log(log: str, header: str) -> str:
     """Append a header line to a log that only its owner (and root) may read."""
     quoted = shlex.quote(log)

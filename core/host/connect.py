@@ -34,6 +34,7 @@ async def connect_instance(
     timeout: float,
     operator_cidr: str | None = None,
     refused_for: float = 0.0,
+    keepalive: float = 15.0,
 ) -> Remote:
     try:
         return await Remote.connect(
@@ -44,6 +45,7 @@ async def connect_instance(
             host_keys=list(where.host_keys),
             timeout=timeout,
             refused_for=refused_for,
+            keepalive=keepalive,
         )
     except WaitTimeout as exc:
         hint = "check that the instance is running"

@@ -49,6 +49,11 @@ class AppPaths:
     def run_dir(self) -> str:
         return posixpath.join(self.app_dir, "run")
 
+    @property
+    def build_pid(self) -> str:
+        """The process group of the build command running now (see as_build_process)."""
+        return posixpath.join(self.app_dir, "build.pid")
+
     def pid_file(self, port: int) -> str:
         return posixpath.join(self.run_dir, f"{port}.pid")
 

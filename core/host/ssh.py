@@ -16,6 +16,11 @@ import asyncssh
 
 from core.runs.waiting import poll
 
+#: Tries of work whose SSH connection was lost (cut, or the host stopped answering), each on
+#: a new connection: Toast's host steps are safe to run again (a resumed run does), so a
+#: network blip costs a reconnect, not the run.
+SSH_ATTEMPTS = 3
+
 
 class RemoteError(Exception):
     """A command on the host failed; says which step's command, its exit status and output."""
@@ -29,7 +34,7 @@ class RemoteError(Exception):
 
 
 class SshError(Exception):
-    """The host could not be reached or refused us."""
+    """The connection to the host was lost (cut, or the host stopped answering keepalives)."""
 
 
 @dataclass
@@ -79,6 +84,9 @@ class Remote:
         self.where = where
         #: Told each command before it runs (a run records what it ran on the host).
         self.on_command: Callable[[str], None] | None = None
+        #: Fault injection (core.cloud.faults): asked as each command starts whether the
+        #: connection is cut ("drop") or stops delivering anything ("hang") during it.
+        self.fault: Callable[[], str | None] | None = None
 
     @classmethod
     async def connect(
@@ -92,9 +100,12 @@ class Remote:
         timeout: float = 60.0,
         progress: Callable[[float], None] | None = None,
         refused_for: float = 0.0,
+        keepalive: float = 15.0,
     ) -> Remote:
         """Probe TCP, then handshake; retry while sshd is still starting. `refused_for`: the
-        port refuses connections that long yet (a rehearsed boot, core.cloud.faults)."""
+        port refuses connections that long yet (a rehearsed boot, core.cloud.faults).
+        A host that stops answering is given up after four `keepalive` intervals with no
+        answer (asyncssh's count of three unanswered keepalives), whatever the command."""
         where = f"{user}@{host}:{port}"
         opens_at = time.monotonic() + refused_for
 
@@ -123,7 +134,7 @@ class Remote:
                     agent_path=None,
                     config=None,
                     connect_timeout=10,
-                    keepalive_interval=15,
+                    keepalive_interval=keepalive,
                     encryption_algs=CIPHERS,
                 )
             except asyncssh.HostKeyNotVerifiable as exc:
@@ -142,6 +153,12 @@ class Remote:
             handshake, what=f"an SSH session with {where}", timeout=timeout, progress=progress
         )
         return cls(conn, where)
+
+    @property
+    def alive(self) -> bool:
+        """Not lost: no command saw it go, and it is not closed or closing."""
+        transport = self.conn._transport  # asyncssh has no public "closing" test
+        return not (self.conn.is_closed() or transport is None or transport.is_closing())
 
     async def __aenter__(self) -> Remote:
         return self
@@ -172,11 +189,17 @@ class Remote:
         if self.on_command is not None:
             self.on_command(command)
         output: list[str] = []
+        fault = self.fault() if self.fault is not None else None
+        process: asyncssh.SSHClientProcess[str] | None = None
+        if fault == "down":
+            self._strike("drop")
         try:
             async with asyncio.timeout(timeout):
                 process = await self.conn.create_process(
                     command, stderr=asyncssh.STDOUT, encoding="utf-8", errors="replace"
                 )
+                if fault in ("drop", "hang"):
+                    self._strike(fault)
                 if input is not None:
                     process.stdin.write(input)
                 process.stdin.write_eof()
@@ -191,32 +214,61 @@ class Remote:
                         on_line(text)
                 await process.wait()
         except TimeoutError as exc:
+            if process is not None:
+                process.close()  # the channel closes: sshd hangs up on the command
             raise RemoteError(
                 f"{what} (timed out after {timeout:.0f} s)", None, output[-50:]
             ) from exc
         except (OSError, asyncssh.Error) as exc:
             raise SshError(f"lost the SSH connection to {self.where} during {what}: {exc}") from exc
+        if process.exit_status is None and process.exit_signal is None:
+            # The channel closed without saying how the command ended: the connection went.
+            raise SshError(f"lost the SSH connection to {self.where} during {what}")
         status = process.exit_status if process.exit_status is not None else -1
+        if fault == "fail":
+            output.append("toast fault: injected: the command reports failure")
+            status = 1
         if check and status != 0:
             raise RemoteError(what, status, output[-50:])
         return RunResult(status, output)
+
+    def _strike(self, fault: str) -> None:
+        """An injected fault, at the socket under asyncssh, so it sees what it would see
+        when the network fails: the connection reset (drop), or nothing arriving any more
+        (hang: the host or the network froze). asyncssh has no public handle on it."""
+        transport = self.conn._transport
+        if transport is None:
+            return
+        if fault == "drop":
+            transport.abort()
+        elif fault == "hang":
+            transport.pause_reading()
 
     async def write_file(self, path: str, data: bytes, *, mode: int) -> None:
         """Write a file over SFTP, created with `mode` before any byte is written, and put
         in place by an atomic rename. The staging name is unique to this write: several runs
         may write one host-wide file (the runner) at once on a host they share."""
-        async with self.conn.start_sftp_client() as sftp:
-            tmp = f"{path}.toast-tmp-{secrets.token_hex(6)}"
-            attrs = asyncssh.SFTPAttrs(permissions=mode)
-            try:
-                async with sftp.open(tmp, "wb", attrs) as handle:
-                    await handle.write(data)
-                await sftp.chmod(tmp, mode)
-                await sftp.posix_rename(tmp, path)
-            except BaseException:
-                with contextlib.suppress(asyncssh.Error, OSError):
-                    await sftp.remove(tmp)
-                raise
+        try:
+            async with self.conn.start_sftp_client() as sftp:
+                tmp = f"{path}.toast-tmp-{secrets.token_hex(6)}"
+                attrs = asyncssh.SFTPAttrs(permissions=mode)
+                try:
+                    async with sftp.open(tmp, "wb", attrs) as handle:
+                        await handle.write(data)
+                    await sftp.chmod(tmp, mode)
+                    await sftp.posix_rename(tmp, path)
+                except BaseException:
+                    with contextlib.suppress(asyncssh.Error, OSError):
+                        await sftp.remove(tmp)
+                    raise
+        except (OSError, asyncssh.Error) as exc:
+            # SFTP's own errors (a full disk, a missing directory) are the host's answers;
+            # a connection that went away is not, and is retried like a command's.
+            if not self.alive:
+                raise SshError(
+                    f"lost the SSH connection to {self.where} while writing {path}: {exc}"
+                ) from exc
+            raise
 
 
 async def _true_or_none(check: object) -> bool | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -215,6 +216,8 @@ class RunContext:
     async def remote(self, *, timeout: float | None = None) -> Remote:
         """One SSH connection per run, opened on first use."""
         async with self._remote_lock:
+            if self._remote is not None and not self._remote.alive:
+                await self._close_lost()  # lost under another step: connect afresh
             if self._remote is None:
                 instance = await self.instance()
                 ip = instance.attributes.get("public_ip")
@@ -240,11 +243,41 @@ class RunContext:
                         timeout=self.settings.ssh_timeout if timeout is None else timeout,
                         operator_cidr=self.shared_ssh_from() or self.target.profile.operator_cidr,
                         refused_for=self.settings.faults.sshd_wait(instance.resource_id),
+                        keepalive=self.settings.ssh_keepalive,
                     )
                 except ConnectError as exc:
                     raise StepFailed(str(exc), hint=exc.hint) from exc
                 self._remote.on_command = self.record_command
+                if any(self.settings.faults.rules("ssh")):
+                    self._remote.fault = self._ssh_fault
             return self._remote
+
+    def _ssh_fault(self) -> str | None:
+        step = CURRENT_STEP.get() or "?"
+        fault = self.settings.faults.ssh_fault(step)
+        said = {
+            "drop": "the SSH connection is cut",
+            "down": "the SSH connection is cut before the command is sent",
+            "hang": "the SSH connection is frozen (the host stops answering)",
+            "fail": "the command reports failure",
+        }
+        if fault is not None:
+            self.say(f"toast fault: injected: {said[fault]}", step=step)
+        return fault
+
+    async def forget_lost_remote(self) -> None:
+        """Drop the run's SSH connection if it was lost, so the next use connects afresh.
+        Steps running side by side share it: only a lost one is dropped, never a new one
+        another step has just made."""
+        async with self._remote_lock:
+            if self._remote is not None and not self._remote.alive:
+                await self._close_lost()
+
+    async def _close_lost(self) -> None:
+        assert self._remote is not None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._remote.close(), timeout=5)
+        self._remote = None
 
     def record_command(self, command: str) -> None:
         """A command about to run on the host, for the Activity view (redacted, capped)."""

@@ -10,15 +10,17 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from core.cloud.aws import AwsError
-from core.host.ssh import RemoteError, SshError
+from core.host.ssh import SSH_ATTEMPTS, RemoteError, SshError
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
 from core.runs.outputs import StepOutput
 from core.runs.step_scope import CURRENT_STEP
 
 StepFn = Callable[[RunContext], Awaitable[StepOutput]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,13 @@ class StepDef:
     #: every other step has succeeded; this one finishes afterwards and its failure is a
     #: warning with its own result, never a rollback of a site already serving.
     after_live: bool = False
+    #: What puts back what the step may have half done, when it fails for good (a switch
+    #: that linked the new release and then lost the host); says what it did.
+    undo: Callable[[RunContext], Awaitable[str]] | None = None
+
+
+#: How long an undo may take before the run gives up on it and says so.
+UNDO_TIMEOUT_S = 300.0
 
 
 class RunFailed(Exception):
@@ -112,6 +121,41 @@ async def execute(
             await asyncio.gather(*running, return_exceptions=True)
 
 
+async def _attempts(step: StepDef, ctx: RunContext, work: Callable[[], Awaitable[T]]) -> T:
+    """`work` (a step, or its undo), run again on a new connection when its SSH connection
+    was lost."""
+    attempt = 1
+    while True:
+        try:
+            return await work()
+        except SshError as exc:
+            await ctx.forget_lost_remote()
+            if attempt == SSH_ATTEMPTS:
+                raise SshError(f"{exc} ({attempt} attempts, each on a new connection)") from exc
+            attempt += 1
+            ctx.say(
+                f"{exc}; connecting again to run the step again (attempt {attempt} of "
+                f"{SSH_ATTEMPTS})",
+                step=step.name,
+                level="warning",
+            )
+
+
+async def _undo(step: StepDef, ctx: RunContext) -> str | None:
+    """Run the failed step's undo, if it has one; what it did, or why it could not."""
+    undo = step.undo
+    if undo is None:
+        return None
+    ctx.say(f"undoing what {step.title.lower()} may have done", step=step.name, level="warning")
+    try:
+        async with asyncio.timeout(UNDO_TIMEOUT_S):
+            return await _attempts(step, ctx, lambda: undo(ctx))
+    except TimeoutError:
+        return f"could not undo it within {UNDO_TIMEOUT_S:.0f} s"
+    except Exception as exc:
+        return f"could not undo it: {describe_error(exc)}"
+
+
 async def _run_step(step: StepDef, ctx: RunContext) -> StepOutput:
     CURRENT_STEP.set(step.name)  # this task's own context: calls it makes name the step
     await ctx.queries.step_started(ctx.run.id, step.name)
@@ -119,7 +163,7 @@ async def _run_step(step: StepDef, ctx: RunContext) -> StepOutput:
     started = time.monotonic()
     try:
         await ctx.settings.faults.at_step_start(step.name)
-        output = await step.run(ctx)
+        output = await _attempts(step, ctx, lambda: step.run(ctx))
     except asyncio.CancelledError:
         if ctx.lease_lost.is_set():
             raise  # the run is another engine's now: leave its record alone
@@ -133,8 +177,13 @@ async def _run_step(step: StepDef, ctx: RunContext) -> StepOutput:
     except BaseException as exc:
         message = ctx.redact(describe_error(exc))
         hint = exc.hint if isinstance(exc, StepFailed) else None
+        undone = await _undo(step, ctx) if isinstance(exc, Exception) else None
+        if undone is not None:
+            message = f"{message}; {ctx.redact(undone)}"
         await ctx.queries.step_ended(ctx.run.id, step.name, "failed", error=message, detail=hint)
         ctx.say(f"✗ {step.title} failed: {message}", step=step.name, level="error")
+        if undone is not None:
+            raise StepFailed(message, hint=hint) from exc
         raise
     elapsed = time.monotonic() - started
     detail = output.detail

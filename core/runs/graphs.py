@@ -54,7 +54,12 @@ DEPLOY = [
 REDEPLOY = [
     StepDef("build", (), host.build, "Fetch and build", outputs.BuildOutput),
     StepDef(
-        "switch", ("build",), release.switch, "Switch to the new release", outputs.SwitchOutput
+        "switch",
+        ("build",),
+        release.switch,
+        "Switch to the new release",
+        outputs.SwitchOutput,
+        undo=release.put_back,
     ),
     StepDef(
         "health", ("switch",), release.health, "Check the site over HTTPS", outputs.HealthOutput
@@ -62,7 +67,14 @@ REDEPLOY = [
 ]
 ROLLBACK = [
     StepDef("pick", (), release.pick, "Choose the release", outputs.PickOutput),
-    StepDef("switch", ("pick",), release.switch, "Switch back", outputs.SwitchOutput),
+    StepDef(
+        "switch",
+        ("pick",),
+        release.switch,
+        "Switch back",
+        outputs.SwitchOutput,
+        undo=release.put_back,
+    ),
     StepDef(
         "health", ("switch",), release.health, "Check the site over HTTPS", outputs.HealthOutput
     ),

@@ -17,6 +17,9 @@ from core.cloud.faults import Faults
 #: Environment variables a queuing command may set for the runs it queues, and their meaning.
 OVERRIDES = {
     "TOAST_SSH_TIMEOUT": "seconds to wait for SSH to an instance (default 300)",
+    "TOAST_SSH_KEEPALIVE": "seconds between SSH keepalives; a host silent for four is "
+    "given up (default 15)",
+    "TOAST_GIT_STALL": "seconds a fetch may receive nothing before it is given up (default 60)",
     "TOAST_HEALTH_TIMEOUT": "seconds the health check may take (default 120)",
     "TOAST_AWS_MAX_ATTEMPTS": "attempts per AWS call, retries included (default 8)",
     "TOAST_FAULTS": "fault injection for rehearsals and tests (see core/cloud/faults.py)",
@@ -32,6 +35,8 @@ def capture_overrides(environ: Mapping[str, str] | None = None) -> dict[str, str
 @dataclass(frozen=True)
 class RunSettings:
     ssh_timeout: float = 300.0
+    ssh_keepalive: float = 15.0
+    git_stall: float = 60.0
     health_timeout: float = 120.0
     aws_max_attempts: int = 8
     faults: Faults = field(default_factory=Faults)
@@ -51,6 +56,8 @@ class RunSettings:
             faults = faults + engine_faults
         return cls(
             ssh_timeout=number("TOAST_SSH_TIMEOUT", cls.ssh_timeout),
+            ssh_keepalive=number("TOAST_SSH_KEEPALIVE", cls.ssh_keepalive),
+            git_stall=number("TOAST_GIT_STALL", cls.git_stall),
             health_timeout=number("TOAST_HEALTH_TIMEOUT", cls.health_timeout),
             aws_max_attempts=int(number("TOAST_AWS_MAX_ATTEMPTS", cls.aws_max_attempts)),
             faults=faults,

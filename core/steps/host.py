@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -20,8 +21,15 @@ from core.commands.files import (
     tail_file,
     then,
 )
-from core.commands.git import adopt_release, fetch_source
-from core.commands.runner import RUNNER_JS, env_json, run_in_release, start_log
+from core.commands.git import adopt_release, fetch_failed_in_transit, fetch_source
+from core.commands.runner import (
+    RUNNER_JS,
+    as_build_process,
+    env_json,
+    run_in_release,
+    start_log,
+    stop_earlier_build,
+)
 from core.commands.toolchain import (
     build_env,
     deps_fingerprint,
@@ -30,13 +38,14 @@ from core.commands.toolchain import (
     node_exe,
     reuse_node_modules,
 )
-from core.host.ssh import Remote
+from core.host.ssh import Remote, RunResult
 from core.profile.installation import TAG, installation_id
 from core.repo.github import GitHub, GitHubError, token_for
 from core.repo.heads import is_git_url
 from core.runs.context import RunContext
 from core.runs.excerpt import failure_excerpt, known_cause
 from core.runs.failures import StepFailed
+from core.runs.waiting import backoff_delays
 from core.steps.outputs import BuildOutput, LaunchOutput, SshOutput
 from storage.records import Release
 
@@ -163,6 +172,60 @@ async def repo_url(ctx: RunContext, repo: str) -> str:
             raise StepFailed(str(exc), hint="check the repository name and GITHUB_TOKEN") from exc
 
 
+#: Tries of a fetch that failed in transit (see core.commands.git.TRANSIENT).
+FETCH_ATTEMPTS = 3
+
+
+async def _fetch(
+    ctx: RunContext, remote: Remote, url: str, token: str | None, incoming: str
+) -> RunResult:
+    """Fetch the branch head, trying again (after 2 s, then 4 s) when git says the way to
+    its server failed; a missing repository or branch fails at once."""
+    d = ctx.deployment
+    delays = backoff_delays(initial=2 * ctx.settings.faults.time_scale, maximum=10)
+    for attempt in range(1, FETCH_ATTEMPTS + 1):
+        fetched = await remote.run(
+            as_build_process(
+                ctx.app,
+                fetch_source(
+                    ctx.settings.faults.git_url(url),
+                    d.branch,
+                    incoming,
+                    stall_s=ctx.settings.git_stall,
+                ),
+            ),
+            what=f"fetch {d.repo}@{d.branch}",
+            input=(token or "") + "\n",
+            on_line=lambda line: ctx.say(line, step="build", level="output"),
+            check=False,
+        )
+        if fetched.status == 0:
+            return fetched
+        reason = next((line for line in reversed(fetched.output) if line.strip()), "no output")
+        if not fetch_failed_in_transit(fetched.output):
+            raise StepFailed(
+                f"git could not fetch {d.repo}@{d.branch} on the host: {reason}",
+                hint="check that the repository and the branch exist and that the token "
+                "(GITHUB_TOKEN) may read them",
+            )
+        if attempt == FETCH_ATTEMPTS:
+            raise StepFailed(
+                f"git could not fetch {d.repo}@{d.branch} on the host after {attempt} "
+                f"attempts: {reason}",
+                hint="the git server or the instance's network failed; run the deploy "
+                "again when it answers",
+            )
+        delay = next(delays)
+        ctx.say(
+            f"fetching {d.repo}@{d.branch} failed in transit ({reason}); trying again in "
+            f"{delay:.0f} s (attempt {attempt + 1} of {FETCH_ATTEMPTS})",
+            step="build",
+            level="warning",
+        )
+        await asyncio.sleep(delay)  # the backoff between attempts
+    raise AssertionError("unreachable")
+
+
 def secret_names(ctx: RunContext) -> list[str]:
     return sorted(e.name for e in ctx.deployment.env if e.secret)
 
@@ -194,15 +257,15 @@ async def build(ctx: RunContext) -> BuildOutput:
     remote = await ctx.remote()
     app, d = ctx.app, ctx.deployment
     incoming = app.incoming(ctx.run.id)
+    # A try of this build before (a lost connection, a killed engine) may still be running
+    # on the host, in the directories this one is about to use.
+    stopped = await remote.run(stop_earlier_build(app), what="stop an earlier build")
+    for line in stopped.output:
+        ctx.say(line, step="build", level="warning")
     url = await repo_url(ctx, d.repo)
     # The token goes only to GitHub's own host; it reaches git on stdin, never argv or disk.
     token = token_for(url, ctx.target.github_api, ctx.target.github_token)
-    fetched = await remote.run(
-        fetch_source(url, d.branch, incoming),
-        what=f"fetch {d.repo}@{d.branch}",
-        input=(token or "") + "\n",
-        on_line=lambda line: ctx.say(line, step="build", level="output"),
-    )
+    fetched = await _fetch(ctx, remote, url, token, incoming)
     sha, subject = fetched.output[-2:] if len(fetched.output) >= 2 else ("", "")
     if len(sha) != 40:
         raise StepFailed(f"could not read the commit of {d.repo}@{d.branch}: {fetched.output}")
@@ -315,15 +378,18 @@ async def _run_logged(
         env["NODE_ENV"] = "production"
     ctx.say(f"$ {command}", step="build")
     result = await remote.run(
-        run_in_release(
+        as_build_process(
             ctx.app,
-            cwd,
-            command,
-            env_file=ctx.app.env_file,
-            log=ctx.app.build_log,
-            redact=secret_names(ctx),
-            extra_env=env,
-            node=node_exe(ctx.host, ctx.deployment.node_version),
+            run_in_release(
+                ctx.app,
+                cwd,
+                command,
+                env_file=ctx.app.env_file,
+                log=ctx.app.build_log,
+                redact=secret_names(ctx),
+                extra_env=env,
+                node=node_exe(ctx.host, ctx.deployment.node_version),
+            ),
         ),
         what=f"{label} ({command})",
         on_line=lambda line: ctx.say(line, step="build", level="output"),

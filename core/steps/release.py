@@ -60,7 +60,21 @@ async def switch(ctx: RunContext) -> StepOutput:
     )
 
 
-async def switch_to(ctx: RunContext, release: Release) -> None:
+async def put_back(ctx: RunContext) -> str:
+    """The undo of a switch that failed: the release live before it serves again. A switch
+    can fail half done (the new release linked and nginx not yet told, or a new process
+    started and the old one stopped), so this switches again rather than assume."""
+    fresh = await ctx.queries.get_deployment_by_id(ctx.deployment.id)
+    live_id = fresh.current_release_id if fresh is not None else None
+    previous = await ctx.queries.get_release(live_id) if live_id is not None else None
+    if previous is None:
+        return "nothing was live before it"
+    await switch_to(ctx, previous, again=True)
+    return f"{previous.sha[:12]}, live before it, serves again"
+
+
+async def switch_to(ctx: RunContext, release: Release, *, again: bool = False) -> None:
+    """Make `release` the one served. `again`: even if the record says it already is."""
     remote = await ctx.remote()
     d = ctx.deployment
     if d.build_type == "static":
@@ -77,13 +91,15 @@ async def switch_to(ctx: RunContext, release: Release) -> None:
         )
         attributes = dict(release.attributes)
     else:
-        attributes = await _switch_node(ctx, remote, release)
+        attributes = await _switch_node(ctx, remote, release, again=again)
     await ctx.queries.set_release_attributes(release.id, attributes)
     await ctx.queries.update_deployment(d.id, current_release_id=release.id)
     ctx.say(f"{d.fqdn} now serves {release.sha[:12]}", step="switch")
 
 
-async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dict[str, Any]:
+async def _switch_node(
+    ctx: RunContext, remote: Remote, release: Release, *, again: bool = False
+) -> dict[str, Any]:
     """Blue/green on two ports: start the new process, check it, move nginx, stop the old."""
     d = ctx.deployment
     base = ctx.host.app_port(d.port or 3000, d.id)
@@ -91,7 +107,7 @@ async def _switch_node(ctx: RunContext, remote: Remote, release: Release) -> dic
     current_id = fresh.current_release_id if fresh else None
     current = await ctx.queries.get_release(current_id) if current_id else None
     old_port = int(current.attributes["port"]) if current and "port" in current.attributes else None
-    if current is not None and current.id == release.id and old_port is not None:
+    if current is not None and current.id == release.id and old_port is not None and not again:
         return dict(release.attributes)  # already live (a resumed run)
     port = base + 1 if old_port == base else base
     await remote.run(stop_app(ctx.host, ctx.app, port), what=f"clear port {port}")

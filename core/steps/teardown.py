@@ -8,7 +8,7 @@ from core.cloud.gc import ORDER, delete_resource
 from core.commands import render
 from core.commands.certbot import certbot_delete
 from core.commands.node import stop_app
-from core.host.ssh import RemoteError, SshError
+from core.host.ssh import SSH_ATTEMPTS, Remote, RemoteError, SshError
 from core.repo.github import GitHub, GitHubError
 from core.runs.context import RunContext
 from core.runs.failures import StepFailed
@@ -66,21 +66,48 @@ async def host_cleanup(ctx: RunContext) -> HostCleanupOutput:
         ),
     ]
     left: list[str] = []
-    for what, command in actions:
-        try:
-            await remote.run(command, what=f"remove {what}", timeout=120)
-        except (RemoteError, SshError) as exc:
-            left.append(f"{what} ({exc})")
-            continue
-        if what == "the nginx site":
+    for index, (what, command) in enumerate(actions):
+        for attempt in range(1, SSH_ATTEMPTS + 1):
             try:
-                await reload(ctx, remote)
-            except (RemoteError, SshError, WaitTimeout) as exc:
+                await remote.run(command, what=f"remove {what}", timeout=120)
+                if what == "the nginx site":
+                    await reload(ctx, remote)
+                break
+            except RemoteError as exc:
+                left.append(f"{what} ({exc})")
+                break
+            except WaitTimeout as exc:
                 left.append(f"an nginx reload ({exc})")
+                break
+            except SshError as exc:
+                # Each action is safe to repeat: connect again and repeat it.
+                await ctx.forget_lost_remote()
+                again = await _reconnect(ctx) if attempt < SSH_ATTEMPTS else None
+                if again is None:
+                    left += [f"{undone} ({exc})" for undone, _ in actions[index:]]
+                    ctx.say(f"{exc}; giving up on the host", step="host-cleanup", level="warning")
+                    return _left_on_host(ctx, left)
+                remote = again
+                ctx.say(
+                    f"{exc}; connected again (attempt {attempt + 1} of {SSH_ATTEMPTS})",
+                    step="host-cleanup",
+                    level="warning",
+                )
     if left:
-        ctx.say("left on the host: " + "; ".join(left), step="host-cleanup", level="warning")
-        return HostCleanupOutput(left_on_host=left, detail="left on the host: " + "; ".join(left))
+        return _left_on_host(ctx, left)
     return HostCleanupOutput(detail="app stopped; site, certificate, files and logs removed")
+
+
+def _left_on_host(ctx: RunContext, left: list[str]) -> HostCleanupOutput:
+    ctx.say("left on the host: " + "; ".join(left), step="host-cleanup", level="warning")
+    return HostCleanupOutput(left_on_host=left, detail="left on the host: " + "; ".join(left))
+
+
+async def _reconnect(ctx: RunContext) -> Remote | None:
+    try:
+        return await ctx.remote(timeout=min(ctx.settings.ssh_timeout, 20))
+    except (StepFailed, AwsError):
+        return None
 
 
 async def release_resources(ctx: RunContext) -> TeardownOutput:
