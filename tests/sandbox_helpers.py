@@ -196,6 +196,17 @@ def live_instances(aws: Clients) -> list[str]:
     return [i["InstanceId"] for r in reservations for i in r["Instances"]]
 
 
+def deployment_instances(aws: Clients, name: str) -> list[str]:
+    """The pending or running instances tagged as the deployment's."""
+    reservations = aws("ec2").describe_instances(
+        Filters=[
+            {"Name": "tag:toast:deployment", "Values": [name]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]
+    )["Reservations"]
+    return [i["InstanceId"] for r in reservations for i in r["Instances"]]
+
+
 def record_sets(aws: Clients, sandbox: SandboxInfo) -> dict[tuple[str, str], list[str]]:
     """(name, type) -> values for every record in the sandbox zone."""
     sets = aws("route53").list_resource_record_sets(HostedZoneId=zone_id(aws, sandbox.base_domain))

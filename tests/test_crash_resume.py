@@ -23,6 +23,7 @@ from storage import Queries, open_database
 from .deploy_helpers import https_get, show, start_engine, toast
 from .helpers.serve import serving, slow_build_repo, write_config
 from .helpers.waiting import wait_for
+from .sandbox_helpers import deployment_instances
 
 Clients = Callable[[str], Any]
 
@@ -45,16 +46,6 @@ def _said(db_path: Path, name: str, text: str) -> bool | None:
             await db.close()
 
     return True if asyncio.run(read()) else None
-
-
-def _instances(aws: Clients, name: str) -> list[str]:
-    reservations = aws("ec2").describe_instances(
-        Filters=[
-            {"Name": "tag:toast:deployment", "Values": [name]},
-            {"Name": "instance-state-name", "Values": ["pending", "running"]},
-        ]
-    )["Reservations"]
-    return [i["InstanceId"] for r in reservations for i in r["Instances"]]
 
 
 def _live(name: str) -> dict[str, Any] | None:
@@ -105,7 +96,7 @@ def test_engine_killed_while_the_host_builds_resumes_to_one_live_instance(
         flag.write_text("go")
         details = _finish_with_a_fresh_engine("crashbuild")
         assert details["last_run"]["kind"] == "deploy"
-        assert len(_instances(aws, "crashbuild")) == 1
+        assert len(deployment_instances(aws, "crashbuild")) == 1
         assert "built after a restart" in https_get(sandbox, "crashbuild.sandbox.test").text
     finally:
         shutil.rmtree(flags, ignore_errors=True)
@@ -141,7 +132,7 @@ def test_engine_killed_while_the_certificate_command_runs_resumes_to_one_live_in
             fcntl.flock(lock, fcntl.LOCK_UN)
     details = _finish_with_a_fresh_engine("crashcert")
     assert details["last_run"]["kind"] == "deploy"
-    assert len(_instances(aws, "crashcert")) == 1
+    assert len(deployment_instances(aws, "crashcert")) == 1
     assert "Hello from the Toast static sample" in https_get(sandbox, fqdn).text
 
 
@@ -166,7 +157,7 @@ def test_serve_killed_mid_build_resumes_under_the_next_serve(
         with serving(tmp_path, "--no-webhooks", "--no-poll", name="serve-again"):
             details = wait_for(lambda: _live("crashserve"), "the resumed deploy to go live", 240)
         assert details["last_run"]["kind"] == "deploy"
-        assert len(_instances(aws, "crashserve")) == 1
+        assert len(deployment_instances(aws, "crashserve")) == 1
         assert "built after a restart" in https_get(sandbox, "crashserve.sandbox.test").text
     finally:
         shutil.rmtree(flags, ignore_errors=True)

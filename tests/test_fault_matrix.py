@@ -13,15 +13,17 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from core.sandbox.controller import SandboxInfo
 from storage import Queries, open_database
 
-from .deploy_helpers import gc_findings, settled, toast, wait_engine_exit
-from .helpers.state import open_resources
-from .sandbox_helpers import live_instances
+from .deploy_helpers import gc_findings, settled, start_engine, toast, wait_engine_exit
+from .helpers.state import last_run, open_resources, runs_ended
+from .helpers.waiting import wait_for
+from .sandbox_helpers import deployment_instances
 
 Clients = Callable[[str], Any]
 SAMPLE = "toast-samples/static-site"
@@ -72,7 +74,10 @@ def test_every_aws_call_site_under_throttling_timeouts_and_hard_errors(
     assert destroy_calls, "a destroy calls AWS"
     wait_engine_exit()
 
-    # Throttling and timeouts on every call at once, once each: retried through.
+    # All at once under one engine (each run carries its own faults): throttling on every
+    # call at once, once each, and a timeout on each the same way (both retried through);
+    # and a hard error at each deploy call, one deployment each.
+    cases: dict[str, tuple[str, str, str]] = {}  # name -> (call, fault, rule)
     for fault, code_of in (("throttling", THROTTLE), ("timeout", None)):
         rules = ",".join(
             _fault(aws, call, code_of.get(call.split(".")[0], "ThrottlingException"), 1)
@@ -80,57 +85,63 @@ def test_every_aws_call_site_under_throttling_timeouts_and_hard_errors(
             else _fault(aws, call, "Timeout", 1)
             for call in deploy_calls
         )
+        cases[f"ok-{fault}"] = ("every call", fault, rules)
+    for index, call in enumerate(deploy_calls):
+        rule = _fault(aws, call, DENIED.get(call.split(".")[0], "AccessDenied"))
+        cases[f"hard{index}"] = (call, "hard error", rule)
+    with ThreadPoolExecutor(4) as pool:
+        futures = [
+            pool.submit(
+                toast,
+                *("--sandbox", "deploy", SAMPLE, "--subdomain", name),
+                env={"TOAST_ENGINE_AUTOSTART": "0", "TOAST_FAULTS": rule},
+            )
+            for name, (_, _, rule) in cases.items()
+        ]
+        for future in futures:
+            assert future.result().returncode == 0, future.result().stderr
+    engine = start_engine()
+    try:
+        wait_for(lambda: runs_ended(db_path), f"{len(cases)} deploys under faults to end", 300)
+    finally:
+        engine.terminate()
+        engine.communicate(timeout=60)
+
+    for fault in ("throttling", "timeout"):
         name = f"ok-{fault}"
-        deployed = toast(
-            "--sandbox",
-            "deploy",
-            SAMPLE,
-            "--subdomain",
-            name,
-            "--wait",
-            env={"TOAST_FAULTS": rules},
-        )
-        assert deployed.returncode == 0, deployed.stderr
+        run = last_run(db_path, name)
+        assert run["state"] == "succeeded", (fault, run["error"])
+        assert len(deployment_instances(aws, name)) == 1  # a retried launch made one instance
         matrix += [(f"deploy {call}", fault, "succeeded after retry") for call in deploy_calls]
-        assert len(live_instances(aws)) == 1  # a retried launch made one instance
         gone = toast("destroy", name, "--yes", "--wait")
         assert gone.returncode == 0, gone.stderr
-        wait_engine_exit()
-
-    # A hard error at each deploy call: a failed run naming it, nothing orphaned.
-    for index, call in enumerate(deploy_calls):
-        service = call.split(".")[0]
-        name = f"hard{index}"
-        failed = toast(
-            "--sandbox",
-            "deploy",
-            SAMPLE,
-            "--subdomain",
-            name,
-            "--wait",
-            env={"TOAST_FAULTS": _fault(aws, call, DENIED.get(service, "AccessDenied"))},
-        )
-        if failed.returncode == 0:
+    for name, (call, _, _) in cases.items():
+        if not name.startswith("hard"):
+            continue
+        run = last_run(db_path, name)
+        if run["state"] == "succeeded":
             # Creating a shared resource that exists already: the call is not made.
             assert call.split(".")[1].startswith(("create_", "import_", "authorize_")), call
             assert toast("destroy", name, "--yes", "--wait").returncode == 0
             matrix.append((f"deploy {call}", "hard error", "not reached: the shared one exists"))
             continue
-        assert failed.returncode == 1, (call, failed.stdout)
-        assert "failed at step" in failed.stderr and "injected fault" in failed.stderr, call
+        error = run["error"]
+        assert run["state"] == "failed", (call, run)
+        assert "failed at step" in error and "injected fault" in error, (call, error)
         left = open_resources(db_path, name)
         outcome = "failed clearly; rolled back"
         if left:
             # The rollback needed the refused call too: what it could not delete is named,
             # and stays in the ledger (not an orphan) until a destroy without the fault.
             for resource in left:  # "kind id", as the failure names it
-                assert resource in failed.stderr, (call, resource, failed.stderr)
-            assert "Left:" in failed.stderr, call
+                assert resource in error, (call, resource, error)
+            assert "Left:" in error, call
             cleaned = toast("destroy", name, "--yes", "--wait")
             assert cleaned.returncode == 0, (call, cleaned.stderr)
             assert open_resources(db_path, name) == [], call
             outcome = f"failed clearly; {len(left)} named as left; destroy removed them"
         matrix.append((f"deploy {call}", "hard error", outcome))
+    wait_engine_exit()
     assert gc_findings() == []  # no case left an orphan behind
 
     # A hard error at each destroy call: the destroy fails naming it, the ledger keeps what

@@ -122,7 +122,7 @@ def test_the_sandbox_host_is_an_unprivileged_login_with_sudo_as_on_ec2(
     assert all(p in allowed_roots or releases in p.parents for p in owned), sorted(
         str(p) for p in owned if p not in allowed_roots and releases not in p.parents
     )[:5]
-    live = Path(host.certbot_dir) / "live"
+    live = Path(host.certbot_home("unpriv.sandbox.test")) / "live"
     assert live.stat().st_uid == 0 and live.stat().st_mode & 0o077 == 0  # root's alone
     site = Path(host.nginx_sites_dir) / "toast-unpriv.conf"
     assert site.stat().st_uid == 0
