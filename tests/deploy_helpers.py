@@ -8,6 +8,8 @@ import ssl
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,3 +155,31 @@ def wait_engine_exit() -> None:
 def engine_log(data_dir: Path) -> str:
     path = data_dir / "engine.log"
     return path.read_text() if path.exists() else ""
+
+
+def run_at_once(
+    db_path: Path,
+    cases: Mapping[str, tuple[tuple[str, ...], str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+) -> None:
+    """Queue each case (the CLI's arguments, the run's TOAST_FAULTS) without an engine, then
+    run them all at once under one, to their ends. Each run carries its own faults (and the
+    overrides in `env`); the queuing commands' own calls are left alone."""
+    from .helpers.state import runs_ended
+
+    def queue(args: tuple[str, ...], faults: str) -> None:
+        extra = {"TOAST_ENGINE_AUTOSTART": "0", **(env or {})}
+        done = toast(*args, env={**extra, "TOAST_FAULTS": faults} if faults else extra)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+
+    with ThreadPoolExecutor(4) as pool:
+        for future in [pool.submit(queue, args, faults) for args, faults in cases.values()]:
+            future.result()
+    engine = start_engine()
+    try:
+        wait_for(lambda: runs_ended(db_path), f"{len(cases)} runs to end", timeout)
+    finally:
+        engine.terminate()
+        engine.communicate(timeout=60)

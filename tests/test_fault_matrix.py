@@ -13,16 +13,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from core.sandbox.controller import SandboxInfo
 from storage import Queries, open_database
 
-from .deploy_helpers import gc_findings, settled, start_engine, toast, wait_engine_exit
-from .helpers.state import last_run, open_resources, runs_ended
-from .helpers.waiting import wait_for
+from .deploy_helpers import gc_findings, run_at_once, settled, toast, wait_engine_exit
+from .helpers.state import last_run, open_resources
 from .sandbox_helpers import deployment_instances
 
 Clients = Callable[[str], Any]
@@ -89,23 +87,13 @@ def test_every_aws_call_site_under_throttling_timeouts_and_hard_errors(
     for index, call in enumerate(deploy_calls):
         rule = _fault(aws, call, DENIED.get(call.split(".")[0], "AccessDenied"))
         cases[f"hard{index}"] = (call, "hard error", rule)
-    with ThreadPoolExecutor(4) as pool:
-        futures = [
-            pool.submit(
-                toast,
-                *("--sandbox", "deploy", SAMPLE, "--subdomain", name),
-                env={"TOAST_ENGINE_AUTOSTART": "0", "TOAST_FAULTS": rule},
-            )
+    run_at_once(
+        db_path,
+        {
+            name: (("--sandbox", "deploy", SAMPLE, "--subdomain", name), rule)
             for name, (_, _, rule) in cases.items()
-        ]
-        for future in futures:
-            assert future.result().returncode == 0, future.result().stderr
-    engine = start_engine()
-    try:
-        wait_for(lambda: runs_ended(db_path), f"{len(cases)} deploys under faults to end", 300)
-    finally:
-        engine.terminate()
-        engine.communicate(timeout=60)
+        },
+    )
 
     for fault in ("throttling", "timeout"):
         name = f"ok-{fault}"

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from core.sandbox.controller import SandboxInfo
 from core.serve import hook_secrets
 from storage import Queries, open_database
 
@@ -49,7 +50,10 @@ def _push(name: str, sha: str) -> bytes:
     ).encode()
 
 
-def test_five_processes_for_a_minute_lose_no_write(tmp_path: Path, isolated_toast: Path) -> None:
+def test_five_processes_for_a_minute_lose_no_write(
+    tmp_path: Path, isolated_toast: Path, sandbox: SandboxInfo
+) -> None:
+    # `sandbox`: `toast serve` uses the session's sandbox, not one of its own left running.
     write_config("")
     db_path = isolated_toast / "toast.db"
     for name in NAMES:

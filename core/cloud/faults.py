@@ -248,10 +248,12 @@ def install(clients: Mapping[str, BaseClient]) -> None:
     Faults.from_env().install(clients)
 
 
-def github_transport(verify: ssl.SSLContext) -> httpx.AsyncBaseTransport | None:
-    """The GitHub client's transport under this process's `github:` rules, else None (the
-    client's own)."""
-    rules = list(Faults.from_env().rules("github"))
+def github_transport(
+    verify: ssl.SSLContext, faults: Faults | None
+) -> httpx.AsyncBaseTransport | None:
+    """The GitHub client's transport under a run's `github:` rules, else None (the client's
+    own). Only runs carry faults: the CLI's and the console's own reads are left alone."""
+    rules = list(faults.rules("github")) if faults is not None else []
     return _GitHubFaults(rules, verify) if rules else None
 
 

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from core.cloud.faults import github_transport
+from core.cloud.faults import Faults, github_transport
 from core.runs.waiting import WaitTimeout, poll
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class GitHub:
         *,
         timeout: float = 15.0,
         on_wait: Callable[[str], None] | None = None,
+        faults: Faults | None = None,
     ) -> None:
         headers = {
             "Accept": "application/vnd.github+json",
@@ -71,7 +72,7 @@ class GitHub:
             timeout=timeout,
             follow_redirects=True,
             verify=_tls(),
-            transport=github_transport(_tls()),  # None unless TOAST_FAULTS has github: rules
+            transport=github_transport(_tls(), faults),  # None unless a run's faults say
         )
         #: Told what a rate-limit wait is for and until when (the engine's progress line).
         self.on_wait = on_wait or (lambda message: log.warning("%s", message))

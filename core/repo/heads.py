@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.cloud.faults import Faults
 from core.repo.github import GitHub, GitHubError
 
 if TYPE_CHECKING:
@@ -59,13 +60,14 @@ async def branch_head(
     github_token: str | None,
     timeout: float = 30,
     as_user: tuple[str, ...] = (),
+    faults: Faults | None = None,
 ) -> BranchHead:
     """The branch head; `as_user` runs git as another user (the sandbox host's login, to
     learn whether it can read a file:// repository before anything is launched)."""
     if is_git_url(repo):
         return await _ls_remote(repo, branch, timeout=timeout, as_user=as_user)
 
-    async with GitHub(github_api, github_token) as github:
+    async with GitHub(github_api, github_token, faults=faults) as github:
         return await github_branch_head(github, repo, branch)
 
 

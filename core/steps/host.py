@@ -165,7 +165,9 @@ async def repo_url(ctx: RunContext, repo: str) -> str:
     if is_git_url(repo):
         return repo
 
-    async with GitHub(ctx.target.github_api, ctx.target.github_token) as github:
+    async with GitHub(
+        ctx.target.github_api, ctx.target.github_token, faults=ctx.settings.faults
+    ) as github:
         try:
             return (await github.repo(repo)).clone_url
         except GitHubError as exc:

@@ -23,6 +23,7 @@ async def check(ctx: RunContext) -> CheckOutput:
             d.branch,
             github_api=ctx.target.github_api,
             github_token=ctx.target.github_token,
+            faults=ctx.settings.faults,
         )
         if is_local_repo(d.repo) and reader:
             # The host clones it as its login user, who may not see what this user sees.

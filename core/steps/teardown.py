@@ -149,7 +149,9 @@ async def release_resources(ctx: RunContext) -> TeardownOutput:
 
 async def _delete_webhook(ctx: RunContext, resource: Resource) -> None:
     """The repository webhook `toast serve` made for this deployment, and its secret."""
-    async with GitHub(ctx.target.github_api, ctx.target.github_token) as github:
+    async with GitHub(
+        ctx.target.github_api, ctx.target.github_token, faults=ctx.settings.faults
+    ) as github:
         await github.delete_hook(
             str(resource.attributes["repo"]), int(resource.attributes["hook_id"])
         )

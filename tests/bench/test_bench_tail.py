@@ -38,15 +38,15 @@ async def test_tail_against_awslogs_and_sam(
     sandbox: SandboxInfo, aws: Callable[[str], Any], bench: Report
 ) -> None:
     """Late events missed, re-reading and calls per 10,000 delivered, and delivery delay,
-    for Toast's tail, `awslogs get --watch` and `sam logs --tail` on one group (3 runs;
-    the figures are the median run's, by events re-read)."""
+    for Toast's tail, `awslogs get --watch` and `sam logs --tail` on one group (2 runs; each
+    tool's figures are its worse run's, by events re-read)."""
     tools = Path(os.environ.get("TOAST_BENCH_TOOLS") or PROJECT_ROOT / ".bench-tools")
     assert (tools / "bin/awslogs").exists() and (tools / "bin/sam").exists(), (
         f"awslogs and sam are not in {tools}: run scripts/bench, which installs them"
     )
     logs = aws("logs")
     runs: list[dict[str, ToolFigures]] = []
-    for run in range(quick(3, 1)):
+    for run in range(quick(2, 1)):
         group = f"{GROUP}-{run}"
         logs.create_log_group(logGroupName=group)
         for stream in STREAMS:
@@ -57,14 +57,14 @@ async def test_tail_against_awslogs_and_sam(
 
         figures = await race(sandbox.aws_endpoint, tools, put, group=group, bursts=quick(BURSTS, 3))
         runs.append({f.name: f for f in figures})
-    median = {}
+    worse = {}
     for name in ("toast", "awslogs", "sam"):
         ordered = sorted((r[name] for r in runs), key=lambda f: f.reread)
         print(f"\n{name}, each run: " + "; ".join(str(f) for f in ordered))
-        median[name] = ordered[len(ordered) // 2]
-    toast, awslogs = median["toast"], median["awslogs"]
+        worse[name] = ordered[-1]
+    toast, awslogs = worse["toast"], worse["awslogs"]
     late = quick(BURSTS, 3) * LATE_PER_BURST
-    for tool in median.values():
+    for tool in worse.values():
         ours = tool is toast
         section = f"tail: {tool.name}"
         reread, calls = tool.per_10000(tool.reread), tool.per_10000(tool.filter_calls)
@@ -106,7 +106,7 @@ async def test_tail_against_awslogs_and_sam(
         bench.add(section, "all API calls per 10,000", tool.per_10000(tool.total_calls), "calls")
         bench.add(section, "delivery delay p50", tool.delay_p50_ms, "ms")
         bench.add(section, "delivery delay p99", tool.delay_p99_ms, "ms")
-    assert all(tool.delivered > 0 for tool in median.values()), median
+    assert all(tool.delivered > 0 for tool in worse.values()), worse
 
 
 class PaneApp(App[None]):
