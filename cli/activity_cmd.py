@@ -50,6 +50,3 @@ def activity(run_id: int | None, limit: int, as_json: bool) -> None:
 
 def _when(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
-
-
-COMMANDS = [activity]

@@ -299,6 +299,3 @@ def deploy(
             return await after_queue(queries, run, deployment.name, wait, as_json)
 
     raise SystemExit(run_with_storage(work))
-
-
-COMMANDS = [detect, deploy]

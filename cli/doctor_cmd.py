@@ -32,6 +32,3 @@ def doctor(obj: Any, as_json: bool) -> None:
                 click.echo(f"        fix: {check.fix}")
     if any(c.ok is False for c in checks):
         raise SystemExit(EXIT_FAILED)
-
-
-COMMANDS = [doctor]

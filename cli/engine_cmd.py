@@ -39,6 +39,3 @@ def engine(idle_exit: float | None) -> None:
         pass
     finally:
         os.close(lock)
-
-
-COMMANDS = [engine]

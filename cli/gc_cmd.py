@@ -50,6 +50,3 @@ def gc(obj: Any, delete: bool, as_json: bool) -> None:
         click.echo(line)
     if result["findings"] and not delete:
         click.echo("Run `toast gc --delete` to remove orphans and close stale entries.")
-
-
-COMMANDS = [gc]

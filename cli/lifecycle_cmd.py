@@ -134,6 +134,3 @@ def destroy(name: str, yes: bool, wait: bool, as_json: bool) -> None:
             EXIT_USAGE,
         )
     queue_command("destroy", name, wait, as_json)
-
-
-COMMANDS = [redeploy, rollback, destroy]

@@ -1,34 +1,62 @@
 """Entry point of the `toast` command.
 
-Startup stays light: the console (Textual) and AWS (boto3) are imported only by the
-commands that use them.
+Startup stays light, a documented seam: each command's module (and what it needs: asyncssh
+and aiohttp for `engine` and `serve`, Textual for the console, boto3 for AWS) is imported
+when that command runs, through click's lazily loaded subcommands. `toast ls` does not pay
+for the engine or the webhook server.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 from dataclasses import dataclass
 
 import click
 
-from cli import (
-    activity_cmd,
-    common,
-    deploy_cmd,
-    doctor_cmd,
-    engine_cmd,
-    gc_cmd,
-    lifecycle_cmd,
-    serve_cmd,
-    show_cmd,
-)
 from cli.output import EXIT_USAGE, fail
-from cli.sandbox_cmd import sandbox
 from core.profile import paths
 from core.profile.config import ConfigError, Profile, choose_profile, load_config
 from core.runs.access import Role
 from core.runs.launcher import resume_unfinished
+
+#: Each command, and the module.attribute that defines it.
+COMMANDS = {
+    "activity": "cli.activity_cmd.activity",
+    "authorized-keys-line": "cli.serve_cmd.authorized_keys_line",
+    "deploy": "cli.deploy_cmd.deploy",
+    "destroy": "cli.lifecycle_cmd.destroy",
+    "detect": "cli.deploy_cmd.detect",
+    "doctor": "cli.doctor_cmd.doctor",
+    "engine": "cli.engine_cmd.engine",
+    "gc": "cli.gc_cmd.gc",
+    "logs": "cli.show_cmd.logs",
+    "ls": "cli.show_cmd.list_deployments",
+    "notify": "cli.serve_cmd.notify",
+    "redeploy": "cli.lifecycle_cmd.redeploy",
+    "rollback": "cli.lifecycle_cmd.rollback",
+    "sandbox": "cli.sandbox_cmd.sandbox",
+    "serve": "cli.serve_cmd.serve",
+    "show": "cli.show_cmd.show",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when used (click's documented pattern for
+    lazily loaded subcommands); `--help` imports them all to list them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module, name = where.rsplit(".", 1)
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command) and command.name == cmd_name, where
+        return command
 
 
 @dataclass
@@ -53,7 +81,11 @@ class Context:
             fail(str(exc), EXIT_USAGE)
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--profile",
     "profile_name",
@@ -118,32 +150,15 @@ def cli(
     if ctx.invoked_subcommand is None:
         profile = ctx.obj.profile()
         theme = load_config(paths.config_path()).console.theme
+        from cli.common import actor  # the console's seam, as Textual's below
         from tui.app import run_console  # Textual is imported only for the console.
 
         run_console(
             profile=profile,
             db_path=paths.database_path(),
             theme=theme,
-            actor=common.actor(),
+            actor=actor(),
         )
-
-
-def _register_subcommands() -> None:
-    cli.add_command(sandbox)
-    for command in (
-        *deploy_cmd.COMMANDS,
-        *doctor_cmd.COMMANDS,
-        *lifecycle_cmd.COMMANDS,
-        *show_cmd.COMMANDS,
-        *gc_cmd.COMMANDS,
-        *engine_cmd.COMMANDS,
-        *activity_cmd.COMMANDS,
-        *serve_cmd.COMMANDS,
-    ):
-        cli.add_command(command)
-
-
-_register_subcommands()
 
 
 def main() -> None:

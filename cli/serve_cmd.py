@@ -176,6 +176,3 @@ def authorized_keys_line(role: str, name: str, openssh: bool, keyfile: Path) -> 
         click.echo(f'restrict,pty,command="{command}" {public}')
     else:
         click.echo(f'toast-name="{name}",toast-role="{role}" {public}')
-
-
-COMMANDS = [serve, notify, authorized_keys_line]

@@ -203,6 +203,3 @@ def list_deployments(obj: Any, as_json: bool, include_destroyed: bool) -> None:
     widths = [max(len(t), *(len(r[i]) for r in rows)) for i, t in enumerate(titles)]
     for line in [titles, *rows]:
         click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
-
-
-COMMANDS = [list_deployments, show, logs]

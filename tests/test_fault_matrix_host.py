@@ -30,6 +30,7 @@ from .helpers.state import last_run, open_resources
 from .helpers.waiting import wait_for
 
 REPO = "matrix/site"
+NODE_REPO = "matrix/node"
 #: A frozen host is given up after four silent keepalive intervals: 4 s here, 60 s by default.
 TUNING = {"TOAST_SSH_KEEPALIVE": "1", "TOAST_GIT_STALL": "2"}
 DEPLOY_STEPS = ("ssh", "build", "https", "switch", "renewal")
@@ -74,6 +75,8 @@ def test_every_host_command_and_fetch_under_lost_connections_frozen_hosts_and_gi
     layout = session_sandbox.layout
     files = {**githost.SAMPLES["static-site"], "message.txt": "Matrix one\n"}
     githost.create_repo(layout, REPO, files)
+    node_files = {**githost.SAMPLES["node-server"], "message.txt": "Matrix node one\n"}
+    githost.create_repo(layout, NODE_REPO, node_files)
     matrix: Matrix = []
 
     def deploy_args(name: str) -> tuple[str, ...]:
@@ -90,6 +93,19 @@ def test_every_host_command_and_fetch_under_lost_connections_frozen_hosts_and_gi
 
     def serving(name: str, text: str) -> None:
         wait_for(lambda: serves(sandbox, fqdn(name), text), f"{name} to serve {text!r}", 30)
+
+    def cut_once(kind: str, steps: tuple[str, ...], strikes: dict[str, int], version: str) -> None:
+        """Each case (a deployment, the command its steps were cut at) succeeded and serves
+        `version`; every step was struck, at its first command at least."""
+        reached: dict[str, set[int]] = {step: set() for step in steps}
+        for name, n in strikes.items():
+            _ok(run_of(name), name)
+            serving(name, f"Matrix {version}")
+            for step in set(run_of(name)["struck"]):
+                reached[step].add(n)
+        for step, ns in reached.items():
+            assert 1 in ns, f"no command of {step} was struck"
+            matrix.append((f"{kind} {step}: command {_spans(ns)}", "cut once", "ran again; live"))
 
     # 1. Deploys.
     stall = f"git:stall:{silent_git_server}"
@@ -110,19 +126,12 @@ def test_every_host_command_and_fetch_under_lost_connections_frozen_hosts_and_gi
     lasting["gxrefuse"] = (deploy_args("gxrefuse"), "git:refuse")
     lasting["gxstall"] = (deploy_args("gxstall"), stall)
     lasting["dundo"] = (deploy_args("dundo"), "")
+    for name in ("nundo", "nold"):
+        lasting[name] = (("--sandbox", "deploy", NODE_REPO, "--subdomain", name), "")
     run_at_once(db_path, env=TUNING, cases=lasting)
     deploys.update(lasting)
 
-    reached: dict[str, set[int]] = {step: set() for step in DEPLOY_STEPS}
-    for n in range(1, MOST_COMMANDS + 1):
-        name = f"d{n}"
-        _ok(run_of(name), name)
-        serving(name, "Matrix one")
-        for step in set(run_of(name)["struck"]):
-            reached[step].add(n)
-    for step, ns in reached.items():
-        assert 1 in ns, f"no command of {step} was struck"
-        matrix.append((f"deploy {step}: command {_spans(ns)}", "cut once", "ran again; live"))
+    cut_once("deploy", DEPLOY_STEPS, {f"d{n}": n for n in range(1, MOST_COMMANDS + 1)}, "one")
     _ok(run_of("dhang"), "dhang")
     assert set(run_of("dhang")["struck"]) == set(DEPLOY_STEPS)
     matrix.append(("deploy, every step: 1st command", "host frozen", "ran again; live"))
@@ -171,17 +180,13 @@ def test_every_host_command_and_fetch_under_lost_connections_frozen_hosts_and_gi
     redeploys["d5"] = (("redeploy", "d5"), "git:refuse")
     # The switch links the new release, then its next command fails: put back.
     redeploys["dundo"] = (("redeploy", "dundo"), "ssh:fail:switch:2")
+    # A node app's switch fails with the old process still up, and once it was stopped.
+    githost.commit_files(layout, NODE_REPO, {"message.txt": "Matrix node two\n"}, "Second")
+    redeploys["nundo"] = (("redeploy", "nundo"), "ssh:fail:switch:point current")
+    redeploys["nold"] = (("redeploy", "nold"), "ssh:fail:switch:stop the old process")
     run_at_once(db_path, env=TUNING, cases=redeploys)
-    reached = {"build": set(), "switch": set()}
-    for i, n in enumerate(REDEPLOY_STRIKES, start=1):
-        name = f"d{i}"
-        _ok(run_of(name), name)
-        serving(name, "Matrix two")
-        for step in set(run_of(name)["struck"]):
-            reached[step].add(n)
-    for step, ns in reached.items():
-        assert 1 in ns, f"no command of {step} was struck"
-        matrix.append((f"redeploy {step}: command {_spans(ns)}", "cut once", "ran again; live"))
+    strikes = {f"d{i}": n for i, n in enumerate(REDEPLOY_STRIKES, start=1)}
+    cut_once("redeploy", ("build", "switch"), strikes, "two")
     _ok(run_of("dhang"), "dhang")
     assert set(run_of("dhang")["struck"]) == {"build", "switch"}
     matrix.append(("redeploy, every step: 1st command", "host frozen", "ran again; live"))
@@ -203,6 +208,11 @@ def test_every_host_command_and_fetch_under_lost_connections_frozen_hosts_and_gi
     assert run["state"] == "failed" and "serves again" in run["error"], run
     assert serves(sandbox, fqdn("dundo"), "Matrix one"), "the half-done switch was undone"
     matrix.append(("redeploy switch: 2nd command", "fails", "failed; undone, old serves"))
+    for name, site in (("nundo", "link"), ("nold", "stop the old process")):
+        run = run_of(name)
+        assert run["state"] == "failed" and "serves again" in run["error"], run
+        assert serves(sandbox, fqdn(name), "Matrix node one"), f"{name}: undone"
+        matrix.append((f"redeploy node switch: {site}", "fails", "failed; undone, old serves"))
 
     # 3. Rollbacks to the first commit.
     rollbacks = {f"d{n}": (("rollback", f"d{n}"), f"ssh:drop:switch:{n}") for n in (1, 2)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pkgutil
 import subprocess
 import sys
@@ -55,6 +56,26 @@ def test_headless_commands_do_not_load_textual() -> None:
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_a_quick_command_loads_only_what_it_needs(tmp_path: object) -> None:
+    """`toast ls` (the CLI's commands are loaded when run): not the engine's SSH, the
+    webhook server or notifications, which made it 3 x slower."""
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom cli.main import cli\n"
+        "result = CliRunner().invoke(cli, ['ls', '--json'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "heavy = ('asyncssh', 'aiohttp', 'apprise', 'textual', 'boto3')\n"
+        "print(','.join(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    env = {**os.environ, "TOAST_DATA_DIR": str(tmp_path), "TOAST_ENGINE_AUTOSTART": "0"}
+    env["TOAST_DB"] = f"{tmp_path}/toast.db"
+    env["TOAST_CONFIG"] = f"{tmp_path}/config.toml"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"loaded by `toast ls`: {result.stdout}"
 
 
 def test_console_imports_boto3_only_after_first_paint(tmp_path: object) -> None:

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from core.host.profiles import HostProfile
-from core.host.ssh import Remote
+from core.host.ssh import Remote, RemoteError
+from core.runs.waiting import poll
 from core.sandbox.controller import Sandbox, SandboxInfo
 
 from .sandbox_helpers import (
@@ -78,6 +79,28 @@ async def test_writes_of_one_file_at_once_each_land_whole(
             written = await handle.read()
         await remote.run(f"rm -rf {folder}", what="remove the folder")
         assert written in bodies
+
+
+async def test_a_command_past_its_time_limit_is_stopped_on_the_host(
+    aws: Clients, session_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A command that overruns fails the step, and does not go on running on the host."""
+    host = session_sandbox.host_profile()
+    address, port, key_path, host_key = booted_instance(aws, host, tmp_path)
+    remote = await Remote.connect(
+        address, port, user=host.ssh_user, client_key=key_path, host_keys=[host_key]
+    )
+    marker = f"overrun-{uuid.uuid4().hex[:8]}"
+    async with remote:
+        with pytest.raises(RemoteError, match="timed out after 1 s"):
+            await remote.run(f"echo started; exec sleep 300 # {marker}", what="overrun", timeout=1)
+
+        async def gone() -> bool | None:
+            # [o]: the pattern does not match this pgrep's own command line.
+            left = await remote.run(f"pgrep -f '[o]{marker[1:]}'", what="look for it", check=False)
+            return True if left.status != 0 else None
+
+        await poll(gone, what="the overrun command to be stopped", timeout=10)
 
 
 async def test_an_unknown_host_key_is_refused(sandbox: SandboxInfo, tmp_path: Path) -> None:

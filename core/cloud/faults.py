@@ -11,8 +11,9 @@ TOAST_FAULTS is a comma-separated list of rules:
                                                     reset 2 s on) or no answer (Timeout)
   kill-after:<step>                                 SIGKILL the engine after a step succeeds
   ssh:refuse                                        SSH to instances is refused
-  ssh:<drop|hang|fail>:<step>:<n|*>                 at the step's n-th host command this
-                                                    run (once), or at every one (*): the
+  ssh:<drop|hang|fail>:<step>:<n|*|words>           at the step's n-th host command this
+                                                    run, at every one (*), or at the first
+                                                    whose purpose has the words (once): the
                                                     connection is cut as it runs (drop; with
                                                     *, before it is sent: the network is
                                                     down), the host stops answering so only
@@ -49,16 +50,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
-import ssl
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import httpx
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -91,6 +87,7 @@ class Faults:
         self._changed: dict[str, float] = {}
         #: Host commands each step has sent this run, and git fetches redirected.
         self._commands: dict[str, int] = {}
+        self._named_struck: set[tuple[str, str, str]] = set()
         self._git_struck = 0
 
     @property
@@ -189,15 +186,24 @@ class Faults:
             for operation, hook in pairs:
                 client.meta.events.register(f"after-call.{name}.{operation}", hook)
 
-    def ssh_fault(self, step: str) -> str | None:
-        """What befalls the step's next host command: "drop" (the connection is cut once it
-        runs: did it finish?), "down" (cut before it is sent: the network is down), "hang",
-        "fail" (it ran, and says it failed), or nothing. Called once per command: counts."""
+    def ssh_fault(self, step: str, what: str) -> str | None:
+        """What befalls the step's next host command (`what` it does): "drop" (the
+        connection is cut once it runs: did it finish?), "down" (cut before it is sent: the
+        network is down), "hang", "fail" (it ran, and says it failed), or nothing. Called
+        once per command: counts them."""
         sent = self._commands[step] = self._commands.get(step, 0) + 1
         for kind in ("drop", "hang", "fail"):
             for rule in self.rules("ssh"):
-                if rule[0] == kind and rule[1:2] == [step] and rule[2:3] in (["*"], [str(sent)]):
-                    return "down" if (kind, rule[2]) == ("drop", "*") else kind
+                if rule[0] != kind or rule[1:2] != [step] or len(rule) < 3:
+                    continue
+                at = rule[2]
+                named = not at.isdigit() and at != "*" and at in what
+                if named and (kind, step, at) in self._named_struck:
+                    continue
+                if at in ("*", str(sent)) or named:
+                    if named:
+                        self._named_struck.add((kind, step, at))
+                    return "down" if (kind, at) == ("drop", "*") else kind
         return None
 
     def git_url(self, url: str) -> str:
@@ -246,57 +252,6 @@ def active(kind: str, value: str) -> bool:
 
 def install(clients: Mapping[str, BaseClient]) -> None:
     Faults.from_env().install(clients)
-
-
-def github_transport(
-    verify: ssl.SSLContext, faults: Faults | None
-) -> httpx.AsyncBaseTransport | None:
-    """The GitHub client's transport under a run's `github:` rules, else None (the client's
-    own). Only runs carry faults: the CLI's and the console's own reads are left alone."""
-    rules = list(faults.rules("github")) if faults is not None else []
-    return _GitHubFaults(rules, verify) if rules else None
-
-
-@dataclass
-class _GitHubRule:
-    path: re.Pattern[str]
-    answer: str
-    left: int
-
-
-class _GitHubFaults(httpx.AsyncBaseTransport):
-    def __init__(self, rules: list[list[str]], verify: ssl.SSLContext) -> None:
-        self.inner = httpx.AsyncHTTPTransport(verify=verify)
-        self.rules = [
-            _GitHubRule(re.compile(r[0]), r[1], int(r[2]) if len(r) > 2 else 10**9)
-            for r in rules
-            if len(r) > 1
-        ]
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        for rule in self.rules:
-            if rule.left <= 0 or not rule.path.search(request.url.path):
-                continue
-            rule.left -= 1
-            print(
-                f"toast fault: injected {rule.answer} into GitHub {request.method} "
-                f"{request.url.path}",
-                file=sys.stderr,
-                flush=True,
-            )
-            if rule.answer == "Timeout":
-                raise httpx.ReadTimeout("injected fault: no answer in time", request=request)
-            if rule.answer == "RateLimit":
-                reset = str(int(time.time()) + 2)
-                headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
-                return httpx.Response(
-                    403, headers=headers, json={"message": "API rate limit exceeded (injected)"}
-                )
-            return httpx.Response(int(rule.answer), json={"message": "injected fault"})
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def _inject(

@@ -84,9 +84,10 @@ class Remote:
         self.where = where
         #: Told each command before it runs (a run records what it ran on the host).
         self.on_command: Callable[[str], None] | None = None
-        #: Fault injection (core.cloud.faults): asked as each command starts whether the
-        #: connection is cut ("drop") or stops delivering anything ("hang") during it.
-        self.fault: Callable[[], str | None] | None = None
+        #: Fault injection (core.cloud.faults): asked as each command starts what befalls
+        #: it: the connection cut as it runs ("drop") or before it is sent ("down"), nothing
+        #: arriving any more ("hang"), or its answer turned into a failure ("fail").
+        self.fault: Callable[[str], str | None] | None = None
 
     @classmethod
     async def connect(
@@ -189,7 +190,7 @@ class Remote:
         if self.on_command is not None:
             self.on_command(command)
         output: list[str] = []
-        fault = self.fault() if self.fault is not None else None
+        fault = self.fault(what) if self.fault is not None else None
         process: asyncssh.SSHClientProcess[str] | None = None
         if fault == "down":
             self._strike("drop")

@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import functools
 import logging
+import re
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from core.cloud.faults import Faults, github_transport
+from core.cloud.faults import Faults
 from core.runs.waiting import WaitTimeout, poll
 
 log = logging.getLogger(__name__)
@@ -346,3 +348,58 @@ def token_for(url: str, github_api: str, token: str | None) -> str | None:
     if target.scheme == "https" and (target.hostname or "").lower() == git_host:
         return token
     return None
+
+
+# Fault injection (core.cloud.faults `github:` rules): a transport around the real one, so
+# the client meets GitHub's answers (a status, a rate limit with its reset, no answer).
+
+
+def github_transport(
+    verify: ssl.SSLContext, faults: Faults | None
+) -> httpx.AsyncBaseTransport | None:
+    """The GitHub client's transport under a run's `github:` rules, else None (the client's
+    own). Only runs carry faults: the CLI's and the console's own reads are left alone."""
+    rules = list(faults.rules("github")) if faults is not None else []
+    return _GitHubFaults(rules, verify) if rules else None
+
+
+@dataclass
+class _GitHubRule:
+    path: re.Pattern[str]
+    answer: str
+    left: int
+
+
+class _GitHubFaults(httpx.AsyncBaseTransport):
+    def __init__(self, rules: list[list[str]], verify: ssl.SSLContext) -> None:
+        self.inner = httpx.AsyncHTTPTransport(verify=verify)
+        self.rules = [
+            _GitHubRule(re.compile(r[0]), r[1], int(r[2]) if len(r) > 2 else 10**9)
+            for r in rules
+            if len(r) > 1
+        ]
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for rule in self.rules:
+            if rule.left <= 0 or not rule.path.search(request.url.path):
+                continue
+            rule.left -= 1
+            print(
+                f"toast fault: injected {rule.answer} into GitHub {request.method} "
+                f"{request.url.path}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if rule.answer == "Timeout":
+                raise httpx.ReadTimeout("injected fault: no answer in time", request=request)
+            if rule.answer == "RateLimit":
+                reset = str(int(time.time()) + 2)
+                headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
+                return httpx.Response(
+                    403, headers=headers, json={"message": "API rate limit exceeded (injected)"}
+                )
+            return httpx.Response(int(rule.answer), json={"message": "injected fault"})
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

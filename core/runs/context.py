@@ -252,9 +252,9 @@ class RunContext:
                     self._remote.fault = self._ssh_fault
             return self._remote
 
-    def _ssh_fault(self) -> str | None:
+    def _ssh_fault(self, what: str) -> str | None:
         step = CURRENT_STEP.get() or "?"
-        fault = self.settings.faults.ssh_fault(step)
+        fault = self.settings.faults.ssh_fault(step, what)
         said = {
             "drop": "the SSH connection is cut",
             "down": "the SSH connection is cut before the command is sent",

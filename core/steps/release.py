@@ -69,8 +69,32 @@ async def put_back(ctx: RunContext) -> str:
     previous = await ctx.queries.get_release(live_id) if live_id is not None else None
     if previous is None:
         return "nothing was live before it"
+    said = f"{previous.sha[:12]}, live before it, serves again"
+    port = previous.attributes.get("port")
+    if ctx.deployment.build_type != "static" and port is not None:
+        # A node app's old process keeps running until the very end of a switch: when it
+        # still answers, point current and nginx back at it and stop the new one, rather
+        # than start the old release again.
+        remote = await ctx.remote()
+        answers = await remote.run(
+            render(local_http_ok(int(port))), what="probe the live process", check=False
+        )
+        if answers.status == 0:
+            await remote.run(
+                switch_current(ctx.app, previous.path), what="point current at the release"
+            )
+            site = nginx_site(
+                ctx.app, ctx.deployment.fqdn, https=True, static_root=None, upstream_port=int(port)
+            )
+            await write_site(ctx, remote, site)
+            base = ctx.host.app_port(ctx.deployment.port or 3000, ctx.deployment.id)
+            other = base + 1 if int(port) == base else base
+            await remote.run(
+                stop_app(ctx.host, ctx.app, other), what=f"stop the new process (port {other})"
+            )
+            return said
     await switch_to(ctx, previous, again=True)
-    return f"{previous.sha[:12]}, live before it, serves again"
+    return said
 
 
 async def switch_to(ctx: RunContext, release: Release, *, again: bool = False) -> None:
