@@ -34,7 +34,9 @@ class RemoteError(Exception):
 
 
 class SshError(Exception):
-    """The connection to the host was lost (cut, or the host stopped answering keepalives)."""
+    """The host refused to be trusted (connecting), or the connection to it was lost during
+    a command (cut, or the host stopped answering keepalives): steps meet only the latter,
+    as connecting raises core.host.connect.ConnectError."""
 
 
 @dataclass
