@@ -214,7 +214,9 @@ class RunContext:
         return getattr(found, "ssh_from", None)
 
     async def remote(self, *, timeout: float | None = None) -> Remote:
-        """One SSH connection per run, opened on first use."""
+        """One SSH connection per run, opened on first use, and again once it was lost.
+        Steps running side by side share it: only a lost one is replaced, never a new one
+        another step has just made."""
         async with self._remote_lock:
             if self._remote is not None and not self._remote.alive:
                 await self._close_lost()  # lost under another step: connect afresh
@@ -264,14 +266,6 @@ class RunContext:
         if fault is not None:
             self.say(f"toast fault: injected: {said[fault]}", step=step)
         return fault
-
-    async def forget_lost_remote(self) -> None:
-        """Drop the run's SSH connection if it was lost, so the next use connects afresh.
-        Steps running side by side share it: only a lost one is dropped, never a new one
-        another step has just made."""
-        async with self._remote_lock:
-            if self._remote is not None and not self._remote.alive:
-                await self._close_lost()
 
     async def _close_lost(self) -> None:
         assert self._remote is not None

@@ -128,8 +128,7 @@ async def _attempts(step: StepDef, ctx: RunContext, work: Callable[[], Awaitable
     while True:
         try:
             return await work()
-        except SshError as exc:
-            await ctx.forget_lost_remote()
+        except SshError as exc:  # the next ctx.remote() connects afresh
             if attempt == SSH_ATTEMPTS:
                 raise SshError(f"{exc} ({attempt} attempts, each on a new connection)") from exc
             attempt += 1

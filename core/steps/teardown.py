@@ -81,7 +81,6 @@ async def host_cleanup(ctx: RunContext) -> HostCleanupOutput:
                 break
             except SshError as exc:
                 # Each action is safe to repeat: connect again and repeat it.
-                await ctx.forget_lost_remote()
                 again = await _reconnect(ctx) if attempt < SSH_ATTEMPTS else None
                 if again is None:
                     left += [f"{undone} ({exc})" for undone, _ in actions[index:]]
