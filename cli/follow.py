@@ -8,6 +8,7 @@ import time
 import click
 
 from core.runs.launcher import ensure_engine
+from core.runs.states import STATE_AFTER_SUCCESS, RunKind
 from core.runs.step_names import DECIDING_STEPS
 from storage import Queries
 
@@ -20,10 +21,15 @@ RECORD_ONLY = ("aws", "command")
 LIVE = "live"
 
 
-async def decided(queries: Queries, run_id: int, kind: str) -> bool:
-    """Whether every step that decides the run has succeeded (or was skipped)."""
+async def decided(queries: Queries, run_id: int, kind: str, deployment_id: int) -> bool:
+    """Whether the site is live: every step that decides the run has succeeded (or was
+    skipped) and the engine has recorded the deployment's new state (it does so just after
+    the last of those steps, so a reader between the two must not call it live yet)."""
     states = {step.name: step.state for step in await queries.steps_for(run_id)}
-    return all(states.get(name) in ("succeeded", "skipped") for name in DECIDING_STEPS[kind])
+    if not all(states.get(name) in ("succeeded", "skipped") for name in DECIDING_STEPS[kind]):
+        return False
+    deployment = await queries.get_deployment_by_id(deployment_id)
+    return deployment is not None and deployment.state == STATE_AFTER_SUCCESS[RunKind(kind)]
 
 
 async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float = 3600) -> str:
@@ -37,7 +43,9 @@ async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float
     last_event = 0
     delay = 0.05
     deadline = time.monotonic() + timeout
-    while True:
+
+    async def print_new() -> bool:
+        nonlocal last_event
         events = await queries.events_for(run_id, after_id=last_event)
         for event in events:
             last_event = event.id
@@ -46,16 +54,27 @@ async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float
             if not as_json:
                 prefix = f"[{event.step}] " if event.step else ""
                 click.echo(f"{prefix}{event.message}", err=event.level == "error")
+        return bool(events)
+
+    while True:
+        printed = await print_new()
         run = await queries.get_run(run_id)
         assert run is not None
+        outcome: str | None = None
         if run.state in ("succeeded", "failed", "cancelled"):
-            return run.state
-        if run.state == "running" and await decided(queries, run_id, run.kind):
-            return LIVE
-        if time.monotonic() > deadline:
-            return run.state
+            outcome = run.state
+        elif run.state == "running" and await decided(
+            queries, run_id, run.kind, run.deployment_id
+        ):
+            outcome = LIVE
+        elif time.monotonic() > deadline:
+            outcome = run.state
+        if outcome is not None:
+            # What the engine said as the run ended (its summary) landed after the read above.
+            await print_new()
+            return outcome
         if time.monotonic() > next_engine_check:
             await asyncio.to_thread(ensure_engine)
             next_engine_check = time.monotonic() + 2
-        delay = 0.05 if events else min(delay * 1.5, 0.2)
+        delay = 0.05 if printed else min(delay * 1.5, 0.2)
         await asyncio.sleep(delay)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from core.runs.waiting import WaitTimeout, poll_sync
 from core.sandbox.controller import Sandbox, SandboxInfo
 from core.sandbox.daemon import FAKE_CREDENTIALS, aws_client
 
@@ -35,14 +38,50 @@ time.tzset()
 
 
 @pytest.fixture(autouse=True)
-def isolated_toast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test gets its own data dir, database and config path."""
+def isolated_toast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test gets its own data dir, database and config path. An engine or `toast
+    serve` the test left running (it failed before they went idle) is stopped: it would
+    otherwise go on working against the sandbox the next test resets."""
     data = tmp_path / "toast-data"
     monkeypatch.setenv("TOAST_DATA_DIR", str(data))
     monkeypatch.setenv("TOAST_DB", str(data / "toast.db"))
     monkeypatch.setenv("TOAST_CONFIG", str(tmp_path / "config" / "config.toml"))
     monkeypatch.delenv("TOAST_PROFILE", raising=False)
-    return data
+    yield data
+    stop_processes_of(data)
+
+
+def stop_processes_of(data: Path) -> None:
+    """SIGTERM, then SIGKILL, every process started with TOAST_DATA_DIR=`data`."""
+    marker = f"TOAST_DATA_DIR={data}".encode()
+    left = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGTERM)
+                left.append(int(entry.name))
+        except (OSError, ProcessLookupError):
+            continue  # gone already, or not ours to read
+    if not left:
+        return
+
+    def alive(pid: int) -> bool:
+        try:  # a zombie (state Z) has exited; only its parent's wait is missing
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    def all_gone() -> bool | None:
+        return True if not any(alive(pid) for pid in left) else None
+
+    try:
+        poll_sync(all_gone, what="the test's engine to stop", timeout=10)
+    except WaitTimeout:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")

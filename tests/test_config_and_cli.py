@@ -231,3 +231,35 @@ def test_console_theme_is_read_from_the_config_and_checked(tmp_path: Path) -> No
     path.write_text('[console]\ncolour = "dark"\n')
     with pytest.raises(ConfigError, match=r"console\.colour: unknown key"):
         load_config(path)
+
+
+async def test_wait_calls_a_deploy_live_only_once_the_deployment_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--wait` returns as soon as the site is live. The engine records the last deciding
+    step's success a moment before the deployment's new state: a follower reading between
+    the two must not report a deploy live that `toast show` still calls deploying."""
+    from cli.follow import LIVE, follow
+    from core.runs.step_names import AFTER_LIVE, STEP_NAMES
+    from storage import Queries, open_database
+
+    from .helpers.builders import new_deployment
+
+    db = await open_database(tmp_path / "toast.db")
+    try:
+        q = Queries(db)
+        d = await q.create_deployment(new_deployment("race"), actor="test")
+        run = await q.queue_run(d.id, "deploy", trigger="cli", actor="t", steps=STEP_NAMES["deploy"])
+        await q.run_started(run.id)
+        await q.update_deployment(d.id, state="deploying")
+        for name in STEP_NAMES["deploy"]:
+            if name not in AFTER_LIVE["deploy"]:
+                await q.step_ended(run.id, name, "succeeded", output={})
+        assert await follow(q, run.id, as_json=False, timeout=0.3) == "running"
+
+        await q.update_deployment(d.id, state="live")
+        await q.add_event(run.id, "deployed race: https://race.sandbox.test/")
+        assert await follow(q, run.id, as_json=False, timeout=30) == LIVE
+        assert "deployed race: https://race.sandbox.test/" in capsys.readouterr().out
+    finally:
+        await db.close()

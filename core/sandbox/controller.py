@@ -198,7 +198,8 @@ class Sandbox:
     def reset_aws(self) -> None:
         """Wipe moto's state (every AWS resource) and recreate the hosted zone. For tests."""
         ports = self._require_ports()
-        httpx.post(f"http://127.0.0.1:{ports.aws}/moto-api/reset", timeout=10).raise_for_status()
+        # Generous: moto resets every backend of every region, slow on a loaded machine.
+        httpx.post(f"http://127.0.0.1:{ports.aws}/moto-api/reset", timeout=30).raise_for_status()
         from core.sandbox.daemon import seed_aws  # boto3 at its adapter: the console never needs it
 
         seed_aws(f"http://127.0.0.1:{ports.aws}")
