@@ -63,9 +63,7 @@ async def follow(queries: Queries, run_id: int, *, as_json: bool, timeout: float
         outcome: str | None = None
         if run.state in ("succeeded", "failed", "cancelled"):
             outcome = run.state
-        elif run.state == "running" and await decided(
-            queries, run_id, run.kind, run.deployment_id
-        ):
+        elif run.state == "running" and await decided(queries, run_id, run.kind, run.deployment_id):
             outcome = LIVE
         elif time.monotonic() > deadline:
             outcome = run.state

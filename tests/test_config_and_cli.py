@@ -249,7 +249,9 @@ async def test_wait_calls_a_deploy_live_only_once_the_deployment_says_so(
     try:
         q = Queries(db)
         d = await q.create_deployment(new_deployment("race"), actor="test")
-        run = await q.queue_run(d.id, "deploy", trigger="cli", actor="t", steps=STEP_NAMES["deploy"])
+        run = await q.queue_run(
+            d.id, "deploy", trigger="cli", actor="t", steps=STEP_NAMES["deploy"]
+        )
         await q.run_started(run.id)
         await q.update_deployment(d.id, state="deploying")
         for name in STEP_NAMES["deploy"]:
