@@ -285,8 +285,12 @@ async def test_keys_typed_right_after_slash_land_in_the_filter(tmp_path: Path) -
     async with console(db_path) as (app, pilot):
         for key, char in (("slash", "/"), ("g", "g"), ("a", "a"), ("m", "m")):
             app.post_message(events.Key(key, char))  # queued together, as a terminal sends them
-        box = app.screen.query_one("#filter")
-        await until(pilot, lambda: box.value == "gam", "the typed filter")  # type: ignore[attr-defined]
+        # The box is made when / is handled (the first frame does not build it).
+        await until(
+            pilot,
+            lambda: [box.value for box in app.screen.query("#filter")] == ["gam"],  # type: ignore[attr-defined]
+            "the typed filter",
+        )
         table = app.screen.query_one("#deployments")
         assert [table.get_row_at(i)[0] for i in range(table.row_count)] == ["gamma"]  # type: ignore[attr-defined]
 

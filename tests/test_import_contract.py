@@ -122,3 +122,20 @@ def test_the_run_context_does_not_depend_on_the_steps() -> None:
         [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "", f"step modules loaded: {result.stdout}"
+
+
+def test_the_console_starts_with_only_what_the_deployments_list_needs() -> None:
+    """The other screens, and queuing runs or starting the sandbox (the queue's checks, the
+    sandbox controller, httpx), load when first used, through tui.lazy: importing them
+    all at start-up made the first frame 2 x a bare Textual app's."""
+    code = (
+        "import sys, tui.app\n"
+        "later = ('tui.screens.wizard', 'tui.screens.deployment', 'tui.screens.logs',\n"
+        "         'tui.operations', 'core.runs.queue', 'core.sandbox.controller', 'httpx',\n"
+        "         'dotenv', 'yaml')\n"
+        "print(','.join(m for m in later if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "", f"loaded at start-up: {result.stdout}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import signal
 import time
@@ -15,18 +14,14 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import App
 from textual.reactive import reactive
-from textual.screen import Screen
 
-from core.profile import paths
 from core.profile.config import Profile
 from core.runs.access import Actor, ReadOnlyError
 from core.runs.access import actor as actor_for
-from core.runs.launcher import ensure_engine, serve_pid
-from core.runs.queue import OperationError, head_is_live, queue_run
+from core.runs.launcher import serve_pid
 from core.runs.states import Trigger
-from core.sandbox.controller import Sandbox, SandboxError
-from core.views.site_address import reach
 from storage import Queries, open_database
+from tui import lazy
 from tui.actions import (
     ACTIONS,
     BY_NAME,
@@ -42,10 +37,7 @@ from tui.commands import ActionCommands
 from tui.messages import RunQueued, SandboxState, WizardDone
 from tui.screens.command_bar import CommandBar
 from tui.screens.confirm_destroy import ConfirmDestroy
-from tui.screens.deployment import DeploymentScreen
 from tui.screens.deployments import DeploymentsScreen
-from tui.screens.logs import LogsScreen
-from tui.screens.wizard import DeployWizard
 from tui.themes import HIGH_CONTRAST, TEXTUAL_THEMES
 
 if TYPE_CHECKING:
@@ -66,9 +58,9 @@ class ToastApp(App[None]):
     MODES = {
         "deployments": DeploymentsScreen,
         # imported when first opened: start-up loads only what the first screen needs
-        "repos": lambda: _screen("repos", "ReposScreen"),
-        "activity": lambda: _screen("activity", "ActivityScreen"),
-        "profiles": lambda: _screen("profiles", "ProfilesScreen"),
+        "repos": lambda: lazy.section("repos", "ReposScreen"),
+        "activity": lambda: lazy.section("activity", "ActivityScreen"),
+        "profiles": lambda: lazy.section("profiles", "ProfilesScreen"),
     }
     #: The app-wide keys of the action table (sections, help, the `:` bar, quit).
     BINDINGS = bindings(Scope.APP)
@@ -157,12 +149,8 @@ class ToastApp(App[None]):
     )
     def bring_up_sandbox(self) -> None:
         self.post_message(SandboxState("starting", "starting the local cloud..."))
-        try:
-            info = Sandbox(paths.sandbox_dir()).up()
-        except SandboxError as exc:
-            self.post_message(SandboxState("failed", f"sandbox failed to start: {exc}"))
-            return
-        self.post_message(SandboxState("running", f"AWS at {info.aws_endpoint}"))
+        started, detail = lazy.operations().sandbox_up()
+        self.post_message(SandboxState("running" if started else "failed", detail))
 
     def _idle_warning(self) -> None:
         self.notify(
@@ -275,14 +263,14 @@ class ToastApp(App[None]):
         if d is None:
             self.notify(f"no deployment named {target!r}; see :deploys", severity="error")
         elif name == "open":
-            self.push_screen(DeploymentScreen(d.name))
+            self.push_screen(lazy.deployment_screen(d.name))
         elif name == "logs":
-            self.push_screen(LogsScreen(d.name, d.profile))
+            self.push_screen(lazy.logs_screen(d.name, d.profile))
         elif name == "copy_url":
             self.copy_to_clipboard(f"https://{d.fqdn}/")  # OSC 52: works over SSH
             self.notify(f"copied https://{d.fqdn}/")
         elif name == "open_url":
-            url, command = await asyncio.to_thread(reach, self.profile, d.fqdn)
+            url, command = await asyncio.to_thread(lazy.operations().reach, self.profile, d.fqdn)
             if command is None:
                 self.open_url(url)  # the browser here, or the user's over textual-serve
                 self.notify(f"opening {url} (c copies it)")
@@ -312,22 +300,11 @@ class ToastApp(App[None]):
     async def queue_action(self, kind: str, name: str, sha: str | None = None) -> None:
         """Queue a run through core (which refuses, and audits, a read-only actor)."""
         queries = Queries(await self.database())
-        if kind == "redeploy" and self.may("redeploy"):
-            d = await queries.get_deployment(name)
-            live = await head_is_live(queries, d) if d is not None else None
-            if live is not None:
-                self.notify(
-                    f"{name} already serves {live[:12]}, the head of its branch; nothing to do",
-                    title="redeploy",
-                )
-                return
-        try:
-            _, run = await queue_run(queries, name, kind, actor=self.actor, sha=sha)
-        except (OperationError, ReadOnlyError) as exc:
-            self.notify(str(exc), title=kind, severity="error")
+        queued = await lazy.operations().queue(queries, kind, name, self.actor, sha)
+        if queued.run_id is None:
+            self.notify(queued.refusal, title=kind, severity=queued.severity)
             return
-        await asyncio.to_thread(ensure_engine)
-        self.post_message(RunQueued(name, kind, run.id))
+        self.post_message(RunQueued(name, kind, queued.run_id))
 
     def explain_read_only(self, key: str) -> bool:
         """A key of an action this actor may not do (a read-only console, a viewer, a
@@ -388,9 +365,10 @@ class ToastApp(App[None]):
             return
 
         # Installed, so leaving it (pop) keeps its widgets and what was typed.
+        wizard_class = lazy.wizard_class()
         if not self.is_screen_installed("wizard"):
-            self.install_screen(DeployWizard(), "wizard")
-        wizard = self.get_screen("wizard", DeployWizard)
+            self.install_screen(wizard_class(), "wizard")
+        wizard = self.get_screen("wizard", wizard_class)
         if repo is not None:
             wizard.start_with(repo, branch)
         if self.screen is wizard:
@@ -410,7 +388,7 @@ class ToastApp(App[None]):
         self.wizard_mode = None
         self.pop_screen()
         self.uninstall_screen("wizard")
-        self.push_screen(DeploymentScreen(message.name))
+        self.push_screen(lazy.deployment_screen(message.name))
 
     @on(RunQueued)
     def run_queued(self, message: RunQueued) -> None:
@@ -439,11 +417,6 @@ class ToastApp(App[None]):
                     severity="error",
                     timeout=15,
                 )
-
-
-def _screen(module: str, name: str) -> Screen[None]:
-    screen: Screen[None] = getattr(importlib.import_module(f"tui.screens.{module}"), name)()
-    return screen
 
 
 def run_console(

@@ -81,8 +81,9 @@ def main() -> None:
         rows_shown = False
 
         def on_mount(self) -> None:
+            # Not super().on_mount(): Textual calls every class's handler along the MRO
+            # itself, so ToastApp's runs after this one (calling it here ran it twice).
             watch_frames(self, self.written)
-            super().on_mount()
 
         def written(self) -> None:
             if not self.painted:

@@ -13,13 +13,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from core.views.read_models import activity, connected_now, run_calls
 from storage import Queries
 from tui.base import ToastNode
 from tui.screens.deployment import DeploymentScreen
 from tui.widgets.banner import ProfileBanner
+from tui.widgets.footer import Footer
 from tui.widgets.row_table import RowTable
 
 AUDIT_COLUMNS = (

@@ -13,13 +13,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from core.views.read_models import NotFound, describe, ledger
 from core.views.tail import LogLine
 from storage import Queries
 from tui.actions import Scope, bindings
 from tui.screens.actions import DeploymentActions
+from tui.widgets.footer import Footer
 from tui.widgets.log_pane import LogPane
 
 REFRESH_S = 0.5

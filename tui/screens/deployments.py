@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from core.views.read_models import LIST_COLUMNS, is_moving, list_cells
 from storage import Queries
@@ -19,6 +19,7 @@ from tui.actions import Scope, bindings
 from tui.messages import DeploymentsFailed, DeploymentsLoaded, RunQueued
 from tui.screens.actions import DeploymentActions
 from tui.widgets.banner import ProfileBanner
+from tui.widgets.footer import Footer
 from tui.widgets.row_table import RowTable
 
 if TYPE_CHECKING:
@@ -74,9 +75,6 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
         yield Header()
         yield ProfileBanner(id="banner")
         yield RowTable(LIST_COLUMNS, state_column=1, id="deployments")
-        filter_box = Input(placeholder="filter by name, repository or state", id="filter")
-        filter_box.display = False
-        yield filter_box
         yield Static("Loading deployments...", id="empty")
         yield Footer()
 
@@ -143,15 +141,20 @@ class DeploymentsScreen(DeploymentActions, Screen[None]):
     def action_cursor(self, direction: str) -> None:
         self.table.action_move(1 if direction == "down" else -1)
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+    async def action_filter(self) -> None:
+        boxes = self.query("#filter").results(Input)
+        box = next(boxes, None)
+        if box is None:  # made on first use: the first frame need not build it
+            box = Input(placeholder="filter by name, repository or state", id="filter")
+            await self.mount(box, after=self.table)  # awaited: the next key goes to it
         box.display = True
         self.set_focus(box)  # now: focus() would move it only after the keys already read
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = ""
-        box.display = False
+        box = next(self.query("#filter").results(Input), None)
+        if box is not None:
+            box.value = ""
+            box.display = False
         self.table.focus()
 
     @on(Input.Changed, "#filter")

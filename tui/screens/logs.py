@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Grid
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from core.cloud.aws import Aws
 from core.cloud.log_groups import LOG_SOURCES, log_group
@@ -22,6 +22,7 @@ from core.profile.targets import resolve_target
 from core.runs.redact import Redactor
 from core.views.tail import LogLine, LogTail, TailState
 from tui.base import ToastNode
+from tui.widgets.footer import Footer
 from tui.widgets.log_pane import LogPane
 
 

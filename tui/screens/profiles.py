@@ -6,12 +6,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from core.profile import paths
 from core.profile.config import ConfigError, Profile, load_config, sandbox_profile
 from tui.base import ToastNode
 from tui.widgets.banner import ProfileBanner
+from tui.widgets.footer import Footer
 from tui.widgets.row_table import RowTable
 
 COLUMNS = (

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from core.profile.targets import TargetError, resolve_target
 from core.repo.github import Repo
@@ -20,6 +20,7 @@ from core.repo.listing import CACHE, ReposUnavailable, looks_like_repo, repo_pag
 from core.views import read_models
 from tui.base import ToastNode
 from tui.widgets.banner import ProfileBanner
+from tui.widgets.footer import Footer
 from tui.widgets.row_table import RowTable
 
 COLUMNS = (("Repository", 40), ("Branch", 14), ("Visibility", 10), ("Clone URL", 60))

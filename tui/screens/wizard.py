@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
+from textual.widgets import Header, Input, Label, Select, Static, TextArea
 
 from core.cloud.name_check import name_problem
 from core.cloud.pricing import describe_cost
@@ -38,6 +38,7 @@ from core.runs.queue import OperationError, queue_deploy
 from storage import Queries
 from tui.base import ToastNode
 from tui.messages import RunQueued, WizardDone
+from tui.widgets.footer import Footer
 
 #: Quiet time after the last keystroke in the subdomain before Route53 is asked.
 NAME_CHECK_AFTER_S = 0.3

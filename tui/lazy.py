@@ -1,0 +1,50 @@
+"""The console's one late-import seam, as the CLI's entry point is for its commands.
+
+Start-up loads what the Deployments list needs and nothing more: the first frame is what a
+user waits for (goal: within 1.3 x a bare Textual app's, tests/bench/test_bench_console.py).
+The other screens (the detail's text areas, the wizard's repository detection, the log
+tail's AWS client) and the console's engine-facing work (queuing a run imports the queue's
+checks, the sandbox controller and httpx) load here, the first time they are used, each
+behind a typed function. tests/test_import_contract.py checks what start-up leaves out."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    from tui.operations import Operations
+    from tui.screens.wizard import DeployWizard
+
+
+def section(module: str, name: str) -> Screen[None]:
+    """The first screen of a section (1-4), made when the section is first opened."""
+    screen: Screen[None] = getattr(importlib.import_module(f"tui.screens.{module}"), name)()
+    return screen
+
+
+def deployment_screen(name: str) -> Screen[None]:
+    from tui.screens.deployment import DeploymentScreen
+
+    return DeploymentScreen(name)
+
+
+def logs_screen(name: str, profile: str) -> Screen[None]:
+    from tui.screens.logs import LogsScreen
+
+    return LogsScreen(name, profile)
+
+
+def wizard_class() -> type[DeployWizard]:
+    from tui.screens.wizard import DeployWizard
+
+    return DeployWizard
+
+
+def operations() -> Operations:
+    """What the console asks of core beyond reading (queue a run, start the sandbox)."""
+    from tui.operations import Operations
+
+    return Operations()
