@@ -374,6 +374,39 @@ async def test_the_footer_follows_the_row_the_cursor_is_on(tmp_path: Path) -> No
         await until(pilot, lambda: "D" in keys(disabled=False), "destroy to apply to the row")
 
 
+async def test_a_burst_of_binding_changes_rebuilds_the_footer_once(tmp_path: Path) -> None:
+    """Changes that come together (focus, mount, rows) rebuild the footer once, and it
+    shows the last of them: one rebuild mounts and styles a widget per key."""
+    from textual.widgets import Footer
+
+    db_path = tmp_path / "toast.db"
+    async with console(db_path) as (app, pilot):
+        footer = app.screen.query_one(Footer)
+        rebuilds = 0
+        original = footer.recompose
+
+        async def counted() -> None:
+            nonlocal rebuilds
+            rebuilds += 1
+            await original()
+
+        footer.recompose = counted  # type: ignore[method-assign]
+        await seed(db_path, "blog")
+        app.screen.load_deployments(force=True)  # type: ignore[attr-defined]
+        await until(pilot, lambda: app.screen.query_one("#deployments").row_count == 1, "the row")  # type: ignore[attr-defined]
+        for _ in range(5):
+            app.screen.refresh_bindings()
+        await until(
+            pilot,
+            lambda: (
+                "D" in {k.key for k in footer.query("FooterKey") if not k.has_class("-disabled")}
+            ),
+            "destroy to apply to the row",
+        )
+        await pilot.pause()
+        assert 1 <= rebuilds <= 2, rebuilds  # the row's highlight, then the burst: not 6
+
+
 async def test_state_colours_come_from_the_theme(tmp_path: Path) -> None:
     """The list's state colours are the theme's success/error/warning: switching the theme
     recolours them (hard-coded colours would look the same in all three)."""

@@ -35,8 +35,6 @@ from tui.actions import (
 )
 from tui.commands import ActionCommands
 from tui.messages import RunQueued, SandboxState, WizardDone
-from tui.screens.command_bar import CommandBar
-from tui.screens.confirm_destroy import ConfirmDestroy
 from tui.screens.deployments import DeploymentsScreen
 from tui.themes import HIGH_CONTRAST, TEXTUAL_THEMES
 
@@ -54,7 +52,10 @@ class ToastApp(App[None]):
     TITLE = "Toast"
     CSS_PATH = Path(__file__).parent / "toast.tcss"  # absolute: subclasses elsewhere work
     COMMANDS = App.COMMANDS | {ActionCommands}
-    #: The sections, on 1-4 (each keeps its own stack of screens).
+    #: The sections, on 1-4 (each keeps its own stack of screens). The console opens on
+    #: the first as Textual's start-up mode (switching to it from Textual's default screen
+    #: in on_mount built and styled that screen too, and restyled everything twice).
+    DEFAULT_MODE = "deployments"
     MODES = {
         "deployments": DeploymentsScreen,
         # imported when first opened: start-up loads only what the first screen needs
@@ -106,9 +107,11 @@ class ToastApp(App[None]):
         self.watching: dict[int, tuple[str, str]] = {}
         #: The section whose stack holds the wizard, while it is open somewhere.
         self.wizard_mode: str | None = None
+        #: Whether the first frame has been shown (Textual's Ready): until then footers
+        #: wait to build their keys, so the first frame does not wait for them.
+        self.first_frame_shown = False
 
     def on_mount(self) -> None:
-        self.switch_mode("deployments")
         self.set_interval(1.0, self._watch_runs)
         self._check_serve()
         self.set_interval(SERVE_CHECK_S, self._check_serve)
@@ -122,6 +125,11 @@ class ToastApp(App[None]):
         if self.profile.is_sandbox and self.start_sandbox:
             self.sandbox_state = "starting"  # before any screen asks (the worker starts later)
             self.call_after_refresh(self.bring_up_sandbox)
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: the footers' keys can be built now."""
+        self.first_frame_shown = True
+        self.screen.refresh_bindings()
 
     async def database(self) -> Database:
         """The console's one connection to the state database, opened on first use and
@@ -236,7 +244,7 @@ class ToastApp(App[None]):
                 self.action_show_help_panel()
         elif name == "command_bar":
             self.push_screen(
-                CommandBar(self.known_names, allowed=self.may_action), self.run_command
+                lazy.command_bar_screen(self.known_names, allowed=self.may_action), self.run_command
             )
         elif name == "theme":
             if argument not in TEXTUAL_THEMES:
@@ -294,7 +302,7 @@ class ToastApp(App[None]):
             if yes:
                 self.queue_action("destroy", d.name)
 
-        self.push_screen(ConfirmDestroy(d.name, d.fqdn), confirmed)
+        self.push_screen(lazy.confirm_destroy_screen(d.name, d.fqdn), confirmed)
 
     @work(group="actions", exit_on_error=False, description="Queuing a run")
     async def queue_action(self, kind: str, name: str, sha: str | None = None) -> None:

@@ -13,8 +13,11 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from textual.screen import Screen
 
+    from tui.actions import Action
     from tui.operations import Operations
     from tui.screens.wizard import DeployWizard
 
@@ -35,6 +38,20 @@ def logs_screen(name: str, profile: str) -> Screen[None]:
     from tui.screens.logs import LogsScreen
 
     return LogsScreen(name, profile)
+
+
+def confirm_destroy_screen(name: str, fqdn: str) -> Screen[bool]:
+    from tui.screens.confirm_destroy import ConfirmDestroy
+
+    return ConfirmDestroy(name, fqdn)
+
+
+def command_bar_screen(
+    names: list[str], *, allowed: Callable[[Action], bool]
+) -> Screen[str | None]:
+    from tui.screens.command_bar import CommandBar
+
+    return CommandBar(names, allowed=allowed)
 
 
 def wizard_class() -> type[DeployWizard]:
