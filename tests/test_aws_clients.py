@@ -3,6 +3,7 @@ share one Aws (the Logs screen used to build 4 x 6 clients)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import replace
@@ -13,6 +14,7 @@ import pytest
 from core.cloud.aws import Aws, _session
 from core.profile.config import sandbox_profile
 from core.profile.targets import Target, ec2_host_profile
+from core.sandbox.controller import SandboxInfo
 
 
 def target(region: str = "us-east-1") -> Target:
@@ -80,3 +82,32 @@ async def test_runs_share_a_session_and_rotated_keys_are_used_without_a_restart(
     os.utime(credentials, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
     assert await access_key() == "AKIASECOND"
     assert _session(chain) is not before
+
+
+async def test_runs_share_clients_and_each_meets_only_its_own_faults(
+    sandbox: SandboxInfo,
+) -> None:
+    """Every run's Aws uses this process's clients (a client per run made 20 deploys at once
+    build 120, and their garbage collections stalled the engine's loop), while a run's
+    injected faults strike its own calls only, however the calls interleave."""
+    from core.cloud.aws import AwsError
+    from core.cloud.faults import Faults
+    from core.profile.targets import resolve_target
+
+    where = resolve_target(sandbox_profile())
+    faulty = await Aws.connect(where, faults=Faults("aws:sts.GetCallerIdentity:AccessDenied:2"))
+    clean = await Aws.connect(where, faults=Faults(""))
+    assert await faulty.sts() is await clean.sts()  # one client for both runs
+    sts = await clean.sts()
+
+    async def ask(aws: Aws) -> str:
+        try:
+            return (await aws.run(sts.get_caller_identity))["Account"]
+        except AwsError as exc:
+            return exc.code
+
+    answers = await asyncio.gather(ask(faulty), ask(clean), ask(faulty), ask(clean), ask(faulty))
+    account = answers[1]
+    assert account != "AccessDenied" and answers[3] == account  # the clean run's calls pass
+    # The faulty run's calls (at once, in any order): two fail, the third gets through.
+    assert sorted(answers[0::2]) == sorted(["AccessDenied", "AccessDenied", account])

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
-from core.cloud.faults import Faults
+from core.cloud.faults import CURRENT, Faults, hook_client
 from core.profile.targets import Target
 
 if TYPE_CHECKING:
@@ -46,6 +46,11 @@ _SHARED: weakref.WeakKeyDictionary[
 _SESSIONS: dict[tuple[object, ...], boto3.session.Session] = {}
 #: boto3 sessions are not thread-safe: sessions and clients are made one at a time.
 _SESSION_LOCK = threading.Lock()
+#: Clients made in this process, by session, service, region, endpoint and retry attempts,
+#: shared by every run (botocore clients are thread-safe). A client per run cost 20
+#: deployments at once 120 clients: seconds of CPU holding the GIL as they started, and a
+#: heap whose garbage collections stalled the engine's event loop for 0.1-0.4 s.
+_CLIENTS: dict[tuple[object, ...], BaseClient] = {}
 
 
 class AwsError(Exception):
@@ -67,8 +72,11 @@ class Aws:
         make_client: Callable[[str], BaseClient],
         region: str,
         make: Callable[[str], Aws] | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.clients: dict[str, BaseClient] = {}
+        #: The faults this Aws's calls meet (a run's own; the clients are shared).
+        self.faults = faults
         self._make_client = make_client
         self._region = region
         #: Builds the same clients for another region (a ledger entry lives where it was made).
@@ -123,17 +131,21 @@ class Aws:
 
         def make(region: str) -> Aws:
             def client(service: str) -> BaseClient:
+                key = (session, service, region, profile.endpoint_url, attempts)
                 with _SESSION_LOCK:
-                    made: BaseClient = session.client(
-                        service,  # type: ignore[call-overload]  # a runtime name; the typed accessors below narrow it
-                        region_name=region,
-                        endpoint_url=profile.endpoint_url,
-                        config=config,
-                    )
-                active.install({service: made})
+                    made = _CLIENTS.get(key)
+                    if made is None:
+                        made = session.client(
+                            service,  # type: ignore[call-overload]  # a runtime name; the typed accessors below narrow it
+                            region_name=region,
+                            endpoint_url=profile.endpoint_url,
+                            config=config,
+                        )
+                        hook_client(made, service)
+                        _CLIENTS[key] = made
                 return made
 
-            return cls(client, region, make)
+            return cls(client, region, make, active)
 
         return make(profile.region)
 
@@ -186,14 +198,23 @@ class Aws:
         """Run one API call (a client's bound method) in a thread; botocore errors become
         AwsError with the code."""
         label = self._announce(operation, "")
-        return await _in_thread(label, lambda: operation(*args, **params))
+        return await self._call(label, lambda: operation(*args, **params))
 
     async def pages(self, operation: Callable[P, T], *args: P.args, **params: P.kwargs) -> list[T]:
         """Every page of a paginated call, each shaped like the operation's own reply."""
         label = self._announce(operation, ", every page")
         client: BaseClient = getattr(operation, "__self__")  # noqa: B009  # a bound client method
         paginator = client.get_paginator(operation.__name__)
-        return await _in_thread(label, lambda: list(paginator.paginate(*args, **params)))
+        return await self._call(label, lambda: list(paginator.paginate(*args, **params)))
+
+    async def _call(self, label: str, work: Callable[[], T]) -> T:
+        """`work` in a thread, meeting this Aws's faults (the shared clients' hooks read
+        them from CURRENT, which the thread inherits)."""
+        token = CURRENT.set(self.faults)
+        try:
+            return await _in_thread(label, work)
+        finally:
+            CURRENT.reset(token)
 
     def _announce(self, operation: Callable[..., object], extra: str) -> str:
         client: BaseClient = getattr(operation, "__self__")  # noqa: B009  # a bound client method

@@ -43,7 +43,9 @@ The AWS rule replaces the HTTP exchange through botocore's before-send hook, so
 botocore parses, retries and raises exactly as it would for AWS; the GitHub rule is an
 httpx transport around the real one, so the GitHub client sees GitHub's answers; the latency profile
 rewrites moto's answers (a state, a status) through the after-call hook, so the engine
-polls them as it would AWS's.
+polls them as it would AWS's. A process's boto3 clients are shared by every run it makes
+calls for: their hooks (hook_client) ask the faults of the run making the call (CURRENT,
+which Aws sets around each call), so faults stay the run's own.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -89,6 +92,8 @@ class Faults:
         self._commands: dict[str, int] = {}
         self._named_struck: set[tuple[str, str, str]] = set()
         self._git_struck = 0
+        #: How many more times each aws rule (by its place in the list) answers.
+        self._aws_left: dict[int, int] = {}
 
     @property
     def time_scale(self) -> float:
@@ -135,23 +140,45 @@ class Faults:
     def active(self, kind: str, value: str) -> bool:
         return any(r and r[0] == value for r in self.rules(kind))
 
-    def install(self, clients: Mapping[str, BaseClient]) -> None:
-        if any(self.rules("latency")):
-            self._install_latency(clients)
-        for rule in self.rules("aws"):
-            target, code = rule[0], rule[1]
-            times = int(rule[2]) if len(rule) > 2 else 10**9
-            only_if = rule[3] if len(rule) > 3 else None
-            service, _, operation = target.partition(".")
-            if service in clients:
-                _inject(clients[service], service, operation, code, times, only_if)
+    def before_send(self, service: str, operation: str, request: Any, protocol: str) -> Any:
+        """An AWS rule's answer to this call (an error reply, or a read timeout raised), or
+        None to let it reach AWS. Rules strike in the order given, each its number of times."""
+        from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-    def _install_latency(self, clients: Mapping[str, BaseClient]) -> None:
-        def launched(parsed: Any, **_: Any) -> None:
+        for index, rule in enumerate(self.rules("aws")):
+            if rule[0] != f"{service}.{operation}":
+                continue
+            code = rule[1]
+            left = self._aws_left.setdefault(index, int(rule[2]) if len(rule) > 2 else 10**9)
+            if left <= 0:
+                continue
+            body = request.body or b""
+            if isinstance(body, str):
+                body = body.encode()
+            if len(rule) > 3 and rule[3].encode() not in body:
+                continue
+            self._aws_left[index] = left - 1
+            print(
+                f"toast fault: injected {code} into {service}.{operation}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if code == "Timeout":  # the answer never came: botocore's read timeout
+                from botocore.exceptions import ReadTimeoutError
+
+                raise ReadTimeoutError(endpoint_url=request.url)
+            reply = _error_body(protocol, code)
+            return AWSResponse(request.url, _STATUS.get(code, 400), HTTPHeaders(), _Raw(reply))
+        return None
+
+    def after_call(self, service: str, operation: str, parsed: Any) -> None:
+        """The latency profile: rewrite moto's answer as AWS's would look this soon after."""
+        if not any(self.rules("latency")):
+            return
+        if (service, operation) == ("ec2", "RunInstances"):
             for instance in parsed.get("Instances", []):
                 self._launched.setdefault(instance["InstanceId"], time.monotonic())
-
-        def described(parsed: Any, **_: Any) -> None:
+        elif (service, operation) == ("ec2", "DescribeInstances"):
             for reservation in parsed.get("Reservations", []):
                 for instance in reservation.get("Instances", []):
                     started = self._launched.get(instance.get("InstanceId", ""))
@@ -160,31 +187,17 @@ class Faults:
                     if running and pending:
                         instance["State"] = {"Code": 0, "Name": "pending"}
                         instance.pop("PublicIpAddress", None)
-
-        def changed(parsed: Any, **_: Any) -> None:
+        elif (service, operation) == ("route53", "ChangeResourceRecordSets"):
             info = parsed.get("ChangeInfo", {})
             if info.get("Id"):
                 self._changed.setdefault(info["Id"], time.monotonic())
                 if self.latency("dns"):
                     info["Status"] = "PENDING"  # as Route53 answers a change it just took
-
-        def status(parsed: Any, **_: Any) -> None:
+        elif (service, operation) == ("route53", "GetChange"):
             info = parsed.get("ChangeInfo", {})
             made = self._changed.get(info.get("Id", ""))
             if made is not None and time.monotonic() - made < self.latency("dns"):
                 info["Status"] = "PENDING"
-
-        hooks = {
-            "ec2": [("RunInstances", launched), ("DescribeInstances", described)],
-            "route53": [("ChangeResourceRecordSets", changed), ("GetChange", status)],
-        }
-        for service, pairs in hooks.items():
-            client = clients.get(service)
-            if client is None:
-                continue
-            name = client.meta.service_model.service_id.hyphenize()
-            for operation, hook in pairs:
-                client.meta.events.register(f"after-call.{name}.{operation}", hook)
 
     def ssh_fault(self, step: str, what: str) -> str | None:
         """What befalls the step's next host command (`what` it does): "drop" (the
@@ -250,52 +263,46 @@ def active(kind: str, value: str) -> bool:
     return Faults.from_env().active(kind, value)
 
 
-def install(clients: Mapping[str, BaseClient]) -> None:
-    Faults.from_env().install(clients)
+#: The faults of the run whose AWS call this is: Aws sets it around each call, and
+#: asyncio.to_thread carries it into the thread that makes the call.
+CURRENT: ContextVar[Faults | None] = ContextVar("toast_faults", default=None)
 
 
-def _inject(
-    client: BaseClient, service: str, operation: str, code: str, times: int, only_if: str | None
-) -> None:
-    from botocore.awsrequest import AWSResponse, HTTPHeaders
+def hook_client(client: BaseClient, service: str) -> None:
+    """Give a new client the hooks through which the calling run's faults strike (once per
+    client: they do nothing for a run without faults)."""
+    name = client.meta.service_model.service_id.hyphenize()
+    protocol = client.meta.service_model.protocol
 
-    remaining = [times]
-    status = _STATUS.get(code, 400)
+    def before_send(request: Any, event_name: str, **_: Any) -> Any:
+        faults = CURRENT.get()
+        if faults is None:
+            return None
+        return faults.before_send(service, event_name.rsplit(".", 1)[-1], request, protocol)
+
+    def after_call(parsed: Any, event_name: str, **_: Any) -> None:
+        faults = CURRENT.get()
+        if faults is not None:
+            faults.after_call(service, event_name.rsplit(".", 1)[-1], parsed)
+
+    client.meta.events.register(f"before-send.{name}", before_send)
+    client.meta.events.register(f"after-call.{name}", after_call)
+
+
+def _error_body(protocol: str, code: str) -> bytes:
+    """An AWS error reply in the service's protocol, as botocore parses it."""
     message = _MESSAGE.get(code, "injected fault")
-
-    def before_send(request: Any, **_: Any) -> Any:
-        if remaining[0] <= 0:
-            return None
-        body = request.body or b""
-        if isinstance(body, str):
-            body = body.encode()
-        if only_if is not None and only_if.encode() not in body:
-            return None
-        remaining[0] -= 1
-        print(
-            f"toast fault: injected {code} into {service}.{operation}", file=sys.stderr, flush=True
-        )
-        if code == "Timeout":  # the answer never came: botocore's read timeout
-            from botocore.exceptions import ReadTimeoutError
-
-            raise ReadTimeoutError(endpoint_url=request.url)
-        protocol = client.meta.service_model.protocol
-        if protocol == "ec2":
-            body = (
-                f"<Response><Errors><Error><Code>{code}</Code><Message>{message}"
-                f"</Message></Error></Errors><RequestID>fault</RequestID></Response>"
-            )
-        elif protocol in ("query", "rest-xml"):  # iam, sts, route53
-            body = (
-                f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
-                f"<Message>injected fault</Message></Error></ErrorResponse>"
-            )
-        else:
-            body = f'{{"__type": "{code}", "message": "injected fault"}}'
-        return AWSResponse(request.url, status, HTTPHeaders(), _Raw(body.encode()))
-
-    event_name = client.meta.service_model.service_id.hyphenize()
-    client.meta.events.register(f"before-send.{event_name}.{operation}", before_send)
+    if protocol == "ec2":
+        return (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}"
+            f"</Message></Error></Errors><RequestID>fault</RequestID></Response>"
+        ).encode()
+    if protocol in ("query", "rest-xml"):  # iam, sts, route53
+        return (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+            f"<Message>injected fault</Message></Error></ErrorResponse>"
+        ).encode()
+    return f'{{"__type": "{code}", "message": "injected fault"}}'.encode()
 
 
 class _Raw:

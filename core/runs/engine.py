@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,11 @@ NOTIFY_DRAIN_S = 10.0
 #: Threads for blocking calls (boto3's). More is worse past a point: every thread that wakes
 #: with a reply competes with the event loop for the GIL (48 doubled the loop's lag p99).
 IO_THREADS = 16
+#: How long a thread may hold the GIL while another waits for it. The event loop gives the
+#: GIL up at every socket write and read (each SSH packet) and then waits for it behind
+#: threads parsing boto3 replies: at Python's 5 ms default, a loop iteration with a few
+#: writes waited tens of ms (the convoy effect).
+GIL_SWITCH_S = 0.001
 
 
 def owner_id() -> str:
@@ -88,6 +94,7 @@ class Engine:
         loop.set_default_executor(
             ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="toast-io")
         )
+        sys.setswitchinterval(GIL_SWITCH_S)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop, signal.Signals(sig).name)
