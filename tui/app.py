@@ -144,9 +144,16 @@ class ToastApp(App[None]):
             await self._db.close()
             self._db = None
 
-    @work(thread=True, group="warm", exit_on_error=False, description="Importing the AWS SDK")
+    @work(
+        thread=True,
+        group="warm",
+        exit_on_error=False,
+        description="Importing the AWS SDK and the other screens",
+    )
     def warm_imports(self) -> None:
         import boto3  # noqa: F401
+
+        lazy.warm()  # the other screens and operations: their first use does not wait
 
     @work(
         thread=True,

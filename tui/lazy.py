@@ -22,6 +22,27 @@ if TYPE_CHECKING:
     from tui.screens.wizard import DeployWizard
 
 
+#: Every module loaded here: warmed in a thread a moment after the first frame, so the
+#: first use of each does not pause the event loop while it imports.
+MODULES = (
+    "tui.operations",
+    "tui.screens.deployment",
+    "tui.screens.logs",
+    "tui.screens.wizard",
+    "tui.screens.confirm_destroy",
+    "tui.screens.command_bar",
+    "tui.screens.repos",
+    "tui.screens.activity",
+    "tui.screens.profiles",
+)
+
+
+def warm() -> None:
+    """Import every module of this seam (blocking: call from a thread)."""
+    for name in MODULES:
+        importlib.import_module(name)
+
+
 def section(module: str, name: str) -> Screen[None]:
     """The first screen of a section (1-4), made when the section is first opened."""
     screen: Screen[None] = getattr(importlib.import_module(f"tui.screens.{module}"), name)()
