@@ -51,14 +51,23 @@ def isolated_toast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     stop_processes_of(data)
 
 
+#: What a Toast engine or `toast serve` runs as (`python -m cli engine ...`).
+TOAST_DAEMONS = (b"cli\0engine\0", b"cli\0serve\0")
+
+
 def stop_processes_of(data: Path) -> None:
-    """SIGTERM, then SIGKILL, every process started with TOAST_DATA_DIR=`data`."""
+    """SIGTERM, then SIGKILL, every engine and `toast serve` started with
+    TOAST_DATA_DIR=`data`. Only those: a sandbox a test restarted carries the test's
+    environment too, and the next tests use it."""
     marker = f"TOAST_DATA_DIR={data}".encode()
     left = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
+            command = (entry / "cmdline").read_bytes() + b"\0"
+            if not any(daemon in command for daemon in TOAST_DAEMONS):
+                continue
             if marker in (entry / "environ").read_bytes().split(b"\0"):
                 os.kill(int(entry.name), signal.SIGTERM)
                 left.append(int(entry.name))
