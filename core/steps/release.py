@@ -87,8 +87,7 @@ async def put_back(ctx: RunContext) -> str:
                 ctx.app, ctx.deployment.fqdn, https=True, static_root=None, upstream_port=int(port)
             )
             await write_site(ctx, remote, site)
-            base = ctx.host.app_port(ctx.deployment.port or 3000, ctx.deployment.id)
-            other = base + 1 if int(port) == base else base
+            other = _other_port(ctx, int(port))
             await remote.run(
                 stop_app(ctx.host, ctx.app, other), what=f"stop the new process (port {other})"
             )
@@ -121,19 +120,25 @@ async def switch_to(ctx: RunContext, release: Release, *, again: bool = False) -
     ctx.say(f"{d.fqdn} now serves {release.sha[:12]}", step="switch")
 
 
+def _other_port(ctx: RunContext, port: int | None) -> int:
+    """Blue/green: of the deployment's two app ports, the one `port` is not (the first when
+    no process runs)."""
+    base = ctx.host.app_port(ctx.deployment.port or 3000, ctx.deployment.id)
+    return base + 1 if port == base else base
+
+
 async def _switch_node(
     ctx: RunContext, remote: Remote, release: Release, *, again: bool = False
 ) -> dict[str, Any]:
     """Blue/green on two ports: start the new process, check it, move nginx, stop the old."""
     d = ctx.deployment
-    base = ctx.host.app_port(d.port or 3000, d.id)
     fresh = await ctx.queries.get_deployment_by_id(d.id)
     current_id = fresh.current_release_id if fresh else None
     current = await ctx.queries.get_release(current_id) if current_id else None
     old_port = int(current.attributes["port"]) if current and "port" in current.attributes else None
     if current is not None and current.id == release.id and old_port is not None and not again:
         return dict(release.attributes)  # already live (a resumed run)
-    port = base + 1 if old_port == base else base
+    port = _other_port(ctx, old_port)
     await remote.run(stop_app(ctx.host, ctx.app, port), what=f"clear port {port}")
     started = await start_app(ctx, remote, release, port)
     pid = started.output[-1].strip() if started.output else ""
