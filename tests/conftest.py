@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from core.runs.waiting import WaitTimeout, poll_sync
+from core.sandbox import processes
 from core.sandbox.controller import Sandbox, SandboxInfo
 from core.sandbox.daemon import FAKE_CREDENTIALS, aws_client
 
@@ -52,7 +53,7 @@ def isolated_toast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 #: What a Toast engine or `toast serve` runs as (`python -m cli engine ...`).
-TOAST_DAEMONS = (b"cli\0engine\0", b"cli\0serve\0")
+TOAST_DAEMONS = (" -m cli engine ", " -m cli serve ")
 
 
 def stop_processes_of(data: Path) -> None:
@@ -64,26 +65,18 @@ def stop_processes_of(data: Path) -> None:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
+        pid = int(entry.name)
+        if not any(daemon in (processes.cmdline(pid) or "") for daemon in TOAST_DAEMONS):
+            continue
         try:
-            command = (entry / "cmdline").read_bytes() + b"\0"
-            if not any(daemon in command for daemon in TOAST_DAEMONS):
-                continue
             if marker in (entry / "environ").read_bytes().split(b"\0"):
-                os.kill(int(entry.name), signal.SIGTERM)
-                left.append(int(entry.name))
+                os.kill(pid, signal.SIGTERM)
+                left.append(pid)
         except (OSError, ProcessLookupError):
             continue  # gone already, or not ours to read
-    if not left:
-        return
-
-    def alive(pid: int) -> bool:
-        try:  # a zombie (state Z) has exited; only its parent's wait is missing
-            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except OSError:
-            return False
 
     def all_gone() -> bool | None:
-        return True if not any(alive(pid) for pid in left) else None
+        return True if not any(processes.alive(pid, " -m cli ") for pid in left) else None
 
     try:
         poll_sync(all_gone, what="the test's engine to stop", timeout=10)
